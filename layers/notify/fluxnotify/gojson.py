@@ -1,0 +1,56 @@
+"""Byte-exact Go ``encoding/json`` serialisation (spec §1.4).
+
+Dicts are written in insertion order (Go structs); callers that model a Go map
+pass ``sort_keys=True`` for that dict or build it sorted. Go escapes ``<``,
+``>``, ``&``, U+2028 and U+2029, writes other control characters as ``\\u00xx``
+(never ``\\b``/``\\f``) and replaces invalid UTF-8 (lone surrogates here) by
+U+FFFD.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if "\ud800" <= char <= "\udfff":
+        return "\ufffd"
+    return f"\\u{ord(char):04x}"
+
+
+def quote(text: str) -> str:
+    """A JSON string literal exactly as Go's json.Marshal writes it."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+
+
+def go_sorted(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Go map's items in the order json.Marshal writes them (UTF-8 bytes)."""
+    return {k: mapping[k] for k in sorted(mapping, key=lambda k: k.encode("utf-8", "surrogatepass"))}
+
+
+def dumps(value: Any) -> str:
+    """Compact Go-style JSON of plain Python data (dict order kept)."""
+    if isinstance(value, str):
+        return quote(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value != int(value) else str(int(value))
+    if isinstance(value, dict):
+        return "{" + ",".join(quote(str(k)) + ":" + dumps(v) for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    raise TypeError(f"cannot serialise {type(value).__name__}")

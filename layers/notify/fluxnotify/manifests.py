@@ -1,0 +1,224 @@
+"""Flux Provider and Alert objects and Kubernetes Secrets, as users write them in YAML.
+
+Accepted apiVersions: notification.toolkit.fluxcd.io/v1beta1, v1beta2 and v1beta3
+for Provider and Alert, v1 for Secret. Objects of other kinds in the same files
+are ignored (Flux repositories mix kinds). Structural errors name the object
+and the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
+API_VERSIONS = tuple(f"{NOTIFICATION_GROUP}/{v}" for v in ("v1beta1", "v1beta2", "v1beta3"))
+EVENT_SOURCE_KINDS = (
+    "Bucket", "GitRepository", "Kustomization", "HelmRelease", "HelmChart", "HelmRepository",
+    "ImageRepository", "ImagePolicy", "ImageUpdateAutomation", "OCIRepository",
+    "ArtifactGenerator", "ExternalArtifact",
+)  # fmt: skip
+# Derived UIDs (objects without metadata.uid) are stable per namespace/name.
+_UID_NAMESPACE = uuid.UUID("6f1d8e2a-54c1-4b8e-9a57-3f0c2f9d7b11")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message names the object and field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class LocalRef(_Model):
+    name: str = Field(min_length=1)
+
+
+class EventSource(_Model):
+    kind: str
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str = ""
+    match_labels: dict[str, str] | None = None
+    api_version: str = ""
+
+
+class AlertSpec(_Model):
+    provider_ref: LocalRef
+    event_severity: str = "info"
+    event_sources: list[EventSource] = Field(min_length=1)
+    inclusion_list: list[str] = []
+    exclusion_list: list[str] = []
+    event_metadata: dict[str, str] = {}
+    summary: str = Field("", max_length=255)
+    suspend: bool = False
+
+
+class ProviderSpec(_Model):
+    type: str = Field(min_length=1)
+    channel: str = Field("", max_length=2048)
+    username: str = Field("", max_length=2048)
+    address: str = Field("", max_length=2048)
+    timeout: str = ""
+    proxy: str = Field("", max_length=2048)
+    proxy_secret_ref: LocalRef | None = None
+    secret_ref: LocalRef | None = None
+    cert_secret_ref: LocalRef | None = None
+    service_account_name: str = ""
+    suspend: bool = False
+    commit_status_expr: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    name: str
+    namespace: str = "default"
+    uid: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def effective_uid(self) -> str:
+        """metadata.uid, or one derived from namespace/name so renders are stable."""
+        return self.uid or str(uuid.uuid5(_UID_NAMESPACE, self.key))
+
+
+@dataclass(frozen=True)
+class Provider:
+    api_version: str
+    metadata: ObjectMeta
+    spec: ProviderSpec
+    source: str = ""
+
+    kind = "Provider"
+
+    def as_dict(self) -> dict[str, Any]:
+        return _object_dict(self)
+
+
+@dataclass(frozen=True)
+class Alert:
+    api_version: str
+    metadata: ObjectMeta
+    spec: AlertSpec
+    source: str = ""
+
+    kind = "Alert"
+
+    def as_dict(self) -> dict[str, Any]:
+        return _object_dict(self)
+
+
+@dataclass(frozen=True)
+class Secret:
+    metadata: ObjectMeta
+    data: dict[str, str]
+    source: str = ""
+
+    kind = "Secret"
+
+
+Manifest = Provider | Alert | Secret
+
+
+def load_yaml(text: str, source: str = "<input>") -> list[Manifest]:
+    """Parse a multi-document YAML stream into Providers, Alerts and Secrets."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{source}: not valid YAML: {err}") from None
+    objects: list[Manifest] = []
+    for document in documents:
+        objects.extend(_expand(document))
+    return [parsed for doc in objects if (parsed := parse_object(doc, source)) is not None]
+
+
+def _expand(document: Any) -> Iterable[Any]:
+    """Unwrap `kind: List` documents, as kubectl writes them."""
+    if isinstance(document, dict) and document.get("kind") == "List":
+        yield from document.get("items") or []
+    elif document is not None:
+        yield document
+
+
+def parse_object(doc: Any, source: str = "<input>") -> Manifest | None:
+    """One manifest from its decoded form; None for kinds fluxnotify does not use."""
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{source}: a manifest must be a mapping, got {type(doc).__name__}")
+    kind = doc.get("kind")
+    if kind not in ("Provider", "Alert", "Secret"):
+        return None
+    metadata = _metadata(doc, source, kind)
+    where = f"{source}: {kind} {metadata.key}"
+    api_version = doc.get("apiVersion", "")
+    if kind == "Secret":
+        return Secret(metadata, _secret_data(doc, where), source)
+    if api_version not in API_VERSIONS:
+        raise ManifestError(
+            f"{where}: apiVersion {api_version!r} is not supported "
+            f"(expected one of {', '.join(API_VERSIONS)})"
+        )
+    model = ProviderSpec if kind == "Provider" else AlertSpec
+    try:
+        spec = model.model_validate(doc.get("spec") or {})
+    except ValidationError as err:
+        raise ManifestError(f"{where}: {_describe(err)}") from None
+    cls = Provider if kind == "Provider" else Alert
+    return cls(api_version, metadata, spec, source)
+
+
+def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise ManifestError(f"{source}: {kind} is missing metadata.name")
+    namespace = meta.get("namespace") or "default"
+    labels = meta.get("labels") or {}
+    if not isinstance(namespace, str) or not isinstance(labels, dict):
+        raise ManifestError(f"{source}: {kind} {meta['name']}: metadata.namespace/labels malformed")
+    return ObjectMeta(meta["name"], namespace, str(meta.get("uid") or ""), labels)
+
+
+def _secret_data(doc: dict[str, Any], where: str) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for key, value in (doc.get("data") or {}).items():
+        try:
+            raw = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            raise ManifestError(f"{where}: data.{key} is not valid base64") from None
+        data[str(key)] = raw.decode("utf-8", errors="replace")
+    for key, value in (doc.get("stringData") or {}).items():
+        if not isinstance(value, str):
+            raise ManifestError(f"{where}: stringData.{key} must be a string")
+        data[str(key)] = value
+    return data
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for item in err.errors():
+        location = "spec." + ".".join(str(part) for part in item["loc"])
+        problems.append(f"{location}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def _object_dict(obj: Provider | Alert) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": obj.metadata.name, "namespace": obj.metadata.namespace}
+    if obj.metadata.uid:
+        meta["uid"] = obj.metadata.uid
+    if obj.metadata.labels:
+        meta["labels"] = obj.metadata.labels
+    return {
+        "apiVersion": obj.api_version,
+        "kind": obj.kind,
+        "metadata": meta,
+        "spec": obj.spec.model_dump(by_alias=True, exclude_defaults=True),
+    }

@@ -1,0 +1,79 @@
+"""Provider registry: Flux's `type` string → the module that implements it.
+
+Modules are imported on first use, so a dispatcher that only ever talks to
+Slack never imports the Event Hubs SDK or the CEL library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ..event import Event
+from ..options import ConfigError, ProviderConfig
+from ..transport import Request, Transport
+from .base import send_all
+
+# type → module name inside this package.
+_MODULES = {
+    "generic": "generic",
+    "generic-hmac": "generic_hmac",
+    "slack": "slack",
+    "discord": "discord",
+    "msteams": "msteams",
+    "rocket": "rocket",
+    "googlechat": "googlechat",
+    "webex": "webex",
+    "lark": "lark",
+    "telegram": "telegram",
+    "matrix": "matrix",
+    "opsgenie": "opsgenie",
+    "alertmanager": "alertmanager",
+    "sentry": "sentry",
+    "azureeventhub": "azureeventhub",
+    "github": "github",
+    "gitlab": "gitlab",
+    "bitbucket": "bitbucket",
+    "azuredevops": "azuredevops",
+}
+
+
+def supported_types() -> list[str]:
+    return [name for name in _MODULES if _find(name) is not None]
+
+
+def _find(type_name: str) -> ModuleType | None:
+    module_name = _MODULES.get(type_name)
+    if module_name is None:
+        return None
+    qualified = f"{__name__}.{module_name}"
+    try:
+        return importlib.import_module(qualified)
+    except ModuleNotFoundError as err:
+        if err.name == qualified:
+            return None  # listed but not built yet
+        raise
+
+
+def get(type_name: str) -> ModuleType:
+    module = _find(type_name)
+    if module is None:
+        raise ConfigError(f"failed to initialize notifier: provider {type_name} not supported")
+    return module
+
+
+def validate(cfg: ProviderConfig) -> None:
+    get(cfg.type).validate(cfg)
+
+
+def encode(event: Event, cfg: ProviderConfig) -> list[Request]:
+    return get(cfg.type).encode(event, cfg)
+
+
+def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
+    module = get(cfg.type)
+    custom = getattr(module, "deliver", None)
+    if custom is not None:
+        custom(event, cfg, transport)
+    else:
+        send_all(module.encode(event, cfg), cfg, transport)

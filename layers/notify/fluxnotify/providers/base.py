@@ -1,0 +1,128 @@
+"""Helpers shared by provider modules: the URL check, request building, sending.
+
+A provider module defines:
+
+* ``validate(cfg)`` — raise ConfigError (the spec's text) for config it cannot use;
+* ``encode(event, cfg)`` — pure: the deliveries to make, or raise Skip/ProviderError;
+* optionally ``deliver(event, cfg, transport)`` — the I/O, when sending the encoded
+  requests one by one with the 2xx check (``send_all``) is not enough.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Callable, Iterable
+
+from .. import gojson
+from ..event import Event
+from ..options import ConfigError, ProviderConfig
+from ..transport import DeliveryError, Request, Response, Transport, check_2xx
+
+__all__ = [
+    "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "json_request",
+    "merge_headers", "obj_dot", "require_url", "send_all", "url_error",
+]  # fmt: skip
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@\[\]]*)(:[0-9]*)?$")
+
+
+class Skip(Exception):
+    """The provider deliberately sends nothing for this event (e.g. reason Progressing)."""
+
+
+class ProviderError(Exception):
+    """The event cannot be delivered by this provider (permanent), e.g. missing revision."""
+
+
+def go_quote(text: str) -> str:
+    return gojson.quote(text).replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")
+
+
+def url_error(address: str) -> str | None:
+    """Go's url.ParseRequestURI error text for the address, or None when it passes (spec §5.0)."""
+    if address == "":
+        return 'parse "": empty url'
+    prefix = f"parse {go_quote(address)}: "
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in address):
+        return prefix + "net/url: invalid control character in URL"
+    if not (address.startswith("/") or _SCHEME.match(address)):
+        return prefix + "invalid URI for request"
+    rest = address.split(":", 1)[1] if not address.startswith("/") else address
+    if rest.startswith("//"):
+        authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
+        hostport = authority.rpartition("@")[2]
+        if not _HOST.match(hostport):
+            return prefix + f"invalid character {go_quote(_bad_char(hostport))} in host name"
+    return None
+
+
+def _bad_char(hostport: str) -> str:
+    return next((c for c in hostport if c.isspace() or c in "[]@"), hostport[:1])
+
+
+def require_url(address: str, template: str) -> None:
+    """Raise ConfigError from a template with {address} and {error} when the URL check fails."""
+    error = url_error(address)
+    if error is not None:
+        raise ConfigError(template.format(address=address, error=error))
+
+
+def obj_dot(event: Event) -> str:
+    ref = event.involved_object
+    return f"{ref.kind.lower()}/{ref.name}.{ref.namespace}"
+
+
+def canonical_header(name: str) -> str:
+    """Go's CanonicalMIMEHeaderKey: 'x-signature' → 'X-Signature'."""
+    if not name or any(c in name for c in " \t\r\n:"):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def merge_headers(*layers: dict[str, str]) -> dict[str, str]:
+    """Later layers win; names compare case-insensitively and come out canonical."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged[canonical_header(name)] = value
+    return merged
+
+
+def json_request(
+    url: str, payload: object, headers: dict[str, str] | None = None, method: str = "POST"
+) -> Request:
+    body = gojson.dumps(payload).encode("utf-8")
+    return Request(method, url, merge_headers({"Content-Type": "application/json"}, headers or {}), body)
+
+
+Check = Callable[[Response], None]
+
+
+def send_all(
+    requests: Iterable[Request],
+    cfg: ProviderConfig,
+    transport: Transport,
+    check: Check = check_2xx,
+    prefix: str = "postMessage failed: ",
+    *,
+    use_proxy: bool = True,
+    use_tls: bool = True,
+) -> None:
+    """Send each request once; the first failure raises DeliveryError with the prefix."""
+    for request in requests:
+        try:
+            response = transport.send(
+                request,
+                proxy=cfg.proxy if use_proxy else "",
+                tls=cfg.tls if use_tls else None,
+                timeout=cfg.timeout,
+            )
+            check(response)
+        except DeliveryError as err:
+            raise err.wrap(prefix) from None
+
+
+def query_escape(text: str) -> str:
+    return urllib.parse.quote(text, safe="")

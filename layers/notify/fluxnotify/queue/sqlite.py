@@ -1,0 +1,130 @@
+"""A durable queue in SQLite for the local stack: delays, visibility timeout, dead letters.
+
+Messages stay in the table until deleted, so a crash between receive and delete
+makes them visible again after the visibility timeout (at-least-once, like SQS).
+Several named queues (``events``, ``dead``) share one database file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from . import MAX_DELAY_SECONDS
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    visible_at REAL NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    sent_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at);
+"""
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    body: str
+    receive_count: int
+
+
+class SqliteDatabase:
+    """One connection shared by threads behind a lock; WAL for durability with speed."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.executescript(_SCHEMA)
+        self.lock = threading.Lock()
+        self.changed = threading.Condition()
+
+    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.lock:
+            return self.connection.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self.lock:
+            self.connection.close()
+
+
+class SqliteQueue:
+    def __init__(self, database: SqliteDatabase, name: str = "events"):
+        self.db = database
+        self.name = name
+
+    def send(self, body: str, delay: int = 0) -> str:
+        message_id = str(uuid.uuid4())
+        now = time.time()
+        delay = max(0, min(delay, MAX_DELAY_SECONDS))
+        self.db.execute(
+            "INSERT INTO messages (id, queue, body, visible_at, sent_at) VALUES (?, ?, ?, ?, ?)",
+            (message_id, self.name, body, now + delay, now),
+        )
+        with self.db.changed:
+            self.db.changed.notify_all()
+        return message_id
+
+    def receive(self, max_messages: int = 10, visibility_timeout: float = 60.0) -> list[Message]:
+        """Claim up to max_messages visible messages, hiding them for visibility_timeout."""
+        now = time.time()
+        with self.db.lock:
+            cursor = self.db.connection
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                rows = cursor.execute(
+                    "SELECT id, body, receive_count FROM messages WHERE queue = ? AND visible_at <= ?"
+                    " ORDER BY visible_at LIMIT ?",
+                    (self.name, now, max_messages),
+                ).fetchall()
+                cursor.executemany(
+                    "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1 WHERE id = ?",
+                    [(now + visibility_timeout, row[0]) for row in rows],
+                )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        return [Message(row[0], row[1], row[2] + 1) for row in rows]
+
+    def delete(self, message_id: str) -> None:
+        self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a send in this process or the timeout (other processes: polling)."""
+        with self.db.changed:
+            self.db.changed.wait(timeout)
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,))[0][0]
+
+    def next_visible_in(self) -> float | None:
+        row = self.db.execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (self.name,))
+        return None if row[0][0] is None else max(0.0, row[0][0] - time.time())
+
+    def all(self) -> list[Message]:
+        rows = self.db.execute(
+            "SELECT id, body, receive_count FROM messages WHERE queue = ? ORDER BY sent_at",
+            (self.name,),
+        )
+        return [Message(*row) for row in rows]
+
+    def move_all_to(self, other: SqliteQueue) -> int:
+        """Move every message to another queue, visible now (used by replay)."""
+        with self.db.lock:
+            cursor = self.db.connection.execute(
+                "UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0 WHERE queue = ?",
+                (other.name, time.time(), self.name),
+            )
+            moved = cursor.rowcount
+        with self.db.changed:
+            self.db.changed.notify_all()
+        return moved

@@ -1,0 +1,261 @@
+"""HTTP transport shared by all providers: pooled connections, proxies, TLS, errors.
+
+One attempt per call. Failures become DeliveryError, classified as spec §4.3
+does: transport errors and 429/5xx (except 501) are retryable; TLS verification
+failures, bad URLs, bad headers and every other status are permanent. Durable
+retries happen through the queue (see dispatcher.py), never by sleeping here.
+
+Pools are kept per (proxy, TLS material) for the life of the process, so warm
+Lambda invocations reuse connections. Error texts never contain a URL path or
+query (where Slack, Discord, Teams and Telegram URLs carry their secrets).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import ssl
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import LocationParseError, ProxySchemeUnknown, SSLError
+
+DEFAULT_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class TLSMaterial:
+    """PEM texts from a certSecretRef (spec §3.4). The CA replaces the system trust store."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class DeliveryError(Exception):
+    """A failed delivery. ``retryable`` follows spec §4.3; ``retry_after`` is in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+    def wrap(self, prefix: str) -> DeliveryError:
+        """The same failure with the provider's message prefix (e.g. 'postMessage failed: ')."""
+        return DeliveryError(
+            prefix + str(self),
+            retryable=self.retryable,
+            status=self.status,
+            retry_after=self.retry_after,
+        )
+
+
+def redact_url(url: str) -> str:
+    """scheme://host[:port] only; paths and queries may embed secrets."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    suffix = "/…" if parts.path not in ("", "/") or parts.query else ""
+    return f"{parts.scheme}://{host}{suffix}"
+
+
+def is_retryable_status(status: int) -> bool:
+    return status == 429 or (status >= 500 and status != 501) or status < 100
+
+
+def status_error(response: Response) -> DeliveryError:
+    """The reference's text for a non-2xx answer (spec §4.4), classified for retries."""
+    body = response.text[:1024]
+    retry_after = None
+    if response.status in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return DeliveryError(
+        f"request failed: request failed with status code {response.status}: {body}",
+        retryable=is_retryable_status(response.status),
+        status=response.status,
+        retry_after=retry_after,
+    )
+
+
+def check_2xx(response: Response) -> None:
+    if not 200 <= response.status <= 299:
+        raise status_error(response)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: integer seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class Transport:
+    """Sends Requests through urllib3 pools reused across calls (and warm invocations)."""
+
+    def __init__(self, num_pools: int = 64, maxsize: int = 16):
+        self._num_pools = num_pools
+        self._maxsize = maxsize
+        self._managers: dict[tuple[str, TLSMaterial | None], urllib3.PoolManager] = {}
+        self._lock = threading.Lock()
+
+    def send(
+        self,
+        request: Request,
+        *,
+        proxy: str = "",
+        tls: TLSMaterial | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Response:
+        """One attempt. Returns any HTTP answer; raises DeliveryError for transport failures."""
+        try:
+            manager = self._manager(proxy or _environment_proxy(request.url), tls)
+            answer = manager.urlopen(
+                request.method,
+                request.url,
+                body=request.body or None,
+                headers=request.headers,
+                redirect=False,
+                retries=False,
+                timeout=urllib3.Timeout(total=timeout),
+                assert_same_host=False,
+            )
+        except DeliveryError:
+            raise
+        except (LocationParseError, ProxySchemeUnknown, ValueError) as err:
+            raise self._failure(request, err, retryable=False) from None
+        except SSLError as err:
+            verify_failed = "CERTIFICATE_VERIFY_FAILED" in str(err)
+            raise self._failure(request, err, retryable=not verify_failed) from None
+        except (Urllib3Error, OSError) as err:
+            raise self._failure(request, err, retryable=True) from None
+        return Response(answer.status, answer.headers, answer.data)
+
+    @staticmethod
+    def _failure(request: Request, err: Exception, *, retryable: bool) -> DeliveryError:
+        reason = getattr(err, "reason", None) or err
+        text = f"{request.method} {redact_url(request.url)}: {type(reason).__name__}: {reason}"
+        return DeliveryError(text, retryable=retryable)
+
+    def _manager(self, proxy: str, tls: TLSMaterial | None) -> urllib3.PoolManager:
+        key = (proxy, tls)
+        manager = self._managers.get(key)
+        if manager is not None:
+            return manager
+        with self._lock:
+            manager = self._managers.get(key)
+            if manager is None:
+                manager = self._new_manager(proxy, tls)
+                self._managers[key] = manager
+        return manager
+
+    def _new_manager(self, proxy: str, tls: TLSMaterial | None) -> urllib3.PoolManager:
+        options = {"num_pools": self._num_pools, "maxsize": self._maxsize, "block": False}
+        if tls is not None:
+            options["ssl_context"] = ssl_context(tls)
+        if not proxy:
+            return urllib3.PoolManager(**options)
+        parts = urllib.parse.urlsplit(proxy)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DeliveryError("unable to parse proxy URL: unsupported proxy", retryable=False)
+        headers = None
+        if parts.username or parts.password:
+            userinfo = urllib.parse.unquote(f"{parts.username or ''}:{parts.password or ''}")
+            headers = urllib3.make_headers(proxy_basic_auth=userinfo)
+        bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        return urllib3.ProxyManager(bare, proxy_headers=headers, **options)
+
+
+_CONTEXTS: dict[TLSMaterial, ssl.SSLContext] = {}
+
+
+def ssl_context(tls: TLSMaterial) -> ssl.SSLContext:
+    """An SSLContext for the material; raises ValueError with the spec's texts when unusable."""
+    cached = _CONTEXTS.get(tls)
+    if cached is not None:
+        return cached
+    if tls.ca:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_verify_locations(cadata=tls.ca)
+        except (ssl.SSLError, ValueError):
+            raise ValueError("failed to parse CA certificate") from None
+    else:
+        context = ssl.create_default_context()
+    if tls.cert and tls.key:
+        _load_client_pair(context, tls.cert, tls.key)
+    _CONTEXTS[tls] = context
+    return context
+
+
+def _load_client_pair(context: ssl.SSLContext, cert: str, key: str) -> None:
+    # ssl can only read a client pair from files: keep them private, named by content.
+    digest = hashlib.sha256((cert + "\0" + key).encode()).hexdigest()[:32]
+    path = os.path.join(tempfile.gettempdir(), f"fluxnotify-{digest}.pem")
+    if not os.path.exists(path):
+        descriptor = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(cert.strip() + "\n" + key.strip() + "\n")
+        os.replace(path + ".tmp", path)
+    try:
+        context.load_cert_chain(path)
+    except (ssl.SSLError, ValueError):
+        raise ValueError("failed to parse client certificate and key") from None
+
+
+def _environment_proxy(url: str) -> str:
+    """HTTP(S)_PROXY / NO_PROXY from the environment, as Go's default transport does."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies:
+        return ""
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return ""
+    return proxies.get(parts.scheme, "")
