@@ -13,9 +13,8 @@ import json
 from dataclasses import dataclass, field
 
 from fluxnotify.dispatcher import DELIVERED, SKIPPED, Dispatcher, new_envelope
-from fluxnotify.event import parse_event
+from fluxnotify.event import clean_metadata, parse_event, strip_internal
 from fluxnotify.manifests import load_yaml
-from fluxnotify.routing import clean_metadata, strip_internal
 from fluxnotify.store.files import FileStore
 
 

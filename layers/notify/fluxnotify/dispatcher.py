@@ -24,15 +24,15 @@ import math
 import os
 import random
 import time
-import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from . import providers
 from .event import Event, EventError, event_from_data
 from .manifests import Alert
+from .messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
 from .options import ConfigError, redact
 from .pipeline import prepare
 from .providers.base import ProviderError, Skip
@@ -58,49 +58,6 @@ class TargetResult:
     detail: str = ""  # skip rule or (redacted) error
     retry_after: float | None = None
     seconds: float = 0.0
-
-
-@dataclass
-class Envelope:
-    event: dict[str, Any]
-    attempt: int = 1
-    targets: list[str] | None = None
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"event": self.event, "attempt": self.attempt, "targets": self.targets, "id": self.id},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-
-
-def new_envelope(event: Event) -> Envelope:
-    return Envelope(event=event.to_dict())
-
-
-class UndecodableMessage(ValueError):
-    pass
-
-
-def parse_envelope(body: str) -> Envelope:
-    try:
-        data = json.loads(body)
-    except ValueError as err:
-        raise UndecodableMessage(f"message body is not JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise UndecodableMessage("message body is not a JSON object")
-    if "event" not in data:
-        return Envelope(event=data)  # a bare Flux event
-    targets = data.get("targets")
-    if targets is not None and not (
-        isinstance(targets, list) and all(isinstance(t, str) for t in targets)
-    ):
-        raise UndecodableMessage("targets must be a list of alert names")
-    attempt = data.get("attempt", 1)
-    if "error" in data or not isinstance(attempt, int) or attempt < 1:
-        attempt = 1  # a replayed dead letter starts over
-    return Envelope(data["event"], attempt, targets, str(data.get("id") or uuid.uuid4()))
 
 
 class Dispatcher:
@@ -259,4 +216,4 @@ def _event_fields(event: Event) -> dict[str, str]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -9,10 +9,11 @@ separate step, :func:`validate_event`, so that ``render`` can stay lenient.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from . import gojson
@@ -52,7 +53,7 @@ _EVENT_FIELDS = {
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
 )
-_ZERO_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
+_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
 
 class EventError(ValueError):
@@ -105,7 +106,7 @@ class Event:
         """RFC 3339 in UTC with second precision, or None for a zero time."""
         if self.timestamp is None:
             return None
-        return self.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def to_dict(self) -> dict[str, Any]:
         """The event as Go serialises it: field order, omissions, sorted metadata."""
@@ -199,7 +200,7 @@ def parse_timestamp(text: str) -> datetime | None:
     fraction = (match.group(7) or "").ljust(6, "0")[:6]
     zone = match.group(8)
     if zone == "Z":
-        tz = timezone.utc
+        tz = UTC
     else:
         sign = 1 if zone[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
@@ -225,6 +226,41 @@ def validate_event(event: Event) -> None:
 def event_from_json_dict(data: dict[str, Any]) -> Event:
     """Rebuild an Event from its own to_dict() output (e.g. a queue message)."""
     return event_from_data(data)
+
+
+# --- spec §2.4 steps A/B and §2.6: at the door ------------------------------------------------
+
+
+def clean_metadata(event: Event) -> Event:
+    """Step A: keep event-group and object-group keys, minus checksum/digest."""
+    group_prefix = event.group + "/"
+    dropped = {(group_prefix + "checksum").lower(), (group_prefix + "digest").lower()}
+    kept = {
+        key: value
+        for key, value in event.metadata.items()
+        if (key.startswith(EVENT_GROUP_PREFIX) or key.startswith(group_prefix))
+        and key.lower() not in dropped
+    }
+    return event.with_metadata(kept)
+
+
+def dedup_key(event: Event) -> str:
+    """SHA-256 key of spec §2.6, computed on the cleaned raw event."""
+    ref = event.involved_object
+    text = f"event/name={ref.name}/namespace={ref.namespace}/kind={ref.kind}/message={event.message}"
+    group_prefix = event.group + "/"
+    for key in ("originRevision", "revision", "token"):
+        if group_prefix + key in event.metadata:
+            text += f"/{key}={event.metadata[group_prefix + key]}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def strip_internal(event: Event) -> Event:
+    """Step B: the emitter's uniqueness token never reaches providers."""
+    token_key = event.group + "/token"
+    if token_key not in event.metadata:
+        return event
+    return event.with_metadata({k: v for k, v in event.metadata.items() if k != token_key})
 
 
 # --- helpers ---------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import yaml
 
@@ -227,7 +227,7 @@ def _parses_as_url(text: str) -> bool:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         return False
     try:
-        urllib.parse.urlsplit(text).port
+        urllib.parse.urlsplit(text).port  # noqa: B018  (raises on a malformed port)
     except ValueError:
         return False
     return True

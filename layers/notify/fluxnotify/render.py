@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .event import Event
+from .event import Event, clean_metadata, strip_internal
 from .manifests import Alert, Manifest, Provider, Secret
 from .options import ConfigError
 from .pipeline import prepare
 from .providers.base import ProviderError, Skip
-from .routing import clean_metadata, strip_internal
 from .transport import Request
 
 

@@ -1,50 +1,17 @@
-"""Alert matching, the metadata pipeline and the server-side drop rules (spec §2.2–2.6)."""
+"""Alert matching, metadata merge and the server-side drop rules (spec §2.2–2.5).
+
+The door steps (clean-up, dedup key, token removal) live in event.py, so the
+receiver does not import manifests or provider code.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import lru_cache
 
-from .event import EVENT_GROUP_PREFIX, Event
+from .event import EVENT_GROUP_PREFIX, Event, clean_metadata, dedup_key, strip_internal  # noqa: F401  (re-exported)
 from .manifests import Alert, Provider
 from .options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
-
-
-# --- step A/B: at the door ------------------------------------------------
-
-
-def clean_metadata(event: Event) -> Event:
-    """Step A: keep event-group and object-group keys, minus checksum/digest."""
-    group_prefix = event.group + "/"
-    dropped = {(group_prefix + "checksum").lower(), (group_prefix + "digest").lower()}
-    kept = {
-        key: value
-        for key, value in event.metadata.items()
-        if (key.startswith(EVENT_GROUP_PREFIX) or key.startswith(group_prefix))
-        and key.lower() not in dropped
-    }
-    return event.with_metadata(kept)
-
-
-def dedup_key(event: Event) -> str:
-    """SHA-256 key of spec §2.6, computed on the cleaned raw event."""
-    ref = event.involved_object
-    text = f"event/name={ref.name}/namespace={ref.namespace}/kind={ref.kind}/message={event.message}"
-    group_prefix = event.group + "/"
-    for key in ("originRevision", "revision", "token"):
-        if group_prefix + key in event.metadata:
-            text += f"/{key}={event.metadata[group_prefix + key]}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def strip_internal(event: Event) -> Event:
-    """Step B: the emitter's uniqueness token never reaches providers."""
-    token_key = event.group + "/token"
-    if token_key not in event.metadata:
-        return event
-    return event.with_metadata({k: v for k, v in event.metadata.items() if k != token_key})
-
 
 # --- matching ---------------------------------------------------------------
 

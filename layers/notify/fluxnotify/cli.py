@@ -1,0 +1,152 @@
+"""`fluxnotify` command line: serve, render, validate (see DESIGN.md "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .event import EventError, parse_event
+from .manifests import ManifestError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fluxnotify", description="Flux notifications, serverless.")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the local stack (receiver, SQLite queue, dispatcher)")
+    serve.add_argument("--config", "-f", action="append", required=True, metavar="FILE",
+                       help="Flux Provider/Alert/Secret YAML (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9292)
+    serve.add_argument("--db", default=os.environ.get("FLUXNOTIFY_DB", "fluxnotify.db"),
+                       help="SQLite file for the queue, dead letters and dedup (default: fluxnotify.db)")
+    serve.add_argument("--workers", type=int, default=4, help="dispatcher threads")
+    serve.add_argument("--token", default=os.environ.get("WEBHOOK_TOKEN"),
+                       help="require this webhook token (POST /<token> or X-Signature)")
+    serve.add_argument("--sink", metavar="HOST:PORT",
+                       help="also run an endpoint that prints every notification it receives")
+    serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
+                       help="once started, POST this Flux event to the stack (demo)")
+    serve.set_defaults(run=_serve)
+
+    render = commands.add_parser("render", help="show what each Provider would send for an event")
+    render.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    render.add_argument("--event", required=True, metavar="EVENT.json")
+    render.set_defaults(run=_render)
+
+    validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
+    validate.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    validate.set_defaults(run=_validate)
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    from aws_lambda_powertools import Logger
+
+    Logger(service="fluxnotify", level=os.environ.get("LOG_LEVEL", level), logger_handler=logging.StreamHandler(sys.stderr))
+
+
+def _fail(message: str) -> int:
+    print(f"fluxnotify: {message}", file=sys.stderr)
+    return 2
+
+
+def _load(paths: list[str]):
+    from .store.files import load_files
+
+    return load_files(paths)
+
+
+def _render(args) -> int:
+    from .render import render
+
+    _configure_logging("WARNING")
+    try:
+        objects = _load(args.file)
+    except ManifestError as err:
+        return _fail(str(err))
+    try:
+        event = parse_event(Path(args.event).read_bytes())
+    except OSError as err:
+        return _fail(f"{args.event}: cannot read file: {err.strerror or err}")
+    except EventError as err:
+        return _fail(f"{args.event}: {err}")
+    results = render(objects, event)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    return 1 if any(r["error"] for r in results) else 0
+
+
+def _validate(args) -> int:
+    from .validation import conditions
+
+    _configure_logging("WARNING")
+    try:
+        found = conditions(_load(args.file))
+    except ManifestError as err:
+        return _fail(str(err))
+    if args.output == "json":
+        print(json.dumps([c.as_dict() for c in found], indent=2))
+    else:
+        for c in found:
+            status = "True" if c.ready else "False"
+            print(f"{c.kind:<8} {c.key:<40} Ready={status:<5} {c.reason}: {c.message}")
+        if not found:
+            print("no Provider or Alert found", file=sys.stderr)
+    return 0 if all(c.ready for c in found) else 1
+
+
+def _serve(args) -> int:
+    from .local import LocalStack, PrintingSink
+
+    _configure_logging("INFO")
+    if args.sink:
+        host, _, port = args.sink.rpartition(":")
+        PrintingSink(host or "127.0.0.1", int(port)).start()
+    try:
+        stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
+                           workers=args.workers, token=args.token).start()
+    except ManifestError as err:
+        return _fail(str(err))
+    except OSError as err:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+    print(f"fluxnotify: receiving Flux events on {stack.url}/ (queue: {args.db}); Ctrl-C to stop",
+          file=sys.stderr, flush=True)
+    for path in args.post:
+        _post_example(stack.url, path, args.token)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stack.stop()
+    return 0
+
+
+def _post_example(url: str, path: str, token: str | None) -> None:
+    body = Path(path).read_bytes()
+    target = f"{url}/{token}" if token else f"{url}/"
+    request = urllib.request.Request(target, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            print(f"fluxnotify: posted {path}: HTTP {answer.status}", file=sys.stderr, flush=True)
+    except urllib.error.HTTPError as err:
+        print(f"fluxnotify: posted {path}: HTTP {err.code} {err.read().decode()}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
