@@ -1,0 +1,55 @@
+# fluxnotify: `make run` (local stack on the example config), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAM_VENV ?= .sam-venv
+SAM := $(SAM_VENV)/bin/sam
+# SAM builds the layer with a Python 3.12 interpreter (the Lambda runtime).
+PY312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+
+.PHONY: install run test lint bench build deploy sam clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# The local stack with the example Providers, a printing sink on :9393 standing in for
+# Slack and a webhook, and two sample Flux events posted once it is up. Ctrl-C stops it.
+run: install
+	@rm -f .fluxnotify-demo.db .fluxnotify-demo.db-wal .fluxnotify-demo.db-shm
+	LOG_LEVEL=WARNING $(BIN)/fluxnotify serve --config examples/local.yaml --db .fluxnotify-demo.db \
+		--sink 127.0.0.1:9393 \
+		--post events/bodies/kustomization-reconciled.json \
+		--post events/bodies/helmrelease-install-failed.json
+
+test: install
+	$(BIN)/pytest
+
+lint: install sam
+	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint -t template.yaml
+
+bench: install
+	$(BIN)/python bench/run.py
+
+sam: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	@test -n "$(PY312)" || { echo "sam build needs Python 3.12 (pyenv install 3.12)"; exit 1; }
+	$(PY312) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
+	touch $@
+
+build: sam
+	PATH="$(dir $(PY312)):$$PATH" $(SAM) build
+
+deploy: build
+	$(SAM) deploy --guided
+
+clean:
+	rm -rf .aws-sam .fluxnotify-demo.db* .pytest_cache

@@ -1,0 +1,35 @@
+"""DispatcherFunction: SQS batch → fluxnotify.dispatcher → providers. Wiring only.
+
+Each record is handled on its own; a record whose follow-up (retry or dead letter)
+could not be written is reported as a batch item failure, so SQS redelivers it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from fluxnotify.dispatcher import Dispatcher
+from fluxnotify.queue.sqs import SqsQueue
+from fluxnotify.store.aws import AwsStore
+
+logger = Logger(service="fluxnotify")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def dispatcher() -> Dispatcher:
+    return Dispatcher(AwsStore(), SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"]))
+
+
+def record_handler(record: SQSRecord) -> None:
+    dispatcher().handle(record.body)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
