@@ -27,12 +27,11 @@ from pathlib import Path
 import pytest
 import yaml
 from fixtures.chat.chat_helpers import alert_yaml, event, provider_yaml, raw_event, secret_yaml
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ProviderConfig
 from fluxnotify.providers import matrix
 from fluxnotify.transport import DeliveryError, Transport
+from helpers import dispatch
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("SYNAPSE_VENV") or ROOT / ".synapse-venv")
@@ -169,7 +168,9 @@ def homeserver(tmp_path_factory) -> Homeserver:
 
 def _messages(server: Homeserver) -> list[dict]:
     room = urllib.parse.quote(server.room, safe="")
-    answer = _call("GET", f"{server.url}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100", token=server.token)
+    answer = _call(
+        "GET", f"{server.url}/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100", token=server.token
+    )
     return [e for e in answer["chunk"] if e.get("type") == "m.room.message"]
 
 
@@ -235,7 +236,12 @@ def test_delivery_through_the_dispatcher(homeserver):
     again = dispatch(manifests, raw)  # e.g. a replayed dead letter: same txn id
     assert again.delivered == ["gitops-system/matrix"]
     bodies = [m["content"]["body"] for m in _messages(homeserver)]
-    assert bodies.count("💫 gitrepository/webapp.gitops-system\nvia the dispatcher\n- revision: main@sha1:4567\n") == 1
+    assert (
+        bodies.count(
+            "💫 gitrepository/webapp.gitops-system\nvia the dispatcher\n- revision: main@sha1:4567\n"
+        )
+        == 1
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,12 +16,11 @@ from fixtures.chat.chat_helpers import (
     raw_event,
     render_yaml,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import discord
 from fluxnotify.transport import DeliveryError, TLSMaterial, Transport
+from helpers import dispatch
 
 HOOK = "https://discord.com/api/webhooks/1/abc"
 
@@ -89,7 +88,10 @@ def test_error_event_with_metadata_and_username():
     [
         ("", "invalid Discord hook URL : 'parse \"\": empty url'"),
         ("not a url", "invalid Discord hook URL not a url: 'parse \"not a url\": invalid URI for request'"),
-        ("https://bad url", "invalid Discord hook URL https://bad url: 'parse \"https://bad url\": invalid character \" \" in host name'"),
+        (
+            "https://bad url",
+            'invalid Discord hook URL https://bad url: \'parse "https://bad url": invalid character " " in host name\'',
+        ),
     ],
 )
 def test_config_errors(address, error):
@@ -106,13 +108,18 @@ def test_render_spec_example():
     assert delivery["method"] == "POST"
     assert delivery["url"] == HOOK + "/slack?thread_id=9"
     assert delivery["headers"] == {"Content-Type": "application/json"}
-    assert delivery["body"] == expected("good", "message", [{"title": "test", "value": "metadata", "short": False}])
+    assert delivery["body"] == expected(
+        "good", "message", [{"title": "test", "value": "metadata", "short": False}]
+    )
 
 
 def test_render_reports_config_error():
     [result] = render_yaml(provider_yaml("discord", address="invalid-url"), raw_event())
     assert result["deliveries"] == []
-    assert result["error"] == "invalid Discord hook URL invalid-url: 'parse \"invalid-url\": invalid URI for request'"
+    assert (
+        result["error"]
+        == "invalid Discord hook URL invalid-url: 'parse \"invalid-url\": invalid URI for request'"
+    )
 
 
 # --- size budget -------------------------------------------------------------
@@ -127,9 +134,9 @@ def test_message_at_the_limit_is_untouched():
 @pytest.mark.parametrize("length", [2001, 50_000])
 def test_long_message_is_cut_to_2000_characters_with_marker(length):
     message = "".join(chr(ord("a") + i % 26) for i in range(length))
-    attachment = body(encode_one(event(message=message, metadata={"k": "v"}), config("discord", address=HOOK)))[
-        "attachments"
-    ][0]
+    attachment = body(
+        encode_one(event(message=message, metadata={"k": "v"}), config("discord", address=HOOK))
+    )["attachments"][0]
     assert len(attachment["text"]) == 2000
     assert attachment["text"] == message[: 2000 - len("… (truncated)")] + "… (truncated)"
     assert attachment["author_name"] == OBJ_DOT
@@ -149,7 +156,11 @@ def test_tls_ignored_proxy_honoured():
 
 
 def test_delivery_to_sink(sink):
-    providers.deliver(event("error", "boom", {"a": "b"}), config("discord", address=sink.url + "/api/webhooks/1/abc"), Transport())
+    providers.deliver(
+        event("error", "boom", {"a": "b"}),
+        config("discord", address=sink.url + "/api/webhooks/1/abc"),
+        Transport(),
+    )
     [captured] = sink.wait_for(1)
     assert captured.method == "POST"
     assert captured.path == "/api/webhooks/1/abc/slack"

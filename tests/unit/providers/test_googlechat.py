@@ -15,11 +15,10 @@ from fixtures.chat.chat_helpers import (
     raw_event,
     render_yaml,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import TLSMaterial, Transport
+from helpers import dispatch
 
 HOOK = "https://chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t"
 HEADER = {"title": OBJ_DOT, "subtitle": "source-controller", "imageUrl": None, "imageStyle": None}
@@ -32,7 +31,13 @@ def text_section(text: str) -> dict:
 def fact(key: str, value: str) -> dict:
     return {
         "textParagraph": None,
-        "keyValue": {"topLabel": key, "content": value, "contentMultiline": False, "bottomLabel": None, "icon": None},
+        "keyValue": {
+            "topLabel": key,
+            "content": value,
+            "contentMultiline": False,
+            "bottomLabel": None,
+            "icon": None,
+        },
     }
 
 
@@ -61,7 +66,7 @@ def test_error_event_with_metadata():
         ]
     }
     # Go-JSON escapes <, > and &
-    assert b"\\u003cfont color=\\\"#ff0000\\\"\\u003efailed\\u003c/font\\u003e" in request.body
+    assert b'\\u003cfont color=\\"#ff0000\\"\\u003efailed\\u003c/font\\u003e' in request.body
 
 
 @pytest.mark.parametrize(
@@ -75,28 +80,39 @@ def test_config_errors(address, error):
 
 
 def test_render():
-    manifests = provider_yaml("googlechat", address=HOOK) + provider_yaml("googlechat", name="bad", address="foo/bar")
+    manifests = provider_yaml("googlechat", address=HOOK) + provider_yaml(
+        "googlechat", name="bad", address="foo/bar"
+    )
     good, bad = render_yaml(manifests, raw_event(metadata={"revision": "main@sha1:1"}))
     [delivery] = good["deliveries"]
     assert delivery["url"] == HOOK
-    assert delivery["body"]["cards"][0]["sections"][1] == {"header": "", "widgets": [fact("revision", "main@sha1:1")]}
+    assert delivery["body"]["cards"][0]["sections"][1] == {
+        "header": "",
+        "widgets": [fact("revision", "main@sha1:1")],
+    }
     assert bad["error"] == "invalid Google Chat hook URL foo/bar"
 
 
 def test_tls_ignored_proxy_honoured():
     transport = RecordingTransport()
-    providers.deliver(event(), config("googlechat", address=HOOK, proxy="http://p:1", tls=TLSMaterial(ca="x")), transport)
+    providers.deliver(
+        event(), config("googlechat", address=HOOK, proxy="http://p:1", tls=TLSMaterial(ca="x")), transport
+    )
     assert (transport.calls[0]["proxy"], transport.calls[0]["tls"]) == ("http://p:1", None)
 
 
 def test_delivery_to_sink(sink):
-    providers.deliver(event(), config("googlechat", address=sink.url + "/v1/spaces/A/messages?key=k"), Transport())
+    providers.deliver(
+        event(), config("googlechat", address=sink.url + "/v1/spaces/A/messages?key=k"), Transport()
+    )
     [captured] = sink.wait_for(1)
     assert (captured.method, captured.path) == ("POST", "/v1/spaces/A/messages?key=k")
     assert captured.json()["cards"][0]["header"] == HEADER
 
 
 def test_dispatch_delivers(sink):
-    report = dispatch(provider_yaml("googlechat", address=sink.url + "/g") + alert_yaml("googlechat"), raw_event())
+    report = dispatch(
+        provider_yaml("googlechat", address=sink.url + "/g") + alert_yaml("googlechat"), raw_event()
+    )
     assert report.delivered == ["gitops-system/googlechat"]
     assert len(sink.wait_for(1)[0].json()["cards"][0]["sections"]) == 1

@@ -14,11 +14,10 @@ from fixtures.chat.chat_helpers import (
     raw_event,
     render_yaml,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import TLSMaterial, Transport
+from helpers import dispatch
 
 HOOK = "https://open.feishu.cn/open-apis/bot/v2/hook/abc"
 
@@ -69,7 +68,9 @@ def test_render():
 
 def test_proxy_and_tls_ignored():
     transport = RecordingTransport()
-    providers.deliver(event(), config("lark", address=HOOK, proxy="http://p:1", tls=TLSMaterial(ca="x")), transport)
+    providers.deliver(
+        event(), config("lark", address=HOOK, proxy="http://p:1", tls=TLSMaterial(ca="x")), transport
+    )
     assert (transport.calls[0]["proxy"], transport.calls[0]["tls"]) == ("", None)
 
 
@@ -82,6 +83,8 @@ def test_delivery_ignores_a_dead_proxy(sink):
 
 
 def test_dispatch_delivers(sink):
-    report = dispatch(provider_yaml("lark", address=sink.url + "/l") + alert_yaml("lark"), raw_event("error", "x"))
+    report = dispatch(
+        provider_yaml("lark", address=sink.url + "/l") + alert_yaml("lark"), raw_event("error", "x")
+    )
     assert report.delivered == ["gitops-system/lark"]
     assert sink.wait_for(1)[0].json()["card"]["header"]["template"] == "red"

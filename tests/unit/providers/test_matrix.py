@@ -20,13 +20,12 @@ from fixtures.chat.chat_helpers import (
     render_yaml,
     secret_yaml,
 )
-from helpers import dispatch
-from httpsink import HttpSink
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import matrix
 from fluxnotify.transport import DeliveryError, TLSMaterial, Transport
+from helpers import dispatch
+from httpsink import HttpSink
 
 HS = "https://matrix.example.org"
 ROOM = "!abc:example.org"
@@ -71,7 +70,9 @@ def test_info_event_without_metadata():
 
 
 def test_error_event_with_metadata_no_token():
-    request = encode_one(event("error", "failed", {"b": "2", "a": "1"}), config("matrix", address=HS + "/", channel=ROOM))
+    request = encode_one(
+        event("error", "failed", {"b": "2", "a": "1"}), config("matrix", address=HS + "/", channel=ROOM)
+    )
     assert request.headers["Authorization"] == "Bearer "
     assert request.url.startswith(f"{HS}//_matrix/client/r0/rooms/{ROOM}/send/m.room.message/")
     assert body(request) == {
@@ -84,7 +85,10 @@ def test_error_event_with_metadata_no_token():
     ("address", "error"),
     [
         ("", "invalid Matrix homeserver URL : 'parse \"\": empty url'"),
-        ("matrix.org", "invalid Matrix homeserver URL matrix.org: 'parse \"matrix.org\": invalid URI for request'"),
+        (
+            "matrix.org",
+            "invalid Matrix homeserver URL matrix.org: 'parse \"matrix.org\": invalid URI for request'",
+        ),
     ],
 )
 def test_config_errors(address, error):
@@ -116,7 +120,9 @@ def test_render():
 def test_tls_honoured_proxy_ignored():
     transport = RecordingTransport()
     tls = TLSMaterial(ca="ca")
-    providers.deliver(event(), config("matrix", address=HS, channel=ROOM, proxy="http://p:1", tls=tls), transport)
+    providers.deliver(
+        event(), config("matrix", address=HS, channel=ROOM, proxy="http://p:1", tls=tls), transport
+    )
     assert (transport.calls[0]["proxy"], transport.calls[0]["tls"]) == ("", tls)
 
 
@@ -139,7 +145,7 @@ def _self_signed(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -148,12 +154,16 @@ def _self_signed(tmp_path):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     (tmp_path / "c.pem").write_bytes(cert_pem)
     (tmp_path / "k.pem").write_bytes(key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -165,7 +175,9 @@ def test_delivery_over_https_with_the_provider_ca(tmp_path):
     pytest.importorskip("cryptography")  # shipped with moto in the dev dependencies
     context, ca = _self_signed(tmp_path)
     with HttpSink(tls_context=context) as server:
-        providers.deliver(event(), config("matrix", address=server.url, channel=ROOM, tls=TLSMaterial(ca=ca)), Transport())
+        providers.deliver(
+            event(), config("matrix", address=server.url, channel=ROOM, tls=TLSMaterial(ca=ca)), Transport()
+        )
         [captured] = server.wait_for(1)
         assert captured.method == "PUT"
         # without the CA the certificate is not trusted: a permanent failure

@@ -17,15 +17,16 @@ from fixtures.chat.chat_helpers import (
     raw_event,
     render_yaml,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import msteams
 from fluxnotify.transport import TLSMaterial, Transport
+from helpers import dispatch
 
 CONNECTOR = "https://xxx.webhook.office.com/webhookb2/abc"
-WORKFLOW = "https://prod-28.northeurope.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=s3cr3t"
+WORKFLOW = (
+    "https://prod-28.northeurope.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=s3cr3t"
+)
 
 
 def message_card(color: str, message: str, facts: list[dict]) -> dict:
@@ -52,7 +53,13 @@ def adaptive(text_block: dict, fact_set: dict) -> dict:
                         {
                             "type": "Container",
                             "items": [
-                                {"type": "TextBlock", "text": OBJ_DOT, "size": "large", "weight": "bolder", "wrap": True},
+                                {
+                                    "type": "TextBlock",
+                                    "text": OBJ_DOT,
+                                    "size": "large",
+                                    "weight": "bolder",
+                                    "wrap": True,
+                                },
                                 text_block,
                                 fact_set,
                             ],
@@ -98,7 +105,11 @@ def test_message_card_error_with_metadata_sorted():
     assert body(request) == message_card(
         "FF0000",
         "failed",
-        [{"name": "alpha", "value": "2"}, {"name": "summary", "value": "prod"}, {"name": "zeta", "value": "1"}],
+        [
+            {"name": "alpha", "value": "2"},
+            {"name": "summary", "value": "prod"},
+            {"name": "zeta", "value": "1"},
+        ],
     )
 
 
@@ -107,7 +118,9 @@ def test_adaptive_info_without_metadata():
     assert request.method == "POST"
     assert request.url == WORKFLOW
     assert request.headers == {"Content-Type": "application/json"}
-    assert body(request) == adaptive({"type": "TextBlock", "text": "message", "wrap": True}, {"type": "FactSet"})
+    assert body(request) == adaptive(
+        {"type": "TextBlock", "text": "message", "wrap": True}, {"type": "FactSet"}
+    )
 
 
 def test_adaptive_error_with_metadata_summary_first():
@@ -155,12 +168,18 @@ def test_render_with_alert_summary():
     assert workflow["error"] is None and legacy["error"] is None
     assert workflow["deliveries"][0]["url"] == WORKFLOW
     facts = workflow["deliveries"][0]["body"]["attachments"][0]["content"]["body"][0]["items"][2]["facts"]
-    assert facts == [{"title": "summary", "value": "Cluster: prod"}, {"title": "revision", "value": "main@sha1:1234"}]
+    assert facts == [
+        {"title": "summary", "value": "Cluster: prod"},
+        {"title": "revision", "value": "main@sha1:1234"},
+    ]
     assert legacy["deliveries"][0]["body"] == message_card(
         "0076D7", "message", [{"name": "revision", "value": "main@sha1:1234"}]
     )
     [result] = render_yaml(provider_yaml("msteams", address="not a url"), raw_event())
-    assert result["error"] == "invalid MS Teams webhook URL not a url: 'parse \"not a url\": invalid URI for request'"
+    assert (
+        result["error"]
+        == "invalid MS Teams webhook URL not a url: 'parse \"not a url\": invalid URI for request'"
+    )
 
 
 # --- size budget -------------------------------------------------------------
@@ -183,8 +202,10 @@ def test_body_at_most_28_kib_escaped(address):
     request = encode_one(event(message="<" * 20_000), config("msteams", address=address))
     assert 28_672 - 6 < len(request.body) <= 28_672
     payload = body(request)
-    message = payload["sections"][0]["activityTitle"] if "sections" in payload else (
-        payload["attachments"][0]["content"]["body"][0]["items"][1]["text"]
+    message = (
+        payload["sections"][0]["activityTitle"]
+        if "sections" in payload
+        else (payload["attachments"][0]["content"]["body"][0]["items"][1]["text"])
     )
     assert message.endswith("… (truncated)")
     assert set(message[: -len("… (truncated)")]) == {"<"}
@@ -212,7 +233,11 @@ def test_proxy_and_tls_honoured():
 
 
 def test_delivery_to_sink(sink):
-    providers.deliver(event("error", "x", {"a": "b"}), config("msteams", address=sink.url + "/workflows/1?sig=x"), Transport())
+    providers.deliver(
+        event("error", "x", {"a": "b"}),
+        config("msteams", address=sink.url + "/workflows/1?sig=x"),
+        Transport(),
+    )
     [captured] = sink.wait_for(1)
     assert captured.method == "POST"
     assert captured.path == "/workflows/1?sig=x"

@@ -15,11 +15,10 @@ from fixtures.chat.chat_helpers import (
     raw_event,
     render_yaml,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import TLSMaterial, Transport
+from helpers import dispatch
 
 HOOK = "https://rocket.example.com/hooks/abc/def"
 
@@ -70,7 +69,10 @@ def test_error_event_with_metadata_channel_and_username():
     ("address", "error"),
     [
         ("", "invalid Rocket hook URL : 'parse \"\": empty url'"),
-        ("invalid-url", "invalid Rocket hook URL invalid-url: 'parse \"invalid-url\": invalid URI for request'"),
+        (
+            "invalid-url",
+            "invalid Rocket hook URL invalid-url: 'parse \"invalid-url\": invalid URI for request'",
+        ),
     ],
 )
 def test_config_errors(address, error):

@@ -20,12 +20,11 @@ from fixtures.chat.chat_helpers import (
     secret_yaml,
     utf16_len,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import telegram
 from fluxnotify.transport import DeliveryError, TLSMaterial, Transport
+from helpers import dispatch
 
 TOKEN = "123456:AAE-s3cr3t-bot-token"
 URL = f"https://api.telegram.org/bot{TOKEN}/sendMessage"
@@ -92,7 +91,11 @@ def test_every_reserved_character_is_escaped_once():
 
 @pytest.mark.parametrize(
     ("channel", "token", "error"),
-    [("", TOKEN, "empty Telegram channel"), ("@c", "", "empty Telegram token"), ("", "", "empty Telegram channel")],
+    [
+        ("", TOKEN, "empty Telegram channel"),
+        ("@c", "", "empty Telegram token"),
+        ("", "", "empty Telegram channel"),
+    ],
 )
 def test_config_errors(channel, token, error):
     with pytest.raises(ConfigError) as err:

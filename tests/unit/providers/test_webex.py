@@ -15,11 +15,10 @@ from fixtures.chat.chat_helpers import (
     render_yaml,
     secret_yaml,
 )
-from helpers import dispatch
-
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import TLSMaterial, Transport
+from helpers import dispatch
 
 API = "https://webexapis.com/v1/messages"
 
@@ -47,7 +46,10 @@ def test_error_event_with_metadata_and_no_room_no_token():
     ("address", "error"),
     [
         ("", "invalid Webex hook URL : 'parse \"\": empty url'"),
-        ("webexapis.com/v1/messages", "invalid Webex hook URL webexapis.com/v1/messages: 'parse \"webexapis.com/v1/messages\": invalid URI for request'"),
+        (
+            "webexapis.com/v1/messages",
+            "invalid Webex hook URL webexapis.com/v1/messages: 'parse \"webexapis.com/v1/messages\": invalid URI for request'",
+        ),
     ],
 )
 def test_config_errors(address, error):
@@ -57,10 +59,9 @@ def test_config_errors(address, error):
 
 
 def test_render_with_secret_token():
-    manifests = (
-        provider_yaml("webex", address=API, channel="room-9", secretRef={"name": "webex-token"})
-        + secret_yaml("webex-token", token="t0k3n")
-    )
+    manifests = provider_yaml(
+        "webex", address=API, channel="room-9", secretRef={"name": "webex-token"}
+    ) + secret_yaml("webex-token", token="t0k3n")
     [result] = render_yaml(manifests, raw_event(metadata={"revision": "main@sha1:1"}))
     [delivery] = result["deliveries"]
     assert delivery["headers"] == {"Content-Type": "application/json", "Authorization": "Bearer t0k3n"}
@@ -81,7 +82,9 @@ def test_proxy_and_tls_honoured():
 
 
 def test_delivery_to_sink(sink):
-    providers.deliver(event(), config("webex", address=sink.url + "/v1/messages", channel="r", token="tk"), Transport())
+    providers.deliver(
+        event(), config("webex", address=sink.url + "/v1/messages", channel="r", token="tk"), Transport()
+    )
     [captured] = sink.wait_for(1)
     assert (captured.method, captured.path) == ("POST", "/v1/messages")
     assert captured.header("Authorization") == "Bearer tk"

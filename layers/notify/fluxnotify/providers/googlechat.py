@@ -38,9 +38,7 @@ def _fact(key: str, value: str) -> dict:
 
 
 def payload(event: Event) -> dict:
-    sections = [
-        {"header": "", "widgets": [{"textParagraph": {"text": _text(event)}, "keyValue": None}]}
-    ]
+    sections = [{"header": "", "widgets": [{"textParagraph": {"text": _text(event)}, "keyValue": None}]}]
     if event.metadata:
         facts = [_fact(k, v) for k, v in gojson.go_sorted(event.metadata).items()]
         sections.append({"header": "", "widgets": facts})

@@ -13,7 +13,7 @@ facts) is cut, with a visible marker, to the longest head that fits.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Callable
+from collections.abc import Callable
 
 from .. import gojson
 from ..event import Event
@@ -56,9 +56,7 @@ def message_card(event: Event, message: str) -> dict:
 def _adaptive_facts(metadata: dict[str, str]) -> list[dict]:
     """`summary` first, then every other key sorted (the reference sorts here too)."""
     facts = [{"title": "summary", "value": metadata["summary"]}] if "summary" in metadata else []
-    facts += [
-        {"title": k, "value": v} for k, v in gojson.go_sorted(metadata).items() if k != "summary"
-    ]
+    facts += [{"title": k, "value": v} for k, v in gojson.go_sorted(metadata).items() if k != "summary"]
     return facts
 
 
