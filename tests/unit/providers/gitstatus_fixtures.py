@@ -37,7 +37,9 @@ def event(
 
 def config(provider_type: str, address: str, **values) -> ProviderConfig:
     values.setdefault("commit_status", CONTEXT)
-    return ProviderConfig(namespace="flux-system", name="git", uid=UID, type=provider_type, address=address, **values)
+    return ProviderConfig(
+        namespace="flux-system", name="git", uid=UID, type=provider_type, address=address, **values
+    )
 
 
 def body(request: Request):
@@ -65,8 +67,15 @@ def raw_event(severity: str = "info", reason: str = "ReconciliationSucceeded", *
     return data
 
 
-def provider_yaml(provider_type: str, address: str, token: str | None = "t0ken", *, extra_spec: str = "",
-                  secret_extra: str = "", uid: str = UID) -> str:
+def provider_yaml(
+    provider_type: str,
+    address: str,
+    token: str | None = "t0ken",
+    *,
+    extra_spec: str = "",
+    secret_extra: str = "",
+    uid: str = UID,
+) -> str:
     secret_ref = "\n  secretRef: {name: git-token}" if token is not None else ""
     text = f"""
 apiVersion: notification.toolkit.fluxcd.io/v1beta3
@@ -107,8 +116,9 @@ class FakeTransport:
     answers: list = field(default_factory=list)
     sent: list[tuple[Request, dict]] = field(default_factory=list)
 
-    def send(self, request: Request, *, proxy: str = "", tls: TLSMaterial | None = None,
-             timeout: float = 15.0) -> Response:
+    def send(
+        self, request: Request, *, proxy: str = "", tls: TLSMaterial | None = None, timeout: float = 15.0
+    ) -> Response:
         self.sent.append((request, {"proxy": proxy, "tls": tls, "timeout": timeout}))
         answer = self.answers.pop(0)
         if callable(answer):

@@ -5,12 +5,20 @@ from __future__ import annotations
 import base64
 
 import pytest
-from gitstatus_fixtures import CONTEXT, SHA, FakeTransport, config, event, provider_yaml, raw_event, render_yaml
-
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import azuredevops
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.transport import DeliveryError, TLSMaterial
+from gitstatus_fixtures import (
+    CONTEXT,
+    SHA,
+    FakeTransport,
+    config,
+    event,
+    provider_yaml,
+    raw_event,
+    render_yaml,
+)
 
 ADDRESS = "https://dev.azure.com/foo/bar/_git/baz"
 URL = f"https://dev.azure.com/foo/bar/_apis/git/repositories/baz/commits/{SHA}/statuses"
@@ -170,4 +178,7 @@ def test_render_with_alert_summary():
 
 
 def test_render_without_token():
-    assert render_yaml(provider_yaml("azuredevops", ADDRESS, token=None), raw_event())["error"] == azuredevops.NO_TOKEN
+    assert (
+        render_yaml(provider_yaml("azuredevops", ADDRESS, token=None), raw_event())["error"]
+        == azuredevops.NO_TOKEN
+    )

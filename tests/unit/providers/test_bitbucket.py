@@ -6,12 +6,20 @@ import base64
 import hashlib
 
 import pytest
-from gitstatus_fixtures import CONTEXT, SHA, FakeTransport, config, event, provider_yaml, raw_event, render_yaml
-
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import bitbucket
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.transport import DeliveryError, TLSMaterial
+from gitstatus_fixtures import (
+    CONTEXT,
+    SHA,
+    FakeTransport,
+    config,
+    event,
+    provider_yaml,
+    raw_event,
+    render_yaml,
+)
 
 ADDRESS = "https://bitbucket.org/owner/repo"
 KEY = hashlib.sha1(CONTEXT.encode()).hexdigest()
@@ -38,11 +46,15 @@ def test_post_success():
     request = encode_one()
     assert request.method == "POST"
     assert request.url == BASE
-    assert request.headers == {"Authorization": AUTH, "Accept": "application/json", "Content-Type": "application/json"}
+    assert request.headers == {
+        "Authorization": AUTH,
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
     assert request.body == (
-        '{"key":"%s","url":"https://bitbucket.org","state":"SUCCESSFUL",'
-        '"name":"kustomization/gitops-system","description":"reconciliation succeeded"}' % KEY
-    ).encode()
+        b'{"key":"c99410a43c260fddd152a40c296bddfa0b8fd879","url":"https://bitbucket.org","state":"SUCCESSFUL",'
+        b'"name":"kustomization/gitops-system","description":"reconciliation succeeded"}'
+    )
     assert KEY == "c99410a43c260fddd152a40c296bddfa0b8fd879"  # SHA-1 of the CommitStatus
 
 
@@ -69,7 +81,10 @@ def test_env_overrides_the_api_base(monkeypatch):
         # order: token, commit status, token format, repository id
         ({"token": "", "commit_status": ""}, "bitbucket token cannot be empty"),
         ({"token": "x", "commit_status": ""}, "commit status cannot be empty"),
-        ({"token": "x", "address": "https://bitbucket.org/owner"}, "invalid token format, expected to be <user>:<password>"),
+        (
+            {"token": "x", "address": "https://bitbucket.org/owner"},
+            "invalid token format, expected to be <user>:<password>",
+        ),
     ],
 )
 def test_config_errors(values, text):
@@ -141,7 +156,9 @@ def test_deliver_errors(answers, prefix, retryable):
 
 
 def test_render():
-    result = render_yaml(provider_yaml("bitbucket", ADDRESS, token="user:app-pass"), raw_event("error", "ApplyFailed"))
+    result = render_yaml(
+        provider_yaml("bitbucket", ADDRESS, token="user:app-pass"), raw_event("error", "ApplyFailed")
+    )
     assert result["error"] is None
     [delivery] = result["deliveries"]
     assert (delivery["method"], delivery["url"]) == ("POST", BASE)

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitstatus_fixtures import SHA, UID, provider_yaml, raw_event, render_yaml
-
 from fluxnotify import celexpr
 from fluxnotify.event import Event, ObjectRef
 from fluxnotify.manifests import load_yaml
 from fluxnotify.options import ConfigError
+from gitstatus_fixtures import SHA, UID, provider_yaml, raw_event, render_yaml
 
 EXAMPLE = (
     "event.involvedObject.kind + '/' + event.involvedObject.name + '/' + "
@@ -90,7 +89,7 @@ def test_errors(expression, detail):
 
 def test_render_uses_the_expression_as_github_context():
     manifests = provider_yaml(
-        "github", "https://github.com/o/r", extra_spec=f"\n  commitStatusExpr: \"{EXAMPLE}\""
+        "github", "https://github.com/o/r", extra_spec=f'\n  commitStatusExpr: "{EXAMPLE}"'
     )
     manifests = manifests.replace(
         "eventSources:", "eventMetadata: {environment: production}\n  eventSources:"
@@ -107,7 +106,7 @@ def test_render_uses_the_expression_as_github_context():
 
 def test_render_reports_a_failing_expression_as_error():
     manifests = provider_yaml(
-        "gitlab", "https://gitlab.com/o/r", extra_spec="\n  commitStatusExpr: \"event.metadata.nope\""
+        "gitlab", "https://gitlab.com/o/r", extra_spec='\n  commitStatusExpr: "event.metadata.nope"'
     )
     result = render_yaml(manifests, raw_event())
     assert result["deliveries"] == []
@@ -119,7 +118,7 @@ def test_celpy_is_not_imported_without_an_expression():
     root = Path(__file__).resolve().parents[3]
     script = f"""
 import json, sys
-sys.path.insert(0, {str(root / 'layers' / 'notify')!r})
+sys.path.insert(0, {str(root / "layers" / "notify")!r})
 sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 import fluxnotify.providers.github
 from gitstatus_fixtures import provider_yaml, raw_event, render_yaml

@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from gitstatus_fixtures import CONTEXT, SHA, FakeTransport, body, config, event, provider_yaml, raw_event, render_yaml
-
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import github
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.transport import DeliveryError, TLSMaterial
+from gitstatus_fixtures import (
+    CONTEXT,
+    SHA,
+    FakeTransport,
+    body,
+    config,
+    event,
+    provider_yaml,
+    raw_event,
+    render_yaml,
+)
 
 ADDRESS = "https://github.com/owner/repo"
 HEADERS = {
@@ -227,7 +236,8 @@ def test_render_info_event_with_commit_key():
                 "raw": json.dumps(
                     {"state": "success", "description": "reconciliation succeeded", "context": CONTEXT},
                     separators=(",", ":"),
-                ) + "\n",
+                )
+                + "\n",
             }
         ],
         "skipped": None,
@@ -265,7 +275,9 @@ def test_render_progressing_and_config_error():
     assert result["skipped"] == "Progressing" and result["deliveries"] == []
     result = render_yaml(provider_yaml("github", ADDRESS, token=""), raw_event())
     assert result["error"] == "github token or github app details must be specified"
-    result = render_yaml(provider_yaml("github", ADDRESS), raw_event(**{"event.toolkit.fluxcd.io/commit": "abc"}))
+    result = render_yaml(
+        provider_yaml("github", ADDRESS), raw_event(**{"event.toolkit.fluxcd.io/commit": "abc"})
+    )
     assert result["error"] == "failed to extract commit hash from 'abc' revision"
 
 
@@ -275,7 +287,9 @@ def _app_key() -> str:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     ).decode()
 
 
@@ -304,7 +318,10 @@ def test_github_app_installation_token_by_owner(monkeypatch):
     org, user, token, get, post = transport.requests
     assert (org.method, org.url) == ("GET", "https://ghe.example.com/api/v3/orgs/my-org/installation")
     assert (user.method, user.url) == ("GET", "https://ghe.example.com/api/v3/users/my-org/installation")
-    assert (token.method, token.url) == ("POST", "https://ghe.example.com/api/v3/app/installations/77/access_tokens")
+    assert (token.method, token.url) == (
+        "POST",
+        "https://ghe.example.com/api/v3/app/installations/77/access_tokens",
+    )
     jwt = token.headers["Authorization"].removeprefix("Bearer ")
     claims = json.loads(base64.urlsafe_b64decode(jwt.split(".")[1] + "=="))
     assert claims["iss"] == "123" and claims["exp"] - claims["iat"] == 120
@@ -321,6 +338,8 @@ def test_github_app_token_failure_is_reported(monkeypatch):
     monkeypatch.setattr(github, "_TOKENS", {})
     secret = {"githubAppID": "1", "githubAppInstallationID": "5", "githubAppPrivateKey": _app_key()}
     with pytest.raises(DeliveryError) as err:
-        github.deliver(event(), cfg(token="", secret=secret), FakeTransport([(401, {"message": "Bad credentials"})]))
+        github.deliver(
+            event(), cfg(token="", secret=secret), FakeTransport([(401, {"message": "Bad credentials"})])
+        )
     assert str(err.value).startswith("failed to get github app installation token: request failed")
     assert not err.value.retryable

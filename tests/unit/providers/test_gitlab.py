@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from gitstatus_fixtures import CONTEXT, SHA, FakeTransport, body, config, event, provider_yaml, raw_event, render_yaml
-
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import gitlab
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.transport import DeliveryError, TLSMaterial
+from gitstatus_fixtures import (
+    CONTEXT,
+    SHA,
+    FakeTransport,
+    body,
+    config,
+    event,
+    provider_yaml,
+    raw_event,
+    render_yaml,
+)
 
 ADDRESS = "https://gitlab.com/foo/bar"
 PROJECT = "https://gitlab.com/api/v4/projects/foo%2Fbar"
@@ -52,7 +61,10 @@ def test_post_failed():
         ("https://gitlab.com/my.group/my.repo", "https://gitlab.com/api/v4/projects/my%2Egroup%2Fmy%2Erepo"),
         ("https://gitlab.com/1234", "https://gitlab.com/api/v4/projects/1234"),
         ("https://gitlab.example.com:8443/g/p", "https://gitlab.example.com:8443/api/v4/projects/g%2Fp"),
-        ("ssh://git@gitlab.example.com:2222/g/p.git", "https://gitlab.example.com:2222/api/v4/projects/g%2Fp"),
+        (
+            "ssh://git@gitlab.example.com:2222/g/p.git",
+            "https://gitlab.example.com:2222/api/v4/projects/g%2Fp",
+        ),
         ("https://gitlab.com/a%3Fb/c%23d", "https://gitlab.com/api/v4/projects/a%3Fb%2Fc%23d"),
     ],
 )
@@ -143,13 +155,21 @@ def test_deliver_errors(answers, prefix, retryable):
 
 
 def test_render_self_hosted():
-    result = render_yaml(provider_yaml("gitlab", "https://gitlab.example.com/group/sub/project.git"), raw_event())
+    result = render_yaml(
+        provider_yaml("gitlab", "https://gitlab.example.com/group/sub/project.git"), raw_event()
+    )
     assert result["error"] is None and result["skipped"] is None
     [delivery] = result["deliveries"]
     assert delivery["method"] == "POST"
-    assert delivery["url"] == f"https://gitlab.example.com/api/v4/projects/group%2Fsub%2Fproject/statuses/{SHA}"
+    assert (
+        delivery["url"] == f"https://gitlab.example.com/api/v4/projects/group%2Fsub%2Fproject/statuses/{SHA}"
+    )
     assert delivery["headers"]["PRIVATE-TOKEN"] == "t0ken"
-    assert delivery["body"] == {"state": "success", "name": CONTEXT, "description": "reconciliation succeeded"}
+    assert delivery["body"] == {
+        "state": "success",
+        "name": CONTEXT,
+        "description": "reconciliation succeeded",
+    }
 
 
 def test_render_errors_and_drop():

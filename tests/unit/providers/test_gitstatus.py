@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from gitstatus_fixtures import SHA, event
-
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.providers.gitstatus import (
     commit_status,
@@ -15,7 +13,7 @@ from fluxnotify.providers.gitstatus import (
     parse_revision,
     split_camel,
 )
-from gitstatus_fixtures import config
+from gitstatus_fixtures import SHA, config, event
 
 
 @pytest.mark.parametrize(
@@ -89,7 +87,10 @@ def test_revision_with_slash_in_hash_part_cannot_escape():
         ("http://127.0.0.1:8080/foo/bar", ("http://127.0.0.1:8080", "foo/bar")),
         # more shapes: enterprise hosts, ports, userinfo, trailing slash, local paths
         ("https://github.example.com/org/repo.git", ("https://github.example.com", "org/repo")),
-        ("ssh://git@gitlab.example.com:2222/group/sub/repo.git", ("https://gitlab.example.com:2222", "group/sub/repo")),
+        (
+            "ssh://git@gitlab.example.com:2222/group/sub/repo.git",
+            ("https://gitlab.example.com:2222", "group/sub/repo"),
+        ),
         ("https://user:pw@git.example.com:8443/o/r", ("https://git.example.com:8443", "o/r")),
         ("git@github.example.com:org/repo", ("https://github.example.com", "org/repo")),
         ("https://github.com/foo/bar/", ("https://github.com", "foo/bar/")),
@@ -172,7 +173,7 @@ def test_common_rules_order():
 
 
 def test_json_body_without_html_escaping():
-    payload = {"description": "a<b>&c\n\u2028\"", "x": "é"}
+    payload = {"description": 'a<b>&c\n\u2028"', "x": "é"}
     assert json_body(payload, escape_html=False, newline=True) == (
         '{"description":"a<b>&c\\n\\u2028\\"","x":"é"}\n'.encode()
     )

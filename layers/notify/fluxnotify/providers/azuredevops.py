@@ -91,7 +91,9 @@ def create_request(repo: Repository, new: Status, event: Event) -> Request:
         "description": new.description,
         "state": new.state,
     }
-    return Request("POST", repo.statuses_url(new.hash), headers(repo, body=True), gitstatus.json_body(payload))
+    return Request(
+        "POST", repo.statuses_url(new.hash), headers(repo, body=True), gitstatus.json_body(payload)
+    )
 
 
 def encode(event: Event, cfg: ProviderConfig) -> list[Request]:

@@ -94,7 +94,9 @@ def create_request(repo: Repository, new: Status, event: Event) -> Request:
         "Accept": "application/json",
         "Content-Type": "application/json",
     }
-    return Request("POST", repo.url("commit", new.hash, "statuses", "build"), headers, gitstatus.json_body(payload))
+    return Request(
+        "POST", repo.url("commit", new.hash, "statuses", "build"), headers, gitstatus.json_body(payload)
+    )
 
 
 def encode(event: Event, cfg: ProviderConfig) -> list[Request]:
@@ -126,6 +128,4 @@ def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
     if answer.status != 404 and answer.body.strip():
         if is_duplicate(gitstatus.decode_json(answer, GET_PREFIX), new):
             raise gitstatus.duplicate()
-    gitstatus.call(
-        transport, create_request(repo, new, event), cfg, prefix=CREATE_PREFIX, check=check_create
-    )
+    gitstatus.call(transport, create_request(repo, new, event), cfg, prefix=CREATE_PREFIX, check=check_create)

@@ -122,9 +122,7 @@ def is_duplicate(statuses: object, new: Status) -> bool:
 def check_sdk(response: Response) -> None:
     """go-github: any 2xx is fine except 202 Accepted, which it reports as an error."""
     if response.status == 202:
-        raise DeliveryError(
-            "job scheduled on GitHub side; try again later", retryable=False, status=202
-        )
+        raise DeliveryError("job scheduled on GitHub side; try again later", retryable=False, status=202)
     if not 200 <= response.status <= 299:
         raise status_error(response)
 
@@ -176,9 +174,7 @@ def app_settings(secret: dict[str, str]) -> AppSettings:
     owner = secret.get("githubAppInstallationOwner", "")
     installation_id = _int(secret.get("githubAppInstallationID"))
     if not owner and installation_id == 0:
-        raise ConfigError(
-            "app installation owner or ID must be provided to use github app authentication"
-        )
+        raise ConfigError("app installation owner or ID must be provided to use github app authentication")
     if owner and installation_id:
         raise ConfigError(
             "only one of app installation owner or ID must be provided to use github app authentication"
@@ -216,8 +212,10 @@ def app_jwt(settings: AppSettings, now: float | None = None) -> str:
     issued = int(now if now is not None else time.time()) - 30
     header = {"alg": "RS256", "typ": "JWT"}
     claims = {"iss": str(settings.app_id), "exp": issued + 120, "iat": issued}
-    signing_input = _b64(json.dumps(header, separators=(",", ":"))) + "." + _b64(
-        json.dumps(claims, separators=(",", ":"))
+    signing_input = (
+        _b64(json.dumps(header, separators=(",", ":")))
+        + "."
+        + _b64(json.dumps(claims, separators=(",", ":")))
     )
     signature = _private_key(settings.private_key).sign(
         signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()

@@ -196,7 +196,9 @@ def _dumps_no_html(value: Any) -> str:
     if isinstance(value, str):
         return '"' + _JSON_NEEDS_ESCAPE.sub(_escape, value) + '"'
     if isinstance(value, dict):
-        return "{" + ",".join(_dumps_no_html(str(k)) + ":" + _dumps_no_html(v) for k, v in value.items()) + "}"
+        return (
+            "{" + ",".join(_dumps_no_html(str(k)) + ":" + _dumps_no_html(v) for k, v in value.items()) + "}"
+        )
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_dumps_no_html(v) for v in value) + "]"
     return json.dumps(value)
@@ -221,9 +223,7 @@ def call(
 ) -> Response:
     """One API call: no proxy (§5.7–5.10), TLS when the type honours it; errors get the prefix."""
     try:
-        response = transport.send(
-            request, proxy="", tls=cfg.tls if use_tls else None, timeout=cfg.timeout
-        )
+        response = transport.send(request, proxy="", tls=cfg.tls if use_tls else None, timeout=cfg.timeout)
         check(response)
     except DeliveryError as err:
         raise err.wrap(prefix) from None
