@@ -19,6 +19,7 @@ from fixtures.incident.incident_helpers import (
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import DeliveryError, Transport
+from helpers import dispatch
 
 ADDRESS = "https://api.opsgenie.com/v2/alerts"
 TOKEN = "genie-api-key-1234"
@@ -149,3 +150,46 @@ def test_delivery_failure_is_classified(sink, status, retryable):
         f'postMessage failed: request failed: request failed with status code {status}: {{"message":"nope"}}'
     )
     assert TOKEN not in str(caught.value)
+
+
+# --- delivery through the dispatcher ---------------------------------------------------
+
+
+def og_manifests(address: str, token: str = TOKEN) -> str:
+    return (
+        provider_yaml(
+            "opsgenie", name="og", uid="test-provider-uid-123", address=address, secretRef={"name": "og"}
+        )
+        + secret_yaml("og", token=token)
+        + alert_yaml("og")
+    )
+
+
+def test_dispatch_delivers(sink):
+    report = dispatch(og_manifests(sink.url + "/v2/alerts"), raw_event("error", "boom", {"revision": "r1"}))
+    assert report.delivered == ["gitops-system/og"]
+    (captured,) = sink.wait_for(1)
+    assert captured.header("Authorization") == f"GenieKey {TOKEN}"
+    assert captured.json() == {
+        "message": "GitRepository/webapp",
+        "alias": "fe0de7c3e730984dc8fa97aa4e3564e679cce5c2fa3103734a603115c16f7156",
+        "description": "boom",
+        "details": {"revision": "r1", "severity": "error"},
+    }
+
+
+def test_dispatch_retries_5xx_and_dead_letters_4xx(sink):
+    sink.respond(502, "bad gateway")
+    report = dispatch(og_manifests(sink.url + "/v2/alerts"), raw_event())
+    assert report.delivered == [] and report.dead_letters == []
+    assert [r["targets"] for r in report.retries] == [["gitops-system/og"]]
+    sink.respond(403, "forbidden")
+    report = dispatch(og_manifests(sink.url + "/v2/alerts"), raw_event(message="other"))
+    (letter,) = report.dead_letters
+    assert "status code 403" in letter["error"] and TOKEN not in json.dumps(letter)
+
+
+def test_dispatch_dead_letters_config_error():
+    report = dispatch(og_manifests("https://api.opsgenie.com/v2/alerts", token=""), raw_event())
+    (letter,) = report.dead_letters
+    assert letter["error"].endswith("empty Opsgenie apikey/token")

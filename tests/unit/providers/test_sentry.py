@@ -22,6 +22,7 @@ from fluxnotify.options import ConfigError
 from fluxnotify.providers import sentry
 from fluxnotify.providers.base import Skip
 from fluxnotify.transport import DeliveryError, Request, Response, TLSMaterial, Transport
+from helpers import dispatch
 
 DSN = "https://0123abcd@o42.ingest.sentry.io/4242"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -328,3 +329,43 @@ def test_tls_honoured_and_proxy_not_used():
     ((request, proxy, used_tls, timeout),) = recorder.calls
     assert request.url == "https://o42.ingest.sentry.io/api/4242/envelope/"
     assert (proxy, used_tls, timeout) == ("", tls, 7.0)
+
+
+# --- delivery through the dispatcher ---------------------------------------------------
+
+
+def sentry_manifests(dsn: str, **spec) -> str:
+    return (
+        provider_yaml("sentry", name="sn", channel="prod", secretRef={"name": "sn"}, **spec)
+        + secret_yaml("sn", address=dsn)
+        + alert_yaml("sn")
+    )
+
+
+def test_dispatch_delivers_error_and_skips_trace(sink):
+    report = dispatch(sentry_manifests(sink_dsn(sink)), raw_event("error", "boom", {"revision": "r1"}))
+    assert report.delivered == ["gitops-system/sn"]
+    (captured,) = sink.wait_for(1)
+    _, _, item = parse_envelope(captured.body)
+    assert item["contexts"] == {"metadata": {"revision": "r1"}}
+    assert item["environment"] == "prod"
+    report = dispatch(sentry_manifests(sink_dsn(sink)), raw_event("trace", "noise"))
+    assert report.delivered == [] and report.dead_letters == []
+    assert report.skipped == {
+        "gitops-system/sn": "severity 'trace' is not sent to Sentry (only info and error)"
+    }
+    assert len(sink.requests) == 1
+
+
+def test_dispatch_retries_rate_limits(sink):
+    sink.respond(429, "slow down", {"Retry-After": "30"})
+    report = dispatch(sentry_manifests(sink_dsn(sink)), raw_event("error"))
+    assert report.delivered == [] and report.dead_letters == []
+    assert [r["targets"] for r in report.retries] == [["gitops-system/sn"]]
+    assert report.delays[0] >= 30
+
+
+def test_dispatch_dead_letters_invalid_dsn():
+    report = dispatch(sentry_manifests("https://sentry.io/1"), raw_event("error"))
+    (letter,) = report.dead_letters
+    assert letter["error"].endswith("[Sentry] DsnParseError: empty username")
