@@ -21,8 +21,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from .. import gojson
 from ..event import Event
