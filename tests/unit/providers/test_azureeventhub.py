@@ -447,3 +447,23 @@ def test_dispatch_dead_letters_missing_token(fake_sdk):
     (letter,) = report.dead_letters
     assert "no jwt token" in letter["error"]
     assert fake_sdk.instances == []
+
+
+def test_missing_sdk_is_a_permanent_error(monkeypatch):
+    def missing():
+        raise ModuleNotFoundError("No module named 'azure'")
+
+    monkeypatch.setattr(azureeventhub, "_sdk", missing)
+    with pytest.raises(DeliveryError) as caught:
+        azureeventhub.deliver(event(), cfg(address=CONN), None)
+    assert caught.value.retryable is False
+    assert str(caught.value).startswith("azure-eventhub is not installed")
+
+
+def test_close_all_closes_every_producer(fake_sdk):
+    azureeventhub.deliver(event(), cfg(address=CONN), None)
+    azureeventhub.deliver(event(), cfg(address="flux-events", channel="fluxns", token=JWT), None)
+    azureeventhub.PRODUCERS.close_all()
+    assert [p.closed for p in fake_sdk.instances] == [True, True]
+    azureeventhub.deliver(event(), cfg(address=CONN), None)
+    assert len(fake_sdk.instances) == 3

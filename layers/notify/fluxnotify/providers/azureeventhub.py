@@ -230,13 +230,17 @@ class _Producers:
             logger.info("unable to close connection: %s", type(err).__name__)
 
     def close_all(self) -> None:
+        """Close every kept producer (e.g. at shutdown); report the first failure after all."""
         with self._lock:
             entries, self._entries = list(self._entries.values()), {}
+        errors = []
         for producer, _ in entries:
             try:
                 producer.close()
-            except Exception as err:  # noqa: BLE001
-                raise DeliveryError(f"unable to close connection: {err}", retryable=False) from None
+            except Exception as err:  # noqa: BLE001 - keep closing the others
+                errors.append(err)
+        if errors:
+            raise DeliveryError(f"unable to close connection: {errors[0]}", retryable=False)
 
 
 PRODUCERS = _Producers()
@@ -261,7 +265,12 @@ def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
     """Create a batch, add the event, send it. The HTTP transport is not used."""
     where = target(cfg)
     raw = event.go_json()
-    sdk = _sdk()
+    try:
+        sdk = _sdk()
+    except ImportError as err:
+        raise DeliveryError(
+            f"azure-eventhub is not installed (pip install 'fluxnotify[eventhub]'): {err}", retryable=False
+        ) from None
     try:
         producer, lock = PRODUCERS.get(where)
     except Exception as err:  # noqa: BLE001 - SDK construction errors
