@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
     validate.set_defaults(run=_validate)
+
+    replay = commands.add_parser("replay", help="move dead letters back to the events queue")
+    replay.add_argument("--dry-run", action="store_true", help="list what would move, move nothing")
+    replay.add_argument("--limit", type=int, help="move at most this many (SQS)")
+    replay.add_argument("--db", help="the local stack's SQLite file (instead of SQS)")
+    replay.add_argument("--queue-url", default=os.environ.get("QUEUE_URL"), help="events queue (env QUEUE_URL)")
+    replay.add_argument("--dlq-url", default=os.environ.get("DLQ_URL"), help="dead-letter queue (env DLQ_URL)")
+    replay.set_defaults(run=_replay)
     return parser
 
 
@@ -109,6 +117,31 @@ def _validate(args) -> int:
         if not found:
             print("no Provider or Alert found", file=sys.stderr)
     return 0 if all(c.ready for c in found) else 1
+
+
+def _replay(args) -> int:
+    from . import replay
+
+    if args.db:
+        if not Path(args.db).exists():
+            return _fail(f"{args.db}: no such local stack database")
+        report = replay.replay_local(args.db, dry_run=args.dry_run)
+    else:
+        if not args.queue_url or not args.dlq_url:
+            return _fail("replay needs --queue-url and --dlq-url (or QUEUE_URL/DLQ_URL), or --db for the local stack")
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            report = replay.replay_sqs(boto3.client("sqs"), args.dlq_url, args.queue_url,
+                                       dry_run=args.dry_run, limit=args.limit)
+        except (BotoCoreError, ClientError) as err:
+            return _fail(f"replay failed: {err}")
+    if args.dry_run:
+        for item in report.listed:
+            print(f"{item['id']}  {item['object']}  → {item['provider']}  [{item['reason']}] {item['error']}")
+    print(report.summary(args.dry_run))
+    return 0
 
 
 def _serve(args) -> int:

@@ -28,7 +28,7 @@ from .store.files import FileStore
 
 logger = logging.getLogger(__name__)
 
-VISIBILITY_TIMEOUT = 90.0  # > the longest delivery (provider timeouts default to 15 s)
+VISIBILITY_TIMEOUT = float(os.environ.get("FLUXNOTIFY_VISIBILITY_TIMEOUT", "90"))  # > the longest delivery
 MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
 
 
@@ -64,6 +64,8 @@ class LocalStack:
         ]
 
     def start(self) -> LocalStack:
+        # This process owns the file: messages claimed by a previous (crashed) run are due now.
+        self.queue.release_claimed()
         for thread in self._threads:
             thread.start()
         threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True).start()

@@ -95,6 +95,18 @@ class SqliteQueue:
                 raise
         return [Message(row[0], row[1], row[2] + 1) for row in rows]
 
+    def release_claimed(self) -> int:
+        """Make messages received but never deleted (a crashed consumer's) visible now.
+
+        Delayed retries are new messages (receive_count 0), so they keep their delay.
+        """
+        with self.db.lock:
+            cursor = self.db.connection.execute(
+                "UPDATE messages SET visible_at = ? WHERE queue = ? AND receive_count > 0 AND visible_at > ?",
+                (time.time(), self.name, time.time()),
+            )
+            return cursor.rowcount
+
     def delete(self, message_id: str) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
