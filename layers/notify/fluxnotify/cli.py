@@ -50,9 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
-    validate.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    source = validate.add_mutually_exclusive_group(required=True)
+    source.add_argument("-f", "--file", action="append", metavar="MANIFESTS.yaml")
+    source.add_argument("--from-aws", action="store_true",
+                        help="validate what is stored in SSM / Secrets Manager instead of files")
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    _prefix_arguments(validate)
     validate.set_defaults(run=_validate)
+
+    imports = commands.add_parser("import", help="write manifests to SSM / Secrets Manager")
+    imports.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    imports.add_argument("--prune", action="store_true",
+                         help="delete stored Providers, Alerts and Secrets that are not in the files")
+    imports.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    imports.add_argument("--force", action="store_true", help="import even when objects are not Ready")
+    _prefix_arguments(imports)
+    imports.set_defaults(run=_import)
+
+    export = commands.add_parser("export", help="write the stored Providers and Alerts as Flux YAML")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    _prefix_arguments(export)
+    export.set_defaults(run=_export)
 
     replay = commands.add_parser("replay", help="move dead letters back to the events queue")
     replay.add_argument("--dry-run", action="store_true", help="list what would move, move nothing")
@@ -105,9 +123,11 @@ def _validate(args) -> int:
 
     _configure_logging("WARNING")
     try:
-        found = conditions(_load(args.file))
+        found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
     except ManifestError as err:
         return _fail(str(err))
+    except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
+        return _fail(f"AWS error: {err}")
     if args.output == "json":
         print(json.dumps([c.as_dict() for c in found], indent=2))
     else:
@@ -117,6 +137,34 @@ def _validate(args) -> int:
         if not found:
             print("no Provider or Alert found", file=sys.stderr)
     return 0 if all(c.ready for c in found) else 1
+
+
+def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-prefix", metavar="P", help="SSM path prefix (env CONFIG_PREFIX, /fluxnotify)")
+    parser.add_argument("--secrets-prefix", metavar="S",
+                        help="Secrets Manager name prefix (env SECRETS_PREFIX, fluxnotify)")
+
+
+def _stored_conditions(args):
+    from .admin import stored_conditions
+
+    return stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+
+
+def _import(args) -> int:
+    from .admin import import_files
+
+    _configure_logging("WARNING")
+    return import_files(args.file, prune=args.prune, dry_run=args.dry_run, force=args.force,
+                        config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+
+
+def _export(args) -> int:
+    from .admin import export_command
+
+    _configure_logging("WARNING")
+    return export_command(output=args.output, config_prefix_=args.config_prefix,
+                          secrets_prefix_=args.secrets_prefix)
 
 
 def _replay(args) -> int:
