@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from fluxnotify.dispatcher import Dispatcher
+from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 from fluxnotify.store.aws import AwsStore
 
@@ -23,7 +24,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @cache
 def dispatcher() -> Dispatcher:
-    return Dispatcher(AwsStore(), SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"]))
+    queues = SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"])
+    return Dispatcher(AwsStore(), *queues, metrics=EmfMetrics())
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -33,3 +35,9 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+if os.environ.get("FLUXNOTIFY_TRACING") == "true":  # X-Ray via Powertools Tracer, when enabled
+    from aws_lambda_powertools import Tracer
+
+    lambda_handler = Tracer(service="fluxnotify").capture_lambda_handler(lambda_handler)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities import parameters
 
 from fluxnotify.dedup import DynamoDedup, NoDedup
+from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 from fluxnotify.receiver import Receiver
 
@@ -32,7 +33,7 @@ def receiver() -> Receiver:
     interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
     table = os.environ.get("DEDUP_TABLE")
     dedup = DynamoDedup(table, interval) if table and interval > 0 else NoDedup()
-    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=webhook_token)
+    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=webhook_token, metrics=EmfMetrics())
 
 
 @app.route("/", method=ALL_METHODS)
@@ -53,3 +54,9 @@ def receive(token: str = "") -> Response:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     return app.resolve(event, context)
+
+
+if os.environ.get("FLUXNOTIFY_TRACING") == "true":  # X-Ray via Powertools Tracer, when enabled
+    from aws_lambda_powertools import Tracer
+
+    lambda_handler = Tracer(service="fluxnotify").capture_lambda_handler(lambda_handler)

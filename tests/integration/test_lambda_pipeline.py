@@ -274,3 +274,58 @@ def test_sample_sqs_batch_event_is_valid_for_the_dispatcher(aws, sink):
     assert result == {"batchItemFailures": []}
     # Kustomization/apps matches both alerts; the HelmRelease and GitRepository match none.
     assert sorted(r.path for r in sink.wait_for(2)) == ["/audit", SLACK_PATH]
+
+
+def emitted_metrics(text: str) -> list[tuple[str, dict]]:
+    """(metric name, dimensions) for every EMF document printed."""
+    found = []
+    for line in text.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(document, dict) or "_aws" not in document:
+            continue
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "fluxnotify"
+            dims = {d: document[d] for group in directive["Dimensions"] for d in group if d != "service"}
+            for metric in directive["Metrics"]:
+                found.append((metric["Name"], dims))
+    return found
+
+
+def test_metrics_for_each_outcome(aws, sink, capsys):
+    sink.handler = lambda r: (500, {}, b"down") if r.path == "/audit" else (200, {}, b"ok")
+    receiver, dispatcher = aws["receiver"], aws["dispatcher"]
+    receiver.lambda_handler(api_event(body_of()), Context())  # queued
+    receiver.lambda_handler(api_event(body_of()), Context())  # duplicate
+    receiver.lambda_handler(api_event("{bad"), Context())  # rejected
+    receiver.lambda_handler(api_event(body_of(), path="/wrong"), Context())  # unauthorized
+    dispatcher.lambda_handler({"Records": drain(aws)}, Context())
+    metrics = emitted_metrics(capsys.readouterr().out)
+    names = [name for name, _ in metrics]
+    assert names.count("EventsReceived") == 4
+    assert names.count("EventsQueued") == 1
+    assert names.count("EventsDuplicate") == 1
+    assert ("EventsRejected", {"Reason": "invalid_event"}) in metrics
+    assert ("EventsRejected", {"Reason": "unauthorized"}) in metrics
+    assert ("DeliveriesSent", {"ProviderType": "slack"}) in metrics
+    assert ("DeliveriesFailed", {"ProviderType": "generic-hmac"}) in metrics
+    assert ("DeliveriesRetried", {"ProviderType": "generic-hmac"}) in metrics
+    assert ("DeliveryLatency", {"ProviderType": "slack"}) in metrics
+    assert "DeliveriesDeadLettered" not in names
+
+
+def test_skips_and_dead_letters_are_measured_and_logged_with_the_rule(aws, sink, capsys, caplog):
+    event = json.loads(body_of())
+    event["metadata"]["kustomize.toolkit.fluxcd.io/commit_status"] = "update"
+    sink.handler = lambda r: (400, {}, b"bad") if r.path == "/audit" else (200, {}, b"ok")
+    aws["receiver"].lambda_handler(api_event(json.dumps(event)), Context())
+    aws["dispatcher"].lambda_handler({"Records": drain(aws)}, Context())
+    out = capsys.readouterr().out
+    metrics = emitted_metrics(out)
+    assert ("DeliveriesSkipped", {"ProviderType": "slack"}) in metrics
+    assert ("DeliveriesDeadLettered", {"ProviderType": "generic-hmac"}) in metrics
+    skip = next(record for record in caplog.records if record.getMessage() == "skipped by rule")
+    assert skip.rule == "commit status update events are only sent to git and generic providers"
+    assert skip.provider == "flux-system/slack"

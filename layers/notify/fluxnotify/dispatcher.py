@@ -33,6 +33,7 @@ from . import providers
 from .event import Event, EventError, event_from_data
 from .manifests import Alert
 from .messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
+from .metrics import Metrics, NullMetrics
 from .options import ConfigError, redact
 from .pipeline import prepare
 from .providers.base import ProviderError, Skip
@@ -72,6 +73,7 @@ class Dispatcher:
         retry_base: float | None = None,
         max_workers: int = 16,
         observer: Callable[[TargetResult], None] | None = None,
+        metrics: Metrics | None = None,
     ):
         self.store = store
         self.queue = queue
@@ -83,6 +85,7 @@ class Dispatcher:
             env.get("RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE)
         )
         self.observer = observer
+        self.metrics = metrics or NullMetrics()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
 
     # --- one message -------------------------------------------------------
@@ -94,6 +97,7 @@ class Dispatcher:
             event = event_from_data(envelope.event)
         except (UndecodableMessage, EventError) as err:
             self._dead_letter_raw(body, str(err))
+            self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
         alerts = self._targets(event, envelope.targets)
         if not alerts:
@@ -206,8 +210,22 @@ class Dispatcher:
             logger.info("skipped by rule", extra={**fields, "rule": result.detail})
         else:
             logger.warning("delivery failed", extra={**fields, "error": result.detail})
+        self._measure(result)
         if self.observer is not None:
             self.observer(result)
+
+    def _measure(self, result: TargetResult) -> None:
+        dimensions = {"ProviderType": result.provider_type or "unknown"}
+        names = {
+            DELIVERED: ["DeliveriesSent"],
+            SKIPPED: ["DeliveriesSkipped"],
+            RETRY: ["DeliveriesFailed", "DeliveriesRetried"],
+            DEAD: ["DeliveriesFailed", "DeliveriesDeadLettered"],
+        }[result.outcome]
+        for name in names:
+            self.metrics.count(name, dimensions)
+        if result.outcome != SKIPPED:
+            self.metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
 
 
 def _event_fields(event: Event) -> dict[str, str]:

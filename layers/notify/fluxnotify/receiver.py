@@ -21,6 +21,7 @@ from email.utils import format_datetime
 from .dedup import DedupStore, NoDedup
 from .event import EventError, clean_metadata, dedup_key, parse_event, strip_internal, validate_event
 from .messages import new_envelope
+from .metrics import Metrics, NullMetrics
 from .queue import Queue
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ MAX_METADATA_KEYS = 256
 JSON_CONTENT_TYPES = ("application/json", "text/json")
 
 TokenSource = Callable[[], "str | None"]
+REJECTION_REASONS = {
+    400: "invalid_event", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+    413: "too_large", 415: "unsupported_media_type", 503: "queue_unavailable",
+}
 
 
 @dataclass
@@ -61,14 +66,27 @@ class Receiver:
         dedup: DedupStore | None = None,
         token: TokenSource = lambda: None,
         max_body: int | None = None,
+        metrics: Metrics | None = None,
     ):
         self.queue = queue
+        self.metrics = metrics or NullMetrics()
         self.dedup = dedup or NoDedup()
         self.token = token
         limit = max_body or int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY))
         self.max_body = min(limit, QUEUE_MESSAGE_LIMIT // 2)
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        response = self._handle(method, path, headers, body)
+        self.metrics.count("EventsReceived")
+        if response.status == 202:
+            self.metrics.count("EventsQueued")
+        elif response.status == 429:
+            self.metrics.count("EventsDuplicate")
+        else:
+            self.metrics.count("EventsRejected", {"Reason": REJECTION_REASONS.get(response.status, str(response.status))})
+        return response
+
+    def _handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         headers = {k.lower(): v for k, v in headers.items()}
         if method.upper() != "POST":
             return _error(405, f"method {method} not allowed: POST the event", Allow="POST")
