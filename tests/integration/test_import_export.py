@@ -90,25 +90,36 @@ spec:
 """
 
 SLACK_JSON = {
-    "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+    "apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+    "kind": "Provider",
     "metadata": {"name": "slack", "namespace": "flux-system"},
     "spec": {"type": "slack", "channel": "general", "secretRef": {"name": "slack-url"}},
 }
 AUDIT_JSON = {
-    "apiVersion": "notification.toolkit.fluxcd.io/v1beta2", "kind": "Provider",
+    "apiVersion": "notification.toolkit.fluxcd.io/v1beta2",
+    "kind": "Provider",
     "metadata": {"name": "audit", "namespace": "flux-system"},
-    "spec": {"type": "generic-hmac", "address": "https://audit.example.com/flux",
-             "secretRef": {"name": "audit-key"}},
+    "spec": {
+        "type": "generic-hmac",
+        "address": "https://audit.example.com/flux",
+        "secretRef": {"name": "audit-key"},
+    },
 }
 ON_CALL_JSON = {
-    "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+    "apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+    "kind": "Alert",
     "metadata": {"name": "on-call", "namespace": "flux-system"},
-    "spec": {"providerRef": {"name": "slack"}, "eventSeverity": "error",
-             "eventSources": [{"kind": "Kustomization", "name": "*"}]},
+    "spec": {
+        "providerRef": {"name": "slack"},
+        "eventSeverity": "error",
+        "eventSources": [{"kind": "Kustomization", "name": "*"}],
+    },
 }
 ALL_PARAMETERS = {
-    "/fluxnotify/flux-system/Provider/slack", "/fluxnotify/flux-system/Provider/audit",
-    "/fluxnotify/flux-system/Alert/on-call", "/fluxnotify/flux-system/Alert/audit",
+    "/fluxnotify/flux-system/Provider/slack",
+    "/fluxnotify/flux-system/Provider/audit",
+    "/fluxnotify/flux-system/Alert/on-call",
+    "/fluxnotify/flux-system/Alert/audit",
 }
 
 
@@ -207,7 +218,8 @@ def test_second_import_changes_nothing(aws, write, capsys):
     assert run(capsys, "import", "-f", path)[0] == 0
     versions = {name: p["Version"] for name, p in parameters(aws).items()}
     secret_versions = {
-        name: aws["secrets"].describe_secret(SecretId=name)["VersionIdsToStages"] for name in secret_names(aws)
+        name: aws["secrets"].describe_secret(SecretId=name)["VersionIdsToStages"]
+        for name in secret_names(aws)
     }
 
     code, out, _ = run(capsys, "import", "-f", path)
@@ -223,7 +235,8 @@ def test_second_import_changes_nothing(aws, write, capsys):
     ]
     assert {name: p["Version"] for name, p in parameters(aws).items()} == versions
     assert {
-        name: aws["secrets"].describe_secret(SecretId=name)["VersionIdsToStages"] for name in secret_names(aws)
+        name: aws["secrets"].describe_secret(SecretId=name)["VersionIdsToStages"]
+        for name in secret_names(aws)
     } == secret_versions
 
 
@@ -268,12 +281,16 @@ def test_prune_deletes_only_what_is_under_the_prefixes_and_missing_from_the_file
     assert "leaving /fluxnotify/settings alone" in err
 
     assert set(parameters(aws)) == {
-        "/fluxnotify/flux-system/Provider/slack", "/fluxnotify/flux-system/Alert/on-call", "/fluxnotify/settings",
+        "/fluxnotify/flux-system/Provider/slack",
+        "/fluxnotify/flux-system/Alert/on-call",
+        "/fluxnotify/settings",
     }
     assert set(parameters(aws, "/fluxnotify-other")) == {"/fluxnotify-other/flux-system/Provider/x"}
     assert set(parameters(aws, "/other")) == {"/other/flux-system/Alert/y"}
     assert secret_names(aws) == {
-        "fluxnotify/flux-system/slack-url", "fluxnotify-legacy/flux-system/audit-key", "webhook-token",
+        "fluxnotify/flux-system/slack-url",
+        "fluxnotify-legacy/flux-system/audit-key",
+        "webhook-token",
     }
 
     # The pruned secret is only scheduled for deletion; importing it again brings it back.
@@ -295,8 +312,14 @@ def test_dry_run_writes_nothing(aws, write, capsys):
 
     assert run(capsys, "import", "-f", write(manifests()))[0] == 0
     before = {name: p["Version"] for name, p in parameters(aws).items()}
-    code, out, _ = run(capsys, "import", "--dry-run", "--prune", "-f",
-                       write(manifests(channel="ops", audit=False, token=NEW_HMAC_SECRET)))
+    code, out, _ = run(
+        capsys,
+        "import",
+        "--dry-run",
+        "--prune",
+        "-f",
+        write(manifests(channel="ops", audit=False, token=NEW_HMAC_SECRET)),
+    )
     assert code == 0
     assert "(dry run) ~ Provider flux-system/slack" in out.splitlines()
     assert "(dry run) - Secret flux-system/audit-key" in out.splitlines()
@@ -305,11 +328,20 @@ def test_dry_run_writes_nothing(aws, write, capsys):
 
 
 def test_custom_prefixes_from_flags_and_environment(aws, write, capsys, monkeypatch):
-    code, _, err = run(capsys, "import", "--config-prefix", "team/a", "--secrets-prefix", "vault/a",
-                       "-f", write(manifests(audit=False)))
+    code, _, err = run(
+        capsys,
+        "import",
+        "--config-prefix",
+        "team/a",
+        "--secrets-prefix",
+        "vault/a",
+        "-f",
+        write(manifests(audit=False)),
+    )
     assert code == 0, err
     assert set(parameters(aws, "/team/a")) == {
-        "/team/a/flux-system/Provider/slack", "/team/a/flux-system/Alert/on-call",
+        "/team/a/flux-system/Provider/slack",
+        "/team/a/flux-system/Alert/on-call",
     }
     assert secret_names(aws) == {"vault/a/flux-system/slack-url"}
 
@@ -334,8 +366,11 @@ def test_export_round_trips_and_never_contains_secret_values(aws, write, capsys,
     back = load_yaml(text)
 
     def flux(objects):
-        return sorted((o.kind, o.metadata.key, json.dumps(o.as_dict(), sort_keys=True))
-                      for o in objects if isinstance(o, Provider | Alert))
+        return sorted(
+            (o.kind, o.metadata.key, json.dumps(o.as_dict(), sort_keys=True))
+            for o in objects
+            if isinstance(o, Provider | Alert)
+        )
 
     assert flux(back) == flux(original)
     assert len(flux(back)) == 4
@@ -355,8 +390,9 @@ def test_export_round_trips_and_never_contains_secret_values(aws, write, capsys,
 
 
 def test_export_reports_a_referenced_secret_that_is_missing(aws, capsys):
-    aws["ssm"].put_parameter(Name="/fluxnotify/flux-system/Provider/slack", Type="String",
-                             Value=json.dumps(SLACK_JSON))
+    aws["ssm"].put_parameter(
+        Name="/fluxnotify/flux-system/Provider/slack", Type="String", Value=json.dumps(SLACK_JSON)
+    )
     code, out, err = run(capsys, "export")
     assert code == 1
     assert "fluxnotify/flux-system/slack-url in Secrets Manager is not found" in err
@@ -371,22 +407,27 @@ def test_validate_from_aws_reports_missing_secret_and_provider(aws, capsys):
         "/fluxnotify/flux-system/Provider/audit": AUDIT_JSON,
         "/fluxnotify/flux-system/Alert/on-call": ON_CALL_JSON,
         "/fluxnotify/flux-system/Alert/orphan": {
-            **ON_CALL_JSON, "metadata": {"name": "orphan", "namespace": "flux-system"},
+            **ON_CALL_JSON,
+            "metadata": {"name": "orphan", "namespace": "flux-system"},
             "spec": {**ON_CALL_JSON["spec"], "providerRef": {"name": "gone"}},
         },
     }.items():
         ssm.put_parameter(Name=name, Type="String", Value=json.dumps(value))
     ssm.put_parameter(Name="/fluxnotify/flux-system/Alert/broken", Type="String", Value="{not json")
-    aws["secrets"].create_secret(Name="fluxnotify/flux-system/audit-key", SecretString=json.dumps({"token": HMAC_SECRET}))
+    aws["secrets"].create_secret(
+        Name="fluxnotify/flux-system/audit-key", SecretString=json.dumps({"token": HMAC_SECRET})
+    )
 
     code, out, err = run(capsys, "validate", "--from-aws")
     assert code == 1, err
     rows = {line.split()[1]: line for line in out.splitlines()}
     assert "Ready=True" in rows["flux-system/audit"] and rows["flux-system/audit"].startswith("Provider")
     assert "Ready=False ValidationFailed: failed to get secret 'flux-system/slack-url': secret not found" in (
-        " ".join(rows["flux-system/slack"].split()))
+        " ".join(rows["flux-system/slack"].split())
+    )
     assert "Ready=False ProviderNotFound: spec.providerRef.name: Provider 'flux-system/gone' not found" in (
-        " ".join(rows["flux-system/orphan"].split()))
+        " ".join(rows["flux-system/orphan"].split())
+    )
     assert "Ready=True" in rows["flux-system/on-call"]
     assert "Ready=False" in rows["flux-system/broken"] and "not JSON" in rows["flux-system/broken"]
 
@@ -397,9 +438,12 @@ def test_validate_from_aws_reports_missing_secret_and_provider(aws, capsys):
     assert by_name[("Alert", "flux-system/orphan")]["reason"] == "ProviderNotFound"
     assert by_name[("Provider", "flux-system/slack")]["status"] == "False"
 
-    aws["secrets"].create_secret(Name="fluxnotify/flux-system/slack-url",
-                                 SecretString=json.dumps({"address": SLACK_SECRET}))
-    ssm.delete_parameters(Names=["/fluxnotify/flux-system/Alert/orphan", "/fluxnotify/flux-system/Alert/broken"])
+    aws["secrets"].create_secret(
+        Name="fluxnotify/flux-system/slack-url", SecretString=json.dumps({"address": SLACK_SECRET})
+    )
+    ssm.delete_parameters(
+        Names=["/fluxnotify/flux-system/Alert/orphan", "/fluxnotify/flux-system/Alert/broken"]
+    )
     code, out, _ = run(capsys, "validate", "--from-aws")
     assert code == 0, out
     assert out.count("Ready=True") == 3
@@ -444,8 +488,9 @@ def test_import_refuses_a_structurally_bad_file(aws, write, capsys):
 
 
 def test_secret_kept_in_aws_satisfies_validation_unless_pruning(aws, write, capsys):
-    aws["secrets"].create_secret(Name="fluxnotify/flux-system/slack-url",
-                                 SecretString=json.dumps({"address": SLACK_SECRET}))
+    aws["secrets"].create_secret(
+        Name="fluxnotify/flux-system/slack-url", SecretString=json.dumps({"address": SLACK_SECRET})
+    )
     without_secret = "---\n".join([PROVIDER_SLACK.format(channel="general"), ALERT_ON_CALL])
 
     code, _, err = run(capsys, "import", "--prune", "-f", write(without_secret))
@@ -461,9 +506,12 @@ def test_secret_kept_in_aws_satisfies_validation_unless_pruning(aws, write, caps
 def test_aws_error_is_one_line_with_exit_2(aws, write):
     ssm = boto3.client("ssm")
     stubber = Stubber(ssm)
-    stubber.add_client_error("get_parameters_by_path", service_error_code="AccessDeniedException",
-                             service_message="User: arn:aws:iam::123456789012:user/ci is not authorized",
-                             http_status_code=400)
+    stubber.add_client_error(
+        "get_parameters_by_path",
+        service_error_code="AccessDeniedException",
+        service_message="User: arn:aws:iam::123456789012:user/ci is not authorized",
+        http_status_code=400,
+    )
     out, err = io.StringIO(), io.StringIO()
     with stubber:
         code = import_files([write(manifests())], ssm=ssm, secrets=aws["secrets"], out=out, err=err)

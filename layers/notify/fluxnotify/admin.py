@@ -126,8 +126,11 @@ class Stored:
                 kwargs: dict[str, Any] = {"Path": self.config_prefix, "Recursive": True}
                 if token:
                     kwargs["NextToken"] = token
-                page = _call(f"reading parameters under {self.config_prefix}",
-                             self.ssm.get_parameters_by_path, **kwargs)
+                page = _call(
+                    f"reading parameters under {self.config_prefix}",
+                    self.ssm.get_parameters_by_path,
+                    **kwargs,
+                )
                 for item in page.get("Parameters", []):
                     found[item["Name"]] = item
                 token = page.get("NextToken")
@@ -138,7 +141,7 @@ class Stored:
 
     def parameter_identity(self, name: str) -> tuple[str, str, str] | None:
         """(kind, namespace, name) for a parameter in fluxnotify's layout, else None."""
-        rest = name[len(self.config_prefix) + 1:] if name.startswith(self.config_prefix + "/") else ""
+        rest = name[len(self.config_prefix) + 1 :] if name.startswith(self.config_prefix + "/") else ""
         parts = rest.split("/")
         if len(parts) == 3 and parts[1] in KINDS and all(parts):
             return parts[1], parts[0], parts[2]
@@ -164,7 +167,7 @@ class Stored:
 
     def secret_identity(self, name: str) -> tuple[str, str] | None:
         """(namespace, name) for a secret in fluxnotify's layout, else None."""
-        parts = name[len(self.secrets_prefix) + 1:].split("/")
+        parts = name[len(self.secrets_prefix) + 1 :].split("/")
         return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
 
     def secret_by_name(self, name: str) -> StoredSecret:
@@ -184,7 +187,9 @@ class Stored:
                 raise AwsError(f"reading secret {name}: {_one_line(err)}") from None
             except Exception as err:  # BotoCoreError: endpoint, credentials
                 raise AwsError(f"reading secret {name}: {_one_line(err)}") from None
-            self._secret_values[name] = StoredSecret(name, "present", _json_object(answer.get("SecretString")))
+            self._secret_values[name] = StoredSecret(
+                name, "present", _json_object(answer.get("SecretString"))
+            )
         return self._secret_values[name]
 
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
@@ -201,8 +206,10 @@ class Stored:
             kind, key = (identity[0], f"{identity[1]}/{identity[2]}") if identity else ("Parameter", name)
             try:
                 if identity is None:
-                    raise ManifestError(f"ssm:{name}: not a {'/'.join(KINDS)} parameter "
-                                        f"({self.config_prefix}/<namespace>/<Kind>/<name>)")
+                    raise ManifestError(
+                        f"ssm:{name}: not a {'/'.join(KINDS)} parameter "
+                        f"({self.config_prefix}/<namespace>/<Kind>/<name>)"
+                    )
                 try:
                     document = json.loads(item.get("Value", ""))
                 except ValueError as err:
@@ -316,10 +323,15 @@ def import_conditions(objects: list[Manifest], stored: Stored | None, prune: boo
         if isinstance(obj, Alert) and condition.reason == "ProviderNotFound":
             if provider_keys is None:
                 provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
-                provider_keys |= {f"{i[1]}/{i[2]}" for n in stored.parameters()
-                                  if (i := stored.parameter_identity(n)) and i[0] == "Provider"}
+                provider_keys |= {
+                    f"{i[1]}/{i[2]}"
+                    for n in stored.parameters()
+                    if (i := stored.parameter_identity(n)) and i[0] == "Provider"
+                }
             problem = alert_problem(obj, provider_keys)
-            ready, reason, message = (True, "Succeeded", "Initialized") if problem is None else (False, *problem)
+            ready, reason, message = (
+                (True, "Succeeded", "Initialized") if problem is None else (False, *problem)
+            )
             condition = dataclasses.replace(condition, ready=ready, reason=reason, message=message)
         result.append(condition)
     return result
@@ -338,12 +350,23 @@ def plan_import(objects: list[Manifest], stored: Stored, prune: bool = False) ->
         value = json.dumps(obj.data, ensure_ascii=False)
         current = stored.secret_by_name(name)
         if current.state != "present":
-            changes.append(Change("+", "Secret", obj.metadata.key, name, value,
-                                  _keys_note("keys", obj.data), restore=current.state == "deleted"))
+            changes.append(
+                Change(
+                    "+",
+                    "Secret",
+                    obj.metadata.key,
+                    name,
+                    value,
+                    _keys_note("keys", obj.data),
+                    restore=current.state == "deleted",
+                )
+            )
         elif current.data == obj.data:
             changes.append(Change("=", "Secret", obj.metadata.key, name))
         else:
-            changes.append(Change("~", "Secret", obj.metadata.key, name, value, _secret_diff(current.data, obj.data)))
+            changes.append(
+                Change("~", "Secret", obj.metadata.key, name, value, _secret_diff(current.data, obj.data))
+            )
     wanted_parameters: set[str] = set()
     parameters = stored.parameters()
     for kind in KINDS:
@@ -413,8 +436,14 @@ def apply_change(change: Change, ssm, secrets, recovery_days: int | None = None)
         if change.action == "-":
             _call(f"deleting parameter {change.target}", ssm.delete_parameter, Name=change.target)
         else:
-            _call(f"writing parameter {change.target}", ssm.put_parameter,
-                  Name=change.target, Value=change.value, Type="String", Overwrite=True)
+            _call(
+                f"writing parameter {change.target}",
+                ssm.put_parameter,
+                Name=change.target,
+                Value=change.value,
+                Type="String",
+                Overwrite=True,
+            )
         return
     if change.action == "-":
         kwargs: dict[str, Any] = {"SecretId": change.target}
@@ -422,13 +451,23 @@ def apply_change(change: Change, ssm, secrets, recovery_days: int | None = None)
             kwargs["RecoveryWindowInDays"] = recovery_days
         _call(f"deleting secret {change.target}", secrets.delete_secret, **kwargs)
     elif change.action == "+" and not change.restore:
-        _call(f"creating secret {change.target}", secrets.create_secret, hide=hide,
-              Name=change.target, SecretString=change.value)
+        _call(
+            f"creating secret {change.target}",
+            secrets.create_secret,
+            hide=hide,
+            Name=change.target,
+            SecretString=change.value,
+        )
     else:
         if change.restore:
             _call(f"restoring secret {change.target}", secrets.restore_secret, SecretId=change.target)
-        _call(f"writing secret {change.target}", secrets.put_secret_value, hide=hide,
-              SecretId=change.target, SecretString=change.value)
+        _call(
+            f"writing secret {change.target}",
+            secrets.put_secret_value,
+            hide=hide,
+            SecretId=change.target,
+            SecretString=change.value,
+        )
 
 
 def summary_total(changes: list[Change]) -> str:
@@ -461,7 +500,9 @@ def import_files(
         print(f"fluxnotify: refusing to import: {problem}", file=err)
         return 1
     try:
-        stored = Stored(*clients(ssm, secrets), config_prefix(config_prefix_), secrets_prefix(secrets_prefix_))
+        stored = Stored(
+            *clients(ssm, secrets), config_prefix(config_prefix_), secrets_prefix(secrets_prefix_)
+        )
         try:
             objects = resolve_placeholders(objects, stored)
         except ImportRefused as problem:
@@ -473,8 +514,11 @@ def import_files(
             where = f"{c.source}: " if c.source else ""
             print(f"fluxnotify: {where}{c.kind} {c.key} is not Ready ({c.reason}): {c.message}", file=err)
         if not_ready and not force:
-            print(f"fluxnotify: refusing to import: {len(not_ready)} object(s) not Ready; "
-                  "fix the files (fluxnotify validate -f …) or pass --force", file=err)
+            print(
+                f"fluxnotify: refusing to import: {len(not_ready)} object(s) not Ready; "
+                "fix the files (fluxnotify validate -f …) or pass --force",
+                file=err,
+            )
             return 1
         changes = plan_import(objects, stored, prune)
         if prune:
@@ -509,21 +553,26 @@ def export_documents(stored: Stored) -> tuple[list[dict], list[str]]:
         current = stored.secret_by_name(name)
         if current.data is None:
             problem = "not found" if current.state != "present" else "not a JSON object"
-            warnings.append(f"Secret {ns}/{ref}: {name} in Secrets Manager is {problem}; exported without keys")
+            warnings.append(
+                f"Secret {ns}/{ref}: {name} in Secrets Manager is {problem}; exported without keys"
+            )
         placeholder = PLACEHOLDER.format(name=name)
-        documents.append({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": ref, "namespace": ns},
-            "type": "Opaque",
-            "stringData": {key: placeholder for key in (current.data or {})},
-        })
+        documents.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": ref, "namespace": ns},
+                "type": "Opaque",
+                "stringData": {key: placeholder for key in (current.data or {})},
+            }
+        )
     return documents, warnings
 
 
 def dump_yaml(documents: list[dict], header: str = "") -> str:
-    body = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False,
-                              allow_unicode=True, explicit_start=True)
+    body = yaml.safe_dump_all(
+        documents, sort_keys=False, default_flow_style=False, allow_unicode=True, explicit_start=True
+    )
     return header + body
 
 
@@ -532,22 +581,31 @@ def export_yaml(
 ) -> tuple[str, list[str]]:
     stored = Stored(*clients(ssm, secrets), config_prefix(config_prefix_), secrets_prefix(secrets_prefix_))
     documents, warnings = export_documents(stored)
-    header = (f"# Exported by fluxnotify from SSM {stored.config_prefix} and Secrets Manager "
-              f"{stored.secrets_prefix}/.\n# Secret values are placeholders: `fluxnotify import` keeps "
-              "the stored value for a key whose value is still its placeholder.\n")
+    header = (
+        f"# Exported by fluxnotify from SSM {stored.config_prefix} and Secrets Manager "
+        f"{stored.secrets_prefix}/.\n# Secret values are placeholders: `fluxnotify import` keeps "
+        "the stored value for a key whose value is still its placeholder.\n"
+    )
     return dump_yaml(documents, header), warnings
 
 
 def export_command(
-    *, output: str | None = None, config_prefix_: str | None = None, secrets_prefix_: str | None = None,
-    ssm=None, secrets=None, out: TextIO | None = None, err: TextIO | None = None,
+    *,
+    output: str | None = None,
+    config_prefix_: str | None = None,
+    secrets_prefix_: str | None = None,
+    ssm=None,
+    secrets=None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """`fluxnotify export`: 0 done, 1 something stored could not be exported, 2 AWS or file error."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        text, warnings = export_yaml(config_prefix_=config_prefix_, secrets_prefix_=secrets_prefix_,
-                                     ssm=ssm, secrets=secrets)
+        text, warnings = export_yaml(
+            config_prefix_=config_prefix_, secrets_prefix_=secrets_prefix_, ssm=ssm, secrets=secrets
+        )
     except AwsError as problem:
         print(f"fluxnotify: AWS error: {problem}", file=err)
         return 2
@@ -577,8 +635,9 @@ def stored_conditions(
     objects, broken = stored.objects()
     manifests: list[Manifest] = list(objects)
     read: list[dict[str, str] | None] = []
-    for ns, ref in sorted({(p.metadata.namespace, r) for p in objects if isinstance(p, Provider)
-                           for r in secret_refs(p)}):
+    for ns, ref in sorted(
+        {(p.metadata.namespace, r) for p in objects if isinstance(p, Provider) for r in secret_refs(p)}
+    ):
         data = stored.secret(ns, ref)
         read.append(data)
         if data is not None:
