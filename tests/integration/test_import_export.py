@@ -531,3 +531,27 @@ def test_cli_reports_unreachable_aws_without_a_traceback(write, capsys, monkeypa
     assert code == 2
     assert err.startswith("fluxnotify: AWS error:") and err.count("\n") == 1
     assert "region" in err.lower()
+
+
+BAD_HEADERS = "Authorization: [Bearer tok-HDR-distinct-4410"
+
+
+def test_messages_quoting_a_secret_are_redacted(aws, write, capsys):
+    provider = PROVIDER_AUDIT
+    secret = SECRET_AUDIT.format(token=HMAC_SECRET) + f"  headers: '{BAD_HEADERS}'\n"
+    code, out, err = run(capsys, "import", "-f", write("---\n".join([provider, secret])))
+    assert code == 1
+    assert "failed to read headers from secret" in err
+    assert "tok-HDR-distinct-4410" not in err + out
+
+    aws["ssm"].put_parameter(
+        Name="/fluxnotify/flux-system/Provider/audit", Type="String", Value=json.dumps(AUDIT_JSON)
+    )
+    aws["secrets"].create_secret(
+        Name="fluxnotify/flux-system/audit-key",
+        SecretString=json.dumps({"token": HMAC_SECRET, "headers": BAD_HEADERS}),
+    )
+    code, out, err = run(capsys, "validate", "--from-aws")
+    assert code == 1
+    assert "failed to read headers from secret" in out
+    assert "tok-HDR-distinct-4410" not in err + out

@@ -192,6 +192,10 @@ class Stored:
             )
         return self._secret_values[name]
 
+    def secret_data_read(self) -> list[dict[str, str] | None]:
+        """The secret values read so far (to keep them out of messages)."""
+        return [s.data for s in self._secret_values.values()]
+
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The secret as the dispatcher sees it: a dict of its keys, or None."""
         return self.secret_by_name(secret_name(self.secrets_prefix, namespace, name)).data
@@ -242,9 +246,14 @@ def secret_refs(provider: Provider) -> list[str]:
 
 
 def _secret_values(objects: Iterable[Manifest], extra: Iterable[dict[str, str] | None] = ()) -> list[str]:
+    """Strings to keep out of messages: each secret value, each of its lines and each longer
+    word (a YAML error quotes a line of a `headers` value, sometimes cut at the start)."""
     values = [v for o in objects if isinstance(o, Secret) for v in o.data.values()]
     values += [v for data in extra if data for v in data.values()]
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    pieces = {v for v in values if len(v) >= 4}
+    pieces |= {line.strip() for v in values for line in v.splitlines() if len(line.strip()) >= 4}
+    pieces |= {word for v in values for word in v.split() if len(word) >= 8}
+    return sorted(pieces, key=len, reverse=True)
 
 
 def _redacted(found: list[Condition], secrets: list[str]) -> list[Condition]:
@@ -508,11 +517,13 @@ def import_files(
         except ImportRefused as problem:
             print(f"fluxnotify: refusing to import: {problem}", file=err)
             return 1
-        hidden = _secret_values(objects)
-        not_ready = [c for c in _redacted(import_conditions(objects, stored, prune), hidden) if not c.ready]
+        found = import_conditions(objects, stored, prune)
+        hidden = _secret_values(objects, stored.secret_data_read())
+        not_ready = [c for c in _redacted(found, hidden) if not c.ready]
         for c in not_ready:
             where = f"{c.source}: " if c.source else ""
-            print(f"fluxnotify: {where}{c.kind} {c.key} is not Ready ({c.reason}): {c.message}", file=err)
+            message = " ".join(c.message.split())
+            print(f"fluxnotify: {where}{c.kind} {c.key} is not Ready ({c.reason}): {message}", file=err)
         if not_ready and not force:
             print(
                 f"fluxnotify: refusing to import: {len(not_ready)} object(s) not Ready; "
