@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import logging
 from pathlib import Path
 
 import boto3
@@ -317,6 +318,7 @@ def test_metrics_for_each_outcome(aws, sink, capsys):
 
 
 def test_skips_and_dead_letters_are_measured_and_logged_with_the_rule(aws, sink, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="fluxnotify")
     event = json.loads(body_of())
     event["metadata"]["kustomize.toolkit.fluxcd.io/commit_status"] = "update"
     sink.handler = lambda r: (400, {}, b"bad") if r.path == "/audit" else (200, {}, b"ok")
