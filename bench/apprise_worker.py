@@ -15,7 +15,6 @@ import logging
 import time
 
 import apprise
-
 from dispatch_worker import peak_rss_mb
 
 

@@ -73,14 +73,14 @@ def summarize(rounds: dict[str, list[dict]]) -> dict:
     out = {
         "providers": PROVIDERS, "events": EVENTS, "runs": len(ours),
         "fluxnotify_per_s": flux_rate, "sink_per_s": sink_rate,
-        "fluxnotify_vs_sink": median([f["per_s"] / s["accepted_per_s"] for f, s in zip(ours, rounds["sink"])]),
+        "fluxnotify_vs_sink": median([f["per_s"] / s["accepted_per_s"] for f, s in zip(ours, rounds["sink"], strict=False)]),
         "fluxnotify_peak_rss_mb": max(r["peak_rss_mb"] for r in ours),
         "fluxnotify_complete": all(r["deliveries"] == r["expected"] for r in ours),
     }
     # ratios are taken per round (each pair ran back to back on the same sink), then the median
     if rounds["apprise"]:
         theirs = rounds["apprise"]
-        pairs = [f["per_s"] / a["per_s"] for f, a in zip(ours, theirs)]
+        pairs = [f["per_s"] / a["per_s"] for f, a in zip(ours, theirs, strict=False)]
         out.update(apprise_per_s=median([r["per_s"] for r in theirs]), fluxnotify_vs_apprise=median(pairs),
                    apprise_peak_rss_mb=max(r["peak_rss_mb"] for r in theirs), apprise_version=theirs[0]["version"])
     return out

@@ -14,8 +14,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (BENCH, HOST, PYTHON, event_template, median, percentile, run_json, sink_stats,
-                    start_sink, stop)
+from common import (
+    BENCH,
+    HOST,
+    PYTHON,
+    event_template,
+    median,
+    percentile,
+    run_json,
+    sink_stats,
+    start_sink,
+    stop,
+)
 from ingest import start_serve
 
 RATE = 200
@@ -48,7 +58,7 @@ def one_run(workdir: Path) -> dict:
 
 def run(repeats: int = 3) -> dict:
     runs = []
-    for i in range(repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="fluxnotify-bench-") as tmp:
             runs.append(one_run(Path(tmp)))
     return {

@@ -14,8 +14,20 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from common import (BENCH, HOST, PYTHON, event_template, flux_config, free_port, median, run_json, spawn,
-                    start_sink, stop, wait_for_port)
+from common import (
+    BENCH,
+    HOST,
+    PYTHON,
+    event_template,
+    flux_config,
+    free_port,
+    median,
+    run_json,
+    spawn,
+    start_sink,
+    stop,
+    wait_for_port,
+)
 
 CONCURRENCY = (8, 32)
 DURATION = 4.0
