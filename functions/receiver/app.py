@@ -8,7 +8,6 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.utilities import parameters
 
 from fluxnotify.dedup import DynamoDedup, NoDedup
 from fluxnotify.metrics import EmfMetrics
@@ -25,6 +24,8 @@ def webhook_token() -> str | None:
     secret_id = os.environ.get("WEBHOOK_TOKEN_SECRET")
     if not secret_id:
         return None
+    from aws_lambda_powertools.utilities import parameters  # first request only: not on the cold path
+
     return parameters.get_secret(secret_id, max_age=300).strip()
 
 

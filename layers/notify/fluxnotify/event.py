@@ -51,7 +51,8 @@ _EVENT_FIELDS = {
     "reportinginstance": "reporting_instance",
 }
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z",
+    re.ASCII,
 )
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -202,8 +203,11 @@ def parse_timestamp(text: str) -> datetime | None:
     if zone == "Z":
         tz = UTC
     else:
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            raise EventError(f"timestamp {text!r} has an invalid time zone offset", "timestamp")
         sign = 1 if zone[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
         stamp = datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=tz)
     except ValueError:

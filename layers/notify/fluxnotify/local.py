@@ -109,6 +109,9 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "fluxnotify"
+        # Headers and body are two writes: without TCP_NODELAY each answer waits ~40 ms
+        # for the peer's delayed ACK.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args) -> None:
             pass
@@ -152,6 +155,7 @@ class PrintingSink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:
                 pass

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -133,6 +132,8 @@ Manifest = Provider | Alert | Secret
 
 def load_yaml(text: str, source: str = "<input>") -> list[Manifest]:
     """Parse a multi-document YAML stream into Providers, Alerts and Secrets."""
+    import yaml  # only the file store reads YAML: keep it off the Lambda cold start
+
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as err:

@@ -7,7 +7,6 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import yaml
 
 from .manifests import Provider
 from .transport import DEFAULT_TIMEOUT, TLSMaterial, ssl_context
@@ -155,6 +154,8 @@ def _credentials_usable(secret: dict[str, str]) -> bool:
 
 
 def _headers(text: str) -> dict[str, str]:
+    import yaml  # rarely needed: keep it off the cold start
+
     try:
         headers = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -227,7 +228,8 @@ def _parses_as_url(text: str) -> bool:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
         return False
     try:
-        urllib.parse.urlsplit(text).port  # noqa: B018  (raises on a malformed port)
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018  (raises on a malformed port)
     except ValueError:
         return False
-    return True
+    return not any(c.isspace() for c in parts.netloc.rpartition("@")[2])

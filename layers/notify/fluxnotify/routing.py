@@ -47,10 +47,21 @@ def _source_matches(event: Event, alert: Alert, source) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def compile_pattern(pattern: str) -> re.Pattern[str] | None:
+def compile_pattern(pattern: str):
+    """The pattern compiled as Go's RE2 would accept it, or None (spec §2.2 steps 3–4).
+
+    google-re2 (a dependency of cel-python) gives RE2's exact syntax, so lookarounds and
+    backreferences are refused as in Flux; it is imported only when a pattern is used.
+    """
     try:
+        import re2
+    except ImportError:  # pragma: no cover - fallback keeps working without the package
+        re2 = None
+    try:
+        if re2 is not None:
+            return re2.compile(pattern)
         return re.compile(pattern)
-    except re.error:
+    except Exception:  # re.error / re2.error: not a valid pattern
         return None
 
 

@@ -92,14 +92,19 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparsable URL>"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port must not break the error report itself
+        port = parts.netloc.rpartition(":")[2]
+    if port:
+        host = f"{host}:{port}"
     suffix = "/…" if parts.path not in ("", "/") or parts.query else ""
     return f"{parts.scheme}://{host}{suffix}"
 
 
 def is_retryable_status(status: int) -> bool:
-    return status == 429 or (status >= 500 and status != 501) or status < 100
+    """429, 408 (DESIGN.md "Flow" retries it too) and 5xx except 501 (spec §4.3)."""
+    return status in (408, 429) or (status >= 500 and status != 501) or status < 100
 
 
 def status_error(response: Response) -> DeliveryError:
@@ -126,7 +131,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -145,6 +150,8 @@ class Transport:
         self._maxsize = maxsize
         self._managers: dict[tuple[str, TLSMaterial | None], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
+        # Read once, as Go's ProxyFromEnvironment does: walking os.environ per request is costly.
+        self._env_proxies = urllib.request.getproxies_environment()
 
     def send(
         self,
@@ -156,7 +163,7 @@ class Transport:
     ) -> Response:
         """One attempt. Returns any HTTP answer; raises DeliveryError for transport failures."""
         try:
-            manager = self._manager(proxy or _environment_proxy(request.url), tls)
+            manager = self._manager(proxy or _environment_proxy(request.url, self._env_proxies), tls)
             answer = manager.urlopen(
                 request.method,
                 request.url,
@@ -250,9 +257,8 @@ def _load_client_pair(context: ssl.SSLContext, cert: str, key: str) -> None:
         raise ValueError("failed to parse client certificate and key") from None
 
 
-def _environment_proxy(url: str) -> str:
+def _environment_proxy(url: str, proxies: dict[str, str]) -> str:
     """HTTP(S)_PROXY / NO_PROXY from the environment, as Go's default transport does."""
-    proxies = urllib.request.getproxies_environment()
     if not proxies:
         return ""
     parts = urllib.parse.urlsplit(url)

@@ -25,7 +25,9 @@ __all__ = [
 ]  # fmt: skip
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@\[\]]*)(:[0-9]*)?$")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@\[\]:]*)(:[0-9]*)?$")
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+               "\v": "\\v", '"': '\\"', "\\": "\\\\"}
 
 
 class Skip(Exception):
@@ -37,7 +39,21 @@ class ProviderError(Exception):
 
 
 def go_quote(text: str) -> str:
-    return gojson.quote(text).replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")
+    """Go's %q (strconv.Quote): how url.Error and fmt quote strings in error texts."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        elif code > 0x7F and not char.isprintable():
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 def url_error(address: str) -> str | None:
@@ -53,6 +69,10 @@ def url_error(address: str) -> str | None:
     if rest.startswith("//"):
         authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
         hostport = authority.rpartition("@")[2]
+        cut = hostport.rfind("]") + 1 if hostport.startswith("[") else hostport.rfind(":")
+        port = hostport[cut:] if cut > 0 else ""
+        if port and not re.fullmatch(r":[0-9]*", port):
+            return prefix + f"invalid port {go_quote(port)} after host"
         if not _HOST.match(hostport):
             return prefix + f"invalid character {go_quote(_bad_char(hostport))} in host name"
     return None

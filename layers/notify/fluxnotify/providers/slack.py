@@ -63,12 +63,26 @@ def check_chat_post_message(response: Response) -> None:
     if response.status == 429 or response.status >= 500:
         raise status_error(response)
     try:
-        answer = json.loads(response.body)
-        ok, error = bool(answer["ok"]), str(answer.get("error", ""))
-    except (ValueError, KeyError, TypeError) as err:
+        ok, error = _decode_answer(response.body)
+    except ValueError as err:
         raise DeliveryError(f"request failed: unable to unmarshal response body: {err}", retryable=False) from None
     if not ok:
         raise DeliveryError(f"request failed: Slack responded with error: {error}", retryable=False)
+
+
+def _decode_answer(body: bytes) -> tuple[bool, str]:
+    """Decode like Go's json.Unmarshal into {Ok bool; Error string}: absent ok is false."""
+    answer = json.loads(body)
+    if answer is None:
+        answer = {}
+    if not isinstance(answer, dict):
+        raise ValueError(f"cannot unmarshal {type(answer).__name__} into the response object")
+    ok, error = answer.get("ok"), answer.get("error")
+    if ok is not None and not isinstance(ok, bool):
+        raise ValueError("cannot unmarshal a non-boolean into field ok")
+    if error is not None and not isinstance(error, str):
+        raise ValueError("cannot unmarshal a non-string into field error")
+    return bool(ok), error or ""
 
 
 def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
