@@ -9,10 +9,11 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
+
 from fluxnotify.admin import import_files
 from fluxnotify.cli import main
 from fluxnotify.manifests import Alert, Provider, Secret, load_yaml
-from moto import mock_aws
 
 SLACK_SECRET = "https://hooks.slack.com/services/T0ZQX/B0ZQX/sl4ck-ZQX-distinct-771"
 HMAC_SECRET = "hmac-key-QWX-distinct-9931"
@@ -204,6 +205,7 @@ def test_import_creates_parameters_and_secrets_the_dispatcher_reads(aws, write, 
 
     # What the dispatcher reads back (store/aws.py) is what the files said.
     from aws_lambda_powertools.utilities import parameters as powertools
+
     from fluxnotify.store.aws import AwsStore
 
     powertools.clear_caches()
@@ -527,10 +529,12 @@ def test_cli_reports_unreachable_aws_without_a_traceback(write, capsys, monkeypa
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    code, out, err = run(capsys, "export")
-    assert code == 2
-    assert err.startswith("fluxnotify: AWS error:") and err.count("\n") == 1
-    assert "region" in err.lower()
+    for argv in (["export"], ["validate", "--from-aws"], ["import", "-f", write(manifests())]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert err.startswith("fluxnotify: AWS error:") and err.count("\n") == 1, err
+        assert "region" in err.lower()
+        assert out == ""
 
 
 BAD_HEADERS = "Authorization: [Bearer tok-HDR-distinct-4410"
