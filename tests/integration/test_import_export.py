@@ -559,3 +559,13 @@ def test_messages_quoting_a_secret_are_redacted(aws, write, capsys):
     assert code == 1
     assert "failed to read headers from secret" in out
     assert "tok-HDR-distinct-4410" not in err + out
+
+
+def test_prune_with_an_empty_file_removes_everything_fluxnotify_stored(aws, write, capsys):
+    assert run(capsys, "import", "-f", write(manifests()))[0] == 0
+    aws["secrets"].create_secret(Name="webhook-token", SecretString="tok")
+    code, out, err = run(capsys, "import", "--prune", "-f", "/dev/null")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "total: 0 new, 0 changed, 0 unchanged, 6 pruned"
+    assert parameters(aws) == {}
+    assert secret_names(aws) == {"webhook-token"}
