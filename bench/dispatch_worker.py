@@ -58,6 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from aws_lambda_powertools import Logger
+
     from fluxnotify.dispatcher import DELIVERED, Dispatcher
     from fluxnotify.manifests import load_yaml
     from fluxnotify.store.files import FileStore

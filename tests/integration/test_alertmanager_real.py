@@ -31,6 +31,7 @@ from fixtures.incident.incident_helpers import (
     raw_event,
     secret_yaml,
 )
+
 from fluxnotify import providers
 from fluxnotify.manifests import load_yaml
 from fluxnotify.pipeline import prepare

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+from test_serve import free_port, start
+
 from fluxnotify.cli import main as cli_main
 from fluxnotify.local import LocalStack
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
-from moto import mock_aws
-from test_serve import free_port, start
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS = ("p1", "p2", "p3")

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+
 from helpers import dispatch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "providers"))

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fixtures.chat.chat_helpers import alert_yaml, event, provider_yaml, raw_event, secret_yaml
+
 from fluxnotify import providers
 from fluxnotify.options import ProviderConfig
 from fluxnotify.providers import matrix

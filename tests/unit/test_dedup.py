@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from fluxnotify.dedup import DynamoDedup, SqliteDedup, window_end
 from fluxnotify.queue.sqlite import SqliteDatabase
-from moto import mock_aws
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

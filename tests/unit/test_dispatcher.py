@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from fluxnotify.dispatcher import Dispatcher, Envelope, parse_envelope
 from fluxnotify.manifests import load_yaml
 from fluxnotify.store.files import FileStore

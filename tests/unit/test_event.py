@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
 from fluxnotify import gojson
 from fluxnotify.event import (
     Event,

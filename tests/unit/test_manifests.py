@@ -6,6 +6,7 @@ import base64
 import textwrap
 
 import pytest
+
 from fluxnotify.manifests import Alert, ManifestError, Provider, Secret, load_yaml, parse_object
 
 GROUP = "notification.toolkit.fluxcd.io"

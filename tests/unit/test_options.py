@@ -6,6 +6,7 @@ import datetime as dt
 from functools import lru_cache
 
 import pytest
+
 from fluxnotify.manifests import parse_object
 from fluxnotify.options import ConfigError, ProviderConfig, parse_duration, redact, resolve
 from fluxnotify.transport import DEFAULT_TIMEOUT, TLSMaterial

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from fluxnotify import providers
 from fluxnotify.event import Event, ObjectRef, parse_event
 from fluxnotify.manifests import load_yaml

@@ -7,6 +7,7 @@ import hmac
 import json
 
 import pytest
+
 from fluxnotify.dedup import SqliteDedup
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.receiver import Receiver, rfc1123

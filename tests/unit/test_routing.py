@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fluxnotify.event import Event, ObjectRef
 from fluxnotify.manifests import parse_object
 from fluxnotify.routing import (

@@ -11,6 +11,7 @@ import time
 from functools import lru_cache
 
 import pytest
+
 from fluxnotify.transport import (
     DeliveryError,
     Request,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from fluxnotify.manifests import load_yaml
 from fluxnotify.validation import conditions
 
@@ -208,3 +209,19 @@ def test_cli_validate_exit_codes(tmp_path):
     missing = run_cli("validate", "-f", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2
     assert missing.stderr == f"fluxnotify: {tmp_path / 'nope.yaml'}: cannot read file: No such file or directory\n"
+
+
+def test_a_directory_is_read_as_its_yaml_files(tmp_path):
+    from fluxnotify.store.files import load_files
+
+    (tmp_path / "b.yaml").write_text(
+        "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\n"
+        "metadata: {name: b, namespace: ns}\nspec: {type: generic, address: 'http://h/x'}\n"
+    )
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "a.yml").write_text(
+        "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\n"
+        "metadata: {name: a, namespace: ns}\nspec: {type: slack, address: 'http://h/y'}\n"
+    )
+    (tmp_path / "notes.txt").write_text("not yaml: [")
+    assert [o.metadata.name for o in load_files([str(tmp_path)])] == ["b", "a"]

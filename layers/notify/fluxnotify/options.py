@@ -7,7 +7,6 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
 from .manifests import Provider
 from .transport import DEFAULT_TIMEOUT, TLSMaterial, ssl_context
 
@@ -159,7 +158,10 @@ def _headers(text: str) -> dict[str, str]:
     try:
         headers = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"failed to read headers from secret: {err}") from None
+        # Not the YAML error text itself: it quotes the (secret) headers.
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"failed to read headers from secret: not valid YAML{where}") from None
     if headers is None:
         return {}
     if not isinstance(headers, dict) or not all(

@@ -5,10 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from fluxnotify.options import ConfigError
-from fluxnotify.providers import azuredevops
-from fluxnotify.providers.base import ProviderError, Skip
-from fluxnotify.transport import DeliveryError, TLSMaterial
 from gitstatus_fixtures import (
     CONTEXT,
     SHA,
@@ -19,6 +15,11 @@ from gitstatus_fixtures import (
     raw_event,
     render_yaml,
 )
+
+from fluxnotify.options import ConfigError
+from fluxnotify.providers import azuredevops
+from fluxnotify.providers.base import ProviderError, Skip
+from fluxnotify.transport import DeliveryError, TLSMaterial
 
 ADDRESS = "https://dev.azure.com/foo/bar/_git/baz"
 URL = f"https://dev.azure.com/foo/bar/_apis/git/repositories/baz/commits/{SHA}/statuses"

@@ -22,6 +22,7 @@ from fixtures.incident.incident_helpers import (
     render_yaml,
     secret_yaml,
 )
+
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import azureeventhub

@@ -6,10 +6,6 @@ import base64
 import hashlib
 
 import pytest
-from fluxnotify.options import ConfigError
-from fluxnotify.providers import bitbucket
-from fluxnotify.providers.base import ProviderError, Skip
-from fluxnotify.transport import DeliveryError, TLSMaterial
 from gitstatus_fixtures import (
     CONTEXT,
     SHA,
@@ -20,6 +16,11 @@ from gitstatus_fixtures import (
     raw_event,
     render_yaml,
 )
+
+from fluxnotify.options import ConfigError
+from fluxnotify.providers import bitbucket
+from fluxnotify.providers.base import ProviderError, Skip
+from fluxnotify.transport import DeliveryError, TLSMaterial
 
 ADDRESS = "https://bitbucket.org/owner/repo"
 KEY = hashlib.sha1(CONTEXT.encode()).hexdigest()

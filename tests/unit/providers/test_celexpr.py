@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitstatus_fixtures import SHA, UID, provider_yaml, raw_event, render_yaml
+
 from fluxnotify import celexpr
 from fluxnotify.event import Event, ObjectRef
 from fluxnotify.manifests import load_yaml
 from fluxnotify.options import ConfigError
-from gitstatus_fixtures import SHA, UID, provider_yaml, raw_event, render_yaml
 
 EXAMPLE = (
     "event.involvedObject.kind + '/' + event.involvedObject.name + '/' + "

@@ -16,6 +16,7 @@ from fixtures.chat.chat_helpers import (
     raw_event,
     render_yaml,
 )
+
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import discord

@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from fluxnotify.options import ConfigError
-from fluxnotify.providers import github
-from fluxnotify.providers.base import ProviderError, Skip
-from fluxnotify.transport import DeliveryError, TLSMaterial
 from gitstatus_fixtures import (
     CONTEXT,
     SHA,
@@ -20,6 +16,11 @@ from gitstatus_fixtures import (
     raw_event,
     render_yaml,
 )
+
+from fluxnotify.options import ConfigError
+from fluxnotify.providers import github
+from fluxnotify.providers.base import ProviderError, Skip
+from fluxnotify.transport import DeliveryError, TLSMaterial
 
 ADDRESS = "https://github.com/owner/repo"
 HEADERS = {

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from fluxnotify.options import ConfigError
-from fluxnotify.providers import gitlab
-from fluxnotify.providers.base import ProviderError, Skip
-from fluxnotify.transport import DeliveryError, TLSMaterial
 from gitstatus_fixtures import (
     CONTEXT,
     SHA,
@@ -18,6 +14,11 @@ from gitstatus_fixtures import (
     raw_event,
     render_yaml,
 )
+
+from fluxnotify.options import ConfigError
+from fluxnotify.providers import gitlab
+from fluxnotify.providers.base import ProviderError, Skip
+from fluxnotify.transport import DeliveryError, TLSMaterial
 
 ADDRESS = "https://gitlab.com/foo/bar"
 PROJECT = "https://gitlab.com/api/v4/projects/foo%2Fbar"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from gitstatus_fixtures import SHA, config, event
+
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.providers.gitstatus import (
     commit_status,
@@ -13,7 +15,6 @@ from fluxnotify.providers.gitstatus import (
     parse_revision,
     split_camel,
 )
-from gitstatus_fixtures import SHA, config, event
 
 
 @pytest.mark.parametrize(

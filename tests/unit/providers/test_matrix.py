@@ -20,6 +20,7 @@ from fixtures.chat.chat_helpers import (
     render_yaml,
     secret_yaml,
 )
+
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import matrix

@@ -16,6 +16,7 @@ from fixtures.incident.incident_helpers import (
     render_yaml,
     secret_yaml,
 )
+
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import DeliveryError, Transport

@@ -20,6 +20,7 @@ from fixtures.chat.chat_helpers import (
     secret_yaml,
     utf16_len,
 )
+
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.providers import telegram

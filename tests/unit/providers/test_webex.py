@@ -15,6 +15,7 @@ from fixtures.chat.chat_helpers import (
     render_yaml,
     secret_yaml,
 )
+
 from fluxnotify import providers
 from fluxnotify.options import ConfigError
 from fluxnotify.transport import TLSMaterial, Transport

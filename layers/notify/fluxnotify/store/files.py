@@ -8,9 +8,12 @@ from ..manifests import Alert, Manifest, ManifestError, Provider, Secret, load_y
 
 
 def load_files(paths: list[str]) -> list[Manifest]:
-    """All objects from the files, in file order; ManifestError names the unreadable file."""
+    """All objects from the files (a directory: its *.yaml/*.yml files, sorted), in order.
+
+    ManifestError names the unreadable file.
+    """
     objects: list[Manifest] = []
-    for path in paths:
+    for path in _expand_directories(paths):
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as err:
@@ -19,6 +22,16 @@ def load_files(paths: list[str]) -> list[Manifest]:
             raise ManifestError(f"{path}: not UTF-8 text") from None
         objects.extend(load_yaml(text, path))
     return objects
+
+
+def _expand_directories(paths: list[str]) -> list[str]:
+    expanded = []
+    for path in paths:
+        if Path(path).is_dir():
+            expanded += sorted(str(p) for p in Path(path).rglob("*") if p.suffix in (".yaml", ".yml"))
+        else:
+            expanded.append(path)
+    return expanded
 
 
 class FileStore:
