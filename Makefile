@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAM_VENV ?= .sam-venv
 SAM := $(SAM_VENV)/bin/sam
 # SAM builds the layer with a Python 3.12 interpreter (the Lambda runtime).
-PY312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+PY312 ?= $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python3.12 $$(command -v python3.12); do "$$p" -c 'import sys' 2>/dev/null && { echo "$$p"; break; }; done)
 
 .PHONY: install run test lint bench build deploy sam clean
 
