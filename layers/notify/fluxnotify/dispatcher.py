@@ -108,8 +108,7 @@ class Dispatcher:
         else:
             results = list(self._pool.map(lambda alert: self._deliver(event, alert), alerts))
         self._follow_up(envelope, results)
-        for result in results:
-            self._report(event, envelope, result)
+        self._report(event, envelope, results)
         return results
 
     def _targets(self, event: Event, names: list[str] | None) -> list[Alert]:
@@ -193,26 +192,34 @@ class Dispatcher:
         logger.error("undecodable message sent to the dead-letter queue", extra={"error": error})
         self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
 
-    def _report(self, event: Event, envelope: Envelope, result: TargetResult) -> None:
+    def _report(self, event: Event, envelope: Envelope, results: list[TargetResult]) -> None:
+        """One log line for the deliveries that succeeded, one per skip (with its rule) and
+        per failure (with its redacted error); metrics for every target."""
+        common = {**_event_fields(event), "attempt": envelope.attempt, "message_id": envelope.id}
+        delivered = [r.provider for r in results if r.outcome == DELIVERED]
+        if delivered:
+            logger.info("delivered", extra={**common, "providers": delivered})
+        for result in results:
+            if result.outcome != DELIVERED:
+                self._log_one(common, result)
+            self._measure(result)
+            if self.observer is not None:
+                self.observer(result)
+
+    @staticmethod
+    def _log_one(common: dict, result: TargetResult) -> None:
         fields = {
-            **_event_fields(event),
+            **common,
             "alert": result.target,
             "provider": result.provider,
             "provider_type": result.provider_type,
             "outcome": result.outcome,
-            "attempt": envelope.attempt,
-            "message_id": envelope.id,
             "duration_ms": round(result.seconds * 1000, 1),
         }
-        if result.outcome == DELIVERED:
-            logger.info("delivered", extra=fields)
-        elif result.outcome == SKIPPED:
+        if result.outcome == SKIPPED:
             logger.info("skipped by rule", extra={**fields, "rule": result.detail})
         else:
             logger.warning("delivery failed", extra={**fields, "error": result.detail})
-        self._measure(result)
-        if self.observer is not None:
-            self.observer(result)
 
     def _measure(self, result: TargetResult) -> None:
         dimensions = {"ProviderType": result.provider_type or "unknown"}
