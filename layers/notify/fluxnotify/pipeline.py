@@ -33,17 +33,13 @@ def prepare(raw: Event, alert: Alert | None, provider: Provider, get_secret: Sec
     reason = drop_reason(raw, provider)
     if reason is not None:
         raise Skip(reason)
-    event = raw
-    if alert is not None:
-        event, conflicts = combine_metadata(raw, alert)
-        if conflicts:
-            logger.info(
-                "metadata key conflicts detected (please refer to the Alert API docs and "
-                "Flux RFC 0008 for more information)",
-                extra={"alert": alert.metadata.key, "keys": conflicts},
-            )
-    else:
-        event, _ = combine_metadata(raw, _NO_ALERT)
+    event, conflicts = combine_metadata(raw, alert)
+    if conflicts and alert is not None:
+        logger.info(
+            "metadata key conflicts detected (please refer to the Alert API docs and "
+            "Flux RFC 0008 for more information)",
+            extra={"alert": alert.metadata.key, "keys": conflicts},
+        )
     if provider.spec.service_account_name:
         raise ConfigError(
             "spec.serviceAccountName is not supported: workload identity has no meaning "
@@ -56,14 +52,3 @@ def prepare(raw: Event, alert: Alert | None, provider: Provider, get_secret: Sec
     module.validate(config)
     return Prepared(event, config, module)
 
-
-def _empty_alert() -> Alert:
-    from .manifests import AlertSpec, ObjectMeta
-
-    spec = AlertSpec.model_validate(
-        {"providerRef": {"name": "-"}, "eventSources": [{"kind": "Kustomization", "name": "*"}]}
-    )
-    return Alert("", ObjectMeta("-"), spec)
-
-
-_NO_ALERT = _empty_alert()

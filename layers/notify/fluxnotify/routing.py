@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .event import EVENT_GROUP_PREFIX, Event, clean_metadata, dedup_key, strip_internal  # noqa: F401  (re-exported)
+from .event import EVENT_GROUP_PREFIX, Event
 from .manifests import Alert, Provider
 from .options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
 
@@ -102,13 +102,16 @@ def drop_reason(event: Event, provider: Provider) -> str | None:
     return None
 
 
-def combine_metadata(event: Event, alert: Alert) -> tuple[Event, list[str]]:
-    """Step C: the provider's view of the event, and the keys set by several sources."""
+def combine_metadata(event: Event, alert: Alert | None) -> tuple[Event, list[str]]:
+    """Step C: the provider's view of the event, and the keys set by several sources.
+
+    ``alert`` is None when render shows a Provider no Alert references.
+    """
     group_prefix = event.group + "/"
     layers = [
         _strip_prefix(event.metadata, EVENT_GROUP_PREFIX),
-        dict(alert.spec.event_metadata),
-        {"summary": alert.spec.summary} if alert.spec.summary else {},
+        dict(alert.spec.event_metadata) if alert else {},
+        {"summary": alert.spec.summary} if alert and alert.spec.summary else {},
         _strip_prefix(event.metadata, group_prefix),
     ]
     combined: dict[str, str] = {}
