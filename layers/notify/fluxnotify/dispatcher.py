@@ -24,7 +24,6 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,7 +71,6 @@ class Dispatcher:
         max_attempts: int | None = None,
         retry_base: float | None = None,
         max_workers: int = 16,
-        observer: Callable[[TargetResult], None] | None = None,
         metrics: Metrics | None = None,
     ):
         self.store = store
@@ -84,7 +82,6 @@ class Dispatcher:
         self.retry_base = retry_base if retry_base is not None else float(
             env.get("RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE)
         )
-        self.observer = observer
         self.metrics = metrics or NullMetrics()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
 
@@ -203,8 +200,6 @@ class Dispatcher:
             if result.outcome != DELIVERED:
                 self._log_one(common, result)
             self._measure(result)
-            if self.observer is not None:
-                self.observer(result)
 
     @staticmethod
     def _log_one(common: dict, result: TargetResult) -> None:

@@ -227,11 +227,6 @@ def validate_event(event: Event) -> None:
         )
 
 
-def event_from_json_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an Event from its own to_dict() output (e.g. a queue message)."""
-    return event_from_data(data)
-
-
 # --- spec §2.4 steps A/B and §2.6: at the door ------------------------------------------------
 
 

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .dedup import NoDedup, SqliteDedup
@@ -181,11 +180,3 @@ class PrintingSink:
         threading.Thread(target=self.server.serve_forever, name="sink", daemon=True).start()
         return self
 
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
