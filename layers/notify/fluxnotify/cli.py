@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     from aws_lambda_powertools import Logger
 
     Logger(service="fluxnotify", level=os.environ.get("LOG_LEVEL", level), logger_handler=logging.StreamHandler(sys.stderr))
@@ -102,7 +102,7 @@ def _load(paths: list[str]):
 def _render(args) -> int:
     from .render import render
 
-    _configure_logging("WARNING")
+    configure_logging("WARNING")
     try:
         objects = _load(args.file)
     except ManifestError as err:
@@ -121,7 +121,7 @@ def _render(args) -> int:
 def _validate(args) -> int:
     from .validation import conditions
 
-    _configure_logging("WARNING")
+    configure_logging("WARNING")
     try:
         found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
     except ManifestError as err:
@@ -154,7 +154,7 @@ def _stored_conditions(args):
 def _import(args) -> int:
     from .admin import import_files
 
-    _configure_logging("WARNING")
+    configure_logging("WARNING")
     return import_files(args.file, prune=args.prune, dry_run=args.dry_run, force=args.force,
                         config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
 
@@ -162,7 +162,7 @@ def _import(args) -> int:
 def _export(args) -> int:
     from .admin import export_command
 
-    _configure_logging("WARNING")
+    configure_logging("WARNING")
     return export_command(output=args.output, config_prefix_=args.config_prefix,
                           secrets_prefix_=args.secrets_prefix)
 
@@ -195,13 +195,13 @@ def _replay(args) -> int:
 def _serve(args) -> int:
     from .local import LocalStack, PrintingSink
 
-    _configure_logging("INFO")
+    configure_logging("INFO")
     if args.sink:
         host, _, port = args.sink.rpartition(":")
         PrintingSink(host or "127.0.0.1", int(port)).start()
     try:
         stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
-                           workers=args.workers, token=args.token).start()
+                           workers=args.workers, token=args.token, separate_process=True).start()
     except ManifestError as err:
         return _fail(str(err))
     except OSError as err:

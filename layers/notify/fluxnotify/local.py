@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .dedup import NoDedup, SqliteDedup
@@ -32,6 +34,14 @@ MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dea
 
 
 class LocalStack:
+    """Receiver HTTP server + dispatcher workers on one SQLite file.
+
+    ``separate_process=True`` (what `fluxnotify serve` uses) runs the dispatcher workers in
+    a child process, so deliveries do not compete with the receiver for the GIL (about
+    twice the ingest rate); the child polls the queue every 10 ms and exits when its
+    parent dies. In-process workers (the default) are easier to inspect in tests.
+    """
+
     def __init__(
         self,
         config_paths: list[str],
@@ -43,6 +53,7 @@ class LocalStack:
         rate_limit_interval: float | None = None,
         token: str | None = None,
         dispatcher_options: dict | None = None,
+        separate_process: bool = False,
     ):
         self.db = SqliteDatabase(database)
         self.queue = SqliteQueue(self.db, "events")
@@ -53,29 +64,59 @@ class LocalStack:
         dedup = SqliteDedup(self.db, interval) if interval > 0 else NoDedup()
         self.store = FileStore.from_paths(config_paths)
         self.receiver = Receiver(self.queue, dedup, token=lambda: token)
-        self.dispatcher = Dispatcher(self.store, self.queue, self.dead, **(dispatcher_options or {}))
         self.server = ThreadingHTTPServer((host, port), _handler_for(self.receiver))
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._stopping = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"dispatch-{i}", daemon=True) for i in range(workers)
-        ]
+        self._worker_args = (config_paths, database, workers, dispatcher_options or {})
+        self.workers: DispatchWorkers | None = None
+        self._child = None
+        if workers and not separate_process:
+            self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, dispatcher_options or {})
+        self._separate = separate_process and workers > 0
 
     def start(self) -> LocalStack:
         # This process owns the file: messages claimed by a previous (crashed) run are due now.
         self.queue.release_claimed()
-        for thread in self._threads:
-            thread.start()
+        if self.workers is not None:
+            self.workers.start()
+        if self._separate:
+            self._child = _start_child(*self._worker_args)
         threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
         self.server.shutdown()
         self.server.server_close()
-        with self.db.changed:
-            self.db.changed.notify_all()
+        if self.workers is not None:
+            self.workers.stop()
+        if self._child is not None:
+            self._child.terminate()
+            self._child.join(timeout=5)
+
+
+class DispatchWorkers:
+    """Threads that take messages from the SQLite queue and hand them to the Dispatcher."""
+
+    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, options: dict,
+                 idle_poll: float = 0.5):
+        self.queue = queue
+        self.dead = dead
+        self.dispatcher = Dispatcher(store, queue, dead, **options)
+        # In-process, a send wakes the workers at once; another process can only poll.
+        self.idle_poll = idle_poll
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._work, name=f"dispatch-{i}", daemon=True)
+                         for i in range(count)]
+
+    def start(self) -> DispatchWorkers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self.queue.db.changed:
+            self.queue.db.changed.notify_all()
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -86,7 +127,8 @@ class LocalStack:
                 self._process(message)
             if not messages:
                 next_in = self.queue.next_visible_in()
-                self.queue.wait(0.5 if next_in is None else min(0.5, max(next_in, 0.005)))
+                wait = self.idle_poll if next_in is None else min(self.idle_poll, max(next_in, 0.005))
+                self.queue.wait(wait)
 
     def _process(self, message) -> None:
         if message.receive_count > MAX_RECEIVES:
@@ -102,6 +144,35 @@ class LocalStack:
             logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
             return
         self.queue.delete(message.id)
+
+
+def _start_child(config_paths: list[str], database: str, workers: int, options: dict):
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    child = context.Process(
+        target=_child_main, args=(config_paths, database, workers, options, os.getpid(), ready),
+        name="fluxnotify-dispatcher", daemon=True,
+    )
+    child.start()
+    # Deliveries must work once the port answers: wait until the child is up.
+    if not ready.wait(timeout=60):
+        child.terminate()
+        raise RuntimeError("the dispatcher process did not start")
+    return child
+
+
+def _child_main(config_paths, database, workers, options, parent_pid, ready) -> None:
+    from .cli import configure_logging
+
+    configure_logging("INFO")
+    db = SqliteDatabase(database)
+    store = FileStore.from_paths(config_paths)
+    pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, options,
+                           idle_poll=0.01).start()
+    ready.set()
+    while os.getppid() == parent_pid:  # the parent died (even by kill -9): stop too
+        time.sleep(0.2)
+    pool.stop()
 
 
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
