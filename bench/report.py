@@ -103,7 +103,7 @@ def DETAILS(results: dict[str, dict]) -> list[str]:  # noqa: N802
                 f"(cumulative, `-X importtime`): {top}.", ""]
     out += [
         "- Ingest: `fluxnotify serve` (subprocess, dedup on, every event distinct, its dispatcher",
-        "  threads delivering to the sink meanwhile) driven by `bench/loadgen.py` (Python asyncio,",
+        "  process delivering to the sink meanwhile) driven by `bench/loadgen.py` (Python asyncio,",
         "  keep-alive, closed loop) from another process on the same machine.",
         "- Dispatch: `Dispatcher.handle` one message at a time (like an SQS batch), generic provider,",
         "  fan-out to 4 providers per event, Powertools Logger at INFO; Apprise sends the same number",
