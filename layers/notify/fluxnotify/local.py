@@ -5,7 +5,7 @@ dead-letter queue and dedup table in the same file) instead of SQS/DynamoDB, and
 the YAML config store instead of SSM/Secrets Manager:
 
     HTTP :9292 → Receiver → SQLite "events" → worker threads → Dispatcher → providers
-                                                   └── failures → SQLite "dead"
+    (main process)                              (dispatcher process) └── failures → SQLite "dead"
 
 Messages are deleted only after the dispatcher handled them, so a crash (even
 kill -9) loses nothing: after a restart they become visible again.
