@@ -14,6 +14,8 @@ from typing import Any
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
+# An Encoder with SetEscapeHTML(false) (e.g. go-github's) leaves <, > and & as they are.
+_NEEDS_ESCAPE_NO_HTML = re.compile('[\x00-\x1f"\\\\\u2028\u2029\ud800-\udfff]')
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -25,9 +27,10 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\u{ord(char):04x}"
 
 
-def quote(text: str) -> str:
+def quote(text: str, escape_html: bool = True) -> str:
     """A JSON string literal exactly as Go's json.Marshal writes it."""
-    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+    pattern = _NEEDS_ESCAPE if escape_html else _NEEDS_ESCAPE_NO_HTML
+    return '"' + pattern.sub(_escape_char, text) + '"'
 
 
 def go_sorted(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -35,10 +38,10 @@ def go_sorted(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: mapping[k] for k in sorted(mapping, key=lambda k: k.encode("utf-8", "surrogatepass"))}
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, escape_html: bool = True) -> str:
     """Compact Go-style JSON of plain Python data (dict order kept)."""
     if isinstance(value, str):
-        return quote(value)
+        return quote(value, escape_html)
     if value is None:
         return "null"
     if value is True:
@@ -50,7 +53,8 @@ def dumps(value: Any) -> str:
     if isinstance(value, float):
         return repr(value) if value != int(value) else str(int(value))
     if isinstance(value, dict):
-        return "{" + ",".join(quote(str(k)) + ":" + dumps(v) for k, v in value.items()) + "}"
+        items = (quote(str(k), escape_html) + ":" + dumps(v, escape_html) for k, v in value.items())
+        return "{" + ",".join(items) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(dumps(v) for v in value) + "]"
+        return "[" + ",".join(dumps(v, escape_html) for v in value) + "]"
     raise TypeError(f"cannot serialise {type(value).__name__}")

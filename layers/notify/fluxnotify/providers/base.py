@@ -132,16 +132,31 @@ def send_all(
 ) -> None:
     """Send each request once; the first failure raises DeliveryError with the prefix."""
     for request in requests:
-        try:
-            response = transport.send(
-                request,
-                proxy=cfg.proxy if use_proxy else "",
-                tls=cfg.tls if use_tls else None,
-                timeout=cfg.timeout,
-            )
-            check(response)
-        except DeliveryError as err:
-            raise err.wrap(prefix) from None
+        send_one(request, cfg, transport, check, prefix, use_proxy=use_proxy, use_tls=use_tls)
+
+
+def send_one(
+    request: Request,
+    cfg: ProviderConfig,
+    transport: Transport,
+    check: Check = check_2xx,
+    prefix: str = "postMessage failed: ",
+    *,
+    use_proxy: bool = True,
+    use_tls: bool = True,
+) -> Response:
+    """One attempt with the provider's proxy/TLS/timeout; a failure gets the prefix."""
+    try:
+        response = transport.send(
+            request,
+            proxy=cfg.proxy if use_proxy else "",
+            tls=cfg.tls if use_tls else None,
+            timeout=cfg.timeout,
+        )
+        check(response)
+    except DeliveryError as err:
+        raise err.wrap(prefix) from None
+    return response
 
 
 def query_escape(text: str) -> str:

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import gojson
 from ..event import Event
 from ..options import ConfigError, ProviderConfig
 from ..transport import DeliveryError, Request, Response, Transport, check_2xx
-from .base import ProviderError, Skip
+from .base import ProviderError, Skip, send_one
 
 PROGRESSING = "Progressing"
 REVISION_KEYS = ("commit", "originRevision", "revision")
@@ -37,8 +38,6 @@ _URL_SCHEMES = frozenset({"ssh", "git", "git+ssh", "http", "https", "ftp", "ftps
 # The reference's scp-like pattern, verbatim (the empty alternative makes the tail free).
 _SCP_LIKE = re.compile(r"^([A-Za-z0-9\-._~]+@)?([A-Za-z0-9._\-]+):([A-Za-z0-9./._\-]+)(?:\?||$)(.*)$")
 _SCP_MAX = 2048
-_JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_JSON_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\\u2028\u2029]')
 
 
 # --- event side ----------------------------------------------------------------
@@ -183,30 +182,8 @@ def segment(text: str) -> str:
 
 def json_body(payload: Any, *, escape_html: bool = True, newline: bool = False) -> bytes:
     """Go json output: escape_html=False is the SDK encoder GitHub uses (body + '\\n')."""
-    if escape_html:
-        from .. import gojson
-
-        text = gojson.dumps(payload)
-    else:
-        text = _dumps_no_html(payload)
+    text = gojson.dumps(payload, escape_html)
     return (text + ("\n" if newline else "")).encode("utf-8")
-
-
-def _dumps_no_html(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + _JSON_NEEDS_ESCAPE.sub(_escape, value) + '"'
-    if isinstance(value, dict):
-        return (
-            "{" + ",".join(_dumps_no_html(str(k)) + ":" + _dumps_no_html(v) for k, v in value.items()) + "}"
-        )
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_dumps_no_html(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return _JSON_ESCAPES.get(char) or f"\\u{ord(char):04x}"
 
 
 Check = Callable[[Response], None]
@@ -222,12 +199,7 @@ def call(
     check: Check = check_2xx,
 ) -> Response:
     """One API call: no proxy (§5.7–5.10), TLS when the type honours it; errors get the prefix."""
-    try:
-        response = transport.send(request, proxy="", tls=cfg.tls if use_tls else None, timeout=cfg.timeout)
-        check(response)
-    except DeliveryError as err:
-        raise err.wrap(prefix) from None
-    return response
+    return send_one(request, cfg, transport, check, prefix, use_proxy=False, use_tls=use_tls)
 
 
 def decode_json(response: Response, prefix: str) -> Any:
