@@ -21,6 +21,7 @@ from ..event import Event
 from ..options import ConfigError, ProviderConfig
 from ..transport import DeliveryError, Request, Response, Transport, status_error
 from . import gitstatus
+from .base import send_one
 from .gitstatus import Status, segment
 
 PUBLIC_HOST = "github.com"
@@ -284,9 +285,4 @@ def _app_call(
     request: Request, cfg: ProviderConfig, transport: Transport, prefix: str = APP_PREFIX
 ) -> Response:
     """Token calls use the provider proxy (the only GitHub calls that do, spec §3.5)."""
-    try:
-        response = transport.send(request, proxy=cfg.proxy, tls=None, timeout=cfg.timeout)
-        check_sdk(response)
-    except DeliveryError as err:
-        raise err.wrap(prefix) from None
-    return response
+    return send_one(request, cfg, transport, check_sdk, prefix, use_tls=False)
