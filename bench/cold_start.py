@@ -5,7 +5,7 @@ handlers need (dummy QUEUE_URL/DLQ_URL, AWS_DEFAULT_REGION). Wall time of the
 subprocess minus that of an interpreter doing nothing (`pass`) is the import
 cost. Cases are interleaved and repeated; medians and the ratios to boto3 are
 reported. A last child imports the dispatcher handler, renders a slack and a
-generic delivery (`fluxnotify.render`), and reports whether the heavy optional
+generic delivery (`fluxnotify.ops.render`), and reports whether the heavy optional
 modules (azure.eventhub, celpy) got imported. `-X importtime` of that child
 gives the largest imports in our code.
 """
@@ -36,9 +36,9 @@ import json, sys
 sys.path.insert(0, 'functions/dispatcher')
 import app
 from pathlib import Path
-from fluxnotify.event import parse_event
-from fluxnotify.render import render
-from fluxnotify.store.files import load_files
+from fluxnotify.model.event import parse_event
+from fluxnotify.ops.render import render
+from fluxnotify.config.files import load_files
 event = parse_event(Path('events/bodies/kustomization-reconciled.json').read_bytes())
 rendered = render(load_files(['examples/local.yaml']), event)
 print(json.dumps({"rendered": [r["type"] for r in rendered if r["deliveries"]],

@@ -41,8 +41,8 @@ def peak_rss_mb() -> float:
 
 
 def messages(count: int) -> list[str]:
-    from fluxnotify.event import parse_event
-    from fluxnotify.messages import new_envelope
+    from fluxnotify.model.event import parse_event
+    from fluxnotify.queue.messages import new_envelope
 
     template = event_template()
     first = time.time_ns() // 1000
@@ -59,9 +59,9 @@ def main() -> None:
 
     from aws_lambda_powertools import Logger
 
-    from fluxnotify.dispatcher import DELIVERED, Dispatcher
-    from fluxnotify.manifests import load_yaml
-    from fluxnotify.store.files import FileStore
+    from fluxnotify.config.files import FileStore
+    from fluxnotify.delivery.dispatcher import DELIVERED, Dispatcher
+    from fluxnotify.model.manifests import load_yaml
 
     Logger(service="fluxnotify", level="INFO", logger_handler=logging.StreamHandler(open(os.devnull, "w")))
     store = FileStore(load_yaml(flux_config(args.sink_port, args.providers), "bench.yaml"))

@@ -37,7 +37,7 @@ def start_serve(workdir: Path, sink_port: int, providers: int = 1, slack: bool =
     config = workdir / "flux.yaml"
     config.write_text(flux_config(sink_port, providers, slack))
     port = free_port()
-    args = [PYTHON, "-m", "fluxnotify.cli", "serve", "--config", str(config),
+    args = [PYTHON, "-m", "fluxnotify.ops.cli", "serve", "--config", str(config),
             "--db", str(workdir / "bench.db"), "--port", str(port)]
     process = spawn(args, env={"LOG_LEVEL": "WARNING", **(env or {})})
     wait_for_port(port)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from fluxnotify.dispatcher import DELIVERED, SKIPPED, Dispatcher, new_envelope
-from fluxnotify.event import clean_metadata, parse_event, strip_internal
-from fluxnotify.manifests import load_yaml
-from fluxnotify.store.files import FileStore
+from fluxnotify.config.files import FileStore
+from fluxnotify.delivery.dispatcher import DELIVERED, SKIPPED, Dispatcher, new_envelope
+from fluxnotify.model.event import clean_metadata, parse_event, strip_internal
+from fluxnotify.model.manifests import load_yaml
 
 
 class MemoryQueue:

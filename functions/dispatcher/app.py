@@ -1,4 +1,4 @@
-"""DispatcherFunction: SQS batch → fluxnotify.dispatcher → providers. Wiring only.
+"""DispatcherFunction: SQS batch → fluxnotify.delivery.dispatcher → providers. Wiring only.
 
 Each record is handled on its own; a record whose follow-up (retry or dead letter)
 could not be written is reported as a batch item failure, so SQS redelivers it.
@@ -13,10 +13,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from fluxnotify.dispatcher import Dispatcher
+from fluxnotify.config.aws import AwsStore
+from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
-from fluxnotify.store.aws import AwsStore
 
 logger = Logger(service="fluxnotify")
 processor = BatchProcessor(event_type=EventType.SQS)

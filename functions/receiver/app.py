@@ -1,4 +1,4 @@
-"""ReceiverFunction: API Gateway HTTP API (payload v2) → fluxnotify.receiver → SQS. Wiring only."""
+"""ReceiverFunction: API Gateway HTTP API (payload v2) → fluxnotify.ingress.receiver → SQS. Wiring only."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from functools import cache
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from fluxnotify.dedup import DynamoDedup, NoDedup
+from fluxnotify.ingress.dedup import DynamoDedup, NoDedup
+from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
-from fluxnotify.receiver import Receiver
 
 logger = Logger(service="fluxnotify")
 app = APIGatewayHttpResolver()

@@ -33,9 +33,9 @@ from fixtures.incident.incident_helpers import (
 )
 
 from fluxnotify import providers
-from fluxnotify.manifests import load_yaml
-from fluxnotify.pipeline import prepare
-from fluxnotify.transport import DeliveryError, Transport
+from fluxnotify.delivery.pipeline import prepare
+from fluxnotify.model.manifests import load_yaml
+from fluxnotify.transport.http import DeliveryError, Transport
 from helpers import dispatch
 
 BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
@@ -349,7 +349,7 @@ def tls_manifests(server: Server, ca: str | None) -> str:
 
 
 def prepared_config(manifests: str, raw: dict):
-    from fluxnotify.event import event_from_data
+    from fluxnotify.model.event import event_from_data
 
     objects = load_yaml(manifests)
     secrets = {o.metadata.key: o.data for o in objects if o.kind == "Secret"}

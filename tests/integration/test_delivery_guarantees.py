@@ -26,8 +26,8 @@ import pytest
 from moto import mock_aws
 from test_serve import free_port, start
 
-from fluxnotify.cli import main as cli_main
-from fluxnotify.local import LocalStack
+from fluxnotify.ops.cli import main as cli_main
+from fluxnotify.ops.local import LocalStack
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,8 +164,8 @@ def test_poison_message_does_not_block_its_batch(tmp_path, sink):
     config.write_text(config_for(sink.url))
     db_path = str(tmp_path / "q.db")
     queue = SqliteQueue(SqliteDatabase(db_path), "events")
-    from fluxnotify.dispatcher import new_envelope
-    from fluxnotify.event import clean_metadata, parse_event
+    from fluxnotify.delivery.dispatcher import new_envelope
+    from fluxnotify.model.event import clean_metadata, parse_event
 
     queue.send(new_envelope(clean_metadata(parse_event(event(1)))).to_json())
     queue.send("\x00 definitely not json")

@@ -11,16 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from fixtures.git.gitstatus_fixtures import CONTEXT, SHA, provider_yaml, raw_event  # noqa: E402
 
 from helpers import dispatch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "providers"))
-from gitstatus_fixtures import CONTEXT, SHA, provider_yaml, raw_event  # noqa: E402
 
 KEY = hashlib.sha1(CONTEXT.encode()).hexdigest()
 

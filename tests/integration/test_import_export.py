@@ -1,5 +1,5 @@
 """`fluxnotify import`, `export` and `validate --from-aws` against moto's SSM and Secrets Manager,
-run in-process through `fluxnotify.cli.main`."""
+run in-process through `fluxnotify.ops.cli.main`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from fluxnotify.admin import import_files
-from fluxnotify.cli import main
-from fluxnotify.manifests import Alert, Provider, Secret, load_yaml
+from fluxnotify.model.manifests import Alert, Provider, Secret, load_yaml
+from fluxnotify.ops.cli import main
+from fluxnotify.ops.importer import import_files
 
 SLACK_SECRET = "https://hooks.slack.com/services/T0ZQX/B0ZQX/sl4ck-ZQX-distinct-771"
 HMAC_SECRET = "hmac-key-QWX-distinct-9931"
@@ -206,7 +206,7 @@ def test_import_creates_parameters_and_secrets_the_dispatcher_reads(aws, write, 
     # What the dispatcher reads back (store/aws.py) is what the files said.
     from aws_lambda_powertools.utilities import parameters as powertools
 
-    from fluxnotify.store.aws import AwsStore
+    from fluxnotify.config.aws import AwsStore
 
     powertools.clear_caches()
     store = AwsStore("/fluxnotify", "fluxnotify", ttl=0)

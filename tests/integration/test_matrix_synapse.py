@@ -29,9 +29,9 @@ import yaml
 from fixtures.chat.chat_helpers import alert_yaml, event, provider_yaml, raw_event, secret_yaml
 
 from fluxnotify import providers
-from fluxnotify.options import ProviderConfig
-from fluxnotify.providers import matrix
-from fluxnotify.transport import DeliveryError, Transport
+from fluxnotify.config.options import ProviderConfig
+from fluxnotify.providers.chat import matrix
+from fluxnotify.transport.http import DeliveryError, Transport
 from helpers import dispatch
 
 ROOT = Path(__file__).resolve().parents[2]

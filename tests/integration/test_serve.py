@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FLUXNOTIFY = [sys.executable, "-m", "fluxnotify.cli"]
+FLUXNOTIFY = [sys.executable, "-m", "fluxnotify.ops.cli"]
 
 
 def free_port() -> int:

@@ -9,32 +9,32 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ..event import Event
-from ..options import ConfigError, ProviderConfig
-from ..transport import Request, Transport
-from .base import send_all
+from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.model.event import Event
+from fluxnotify.providers.base import send_all
+from fluxnotify.transport.http import Request, Transport
 
-# type → module name inside this package.
+# type → module inside this package, by family (chat, incident, git, stream).
 _MODULES = {
-    "generic": "generic",
-    "generic-hmac": "generic_hmac",
-    "slack": "slack",
-    "discord": "discord",
-    "msteams": "msteams",
-    "rocket": "rocket",
-    "googlechat": "googlechat",
-    "webex": "webex",
-    "lark": "lark",
-    "telegram": "telegram",
-    "matrix": "matrix",
-    "opsgenie": "opsgenie",
-    "alertmanager": "alertmanager",
-    "sentry": "sentry",
-    "azureeventhub": "azureeventhub",
-    "github": "github",
-    "gitlab": "gitlab",
-    "bitbucket": "bitbucket",
-    "azuredevops": "azuredevops",
+    "generic": "stream.generic",
+    "generic-hmac": "stream.generic_hmac",
+    "slack": "chat.slack",
+    "discord": "chat.discord",
+    "msteams": "chat.msteams",
+    "rocket": "chat.rocket",
+    "googlechat": "chat.googlechat",
+    "webex": "chat.webex",
+    "lark": "chat.lark",
+    "telegram": "chat.telegram",
+    "matrix": "chat.matrix",
+    "opsgenie": "incident.opsgenie",
+    "alertmanager": "incident.alertmanager",
+    "sentry": "incident.sentry",
+    "azureeventhub": "stream.azureeventhub",
+    "github": "git.github",
+    "gitlab": "git.gitlab",
+    "bitbucket": "git.bitbucket",
+    "azuredevops": "git.azuredevops",
 }
 
 

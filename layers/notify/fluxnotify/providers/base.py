@@ -14,10 +14,10 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 
-from .. import gojson
-from ..event import Event
-from ..options import ConfigError, ProviderConfig
-from ..transport import DeliveryError, Request, Response, Transport, check_2xx
+from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.model import gojson
+from fluxnotify.model.event import Event
+from fluxnotify.transport.http import DeliveryError, Request, Response, Transport, check_2xx
 
 __all__ = [
     "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "json_request",

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from . import MAX_DELAY_SECONDS
+from fluxnotify.queue import MAX_DELAY_SECONDS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (

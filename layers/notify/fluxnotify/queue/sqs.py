@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import MAX_DELAY_SECONDS
+from fluxnotify.queue import MAX_DELAY_SECONDS
 
 
 class SqsQueue:

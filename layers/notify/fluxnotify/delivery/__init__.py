@@ -1,0 +1,1 @@
+"""From a queued message to sent notifications: dispatcher, per-provider pipeline, routing."""

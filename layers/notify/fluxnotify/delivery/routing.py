@@ -1,0 +1,146 @@
+"""Alert matching, metadata merge and the server-side drop rules (spec §2.2–2.5).
+
+The door steps (clean-up, dedup key, token removal) live in event.py, so the
+receiver does not import manifests or provider code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from fluxnotify.config.options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
+from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event
+from fluxnotify.model.manifests import Alert, Provider
+
+# --- matching ---------------------------------------------------------------
+
+
+def match_alerts(event: Event, alerts: list[Alert]) -> list[Alert]:
+    """The Alerts that select this event, each at most once, in listing order."""
+    return [alert for alert in alerts if alert_matches(event, alert)]
+
+
+def alert_matches(event: Event, alert: Alert) -> bool:
+    spec = alert.spec
+    if spec.suspend:
+        return False
+    if not any(_source_matches(event, alert, source) for source in spec.event_sources):
+        return False
+    if spec.inclusion_list and not any(_search(p, event.message) for p in spec.inclusion_list):
+        return False
+    return not any(_search(p, event.message) for p in spec.exclusion_list)
+
+
+def _source_matches(event: Event, alert: Alert, source) -> bool:
+    ref = event.involved_object
+    namespace = source.namespace or alert.metadata.namespace
+    if ref.namespace != namespace or ref.kind != source.kind:
+        return False
+    severity = alert.spec.event_severity or "info"
+    if event.severity != severity and severity != "info":
+        return False
+    if source.name != "*" and source.name != ref.name:
+        return False
+    # Labels need the Kubernetes API, which fluxnotify cannot read.
+    return source.match_labels is None
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(pattern: str):
+    """The pattern compiled as Go's RE2 would accept it, or None (spec §2.2 steps 3–4).
+
+    google-re2 (a dependency of cel-python) gives RE2's exact syntax, so lookarounds and
+    backreferences are refused as in Flux; it is imported only when a pattern is used.
+    """
+    try:
+        import re2
+    except ImportError:  # pragma: no cover - fallback keeps working without the package
+        re2 = None
+    try:
+        if re2 is not None:
+            return re2.compile(pattern)
+        return re.compile(pattern)
+    except Exception:  # re.error / re2.error: not a valid pattern
+        return None
+
+
+def _search(pattern: str, message: str) -> bool:
+    compiled = compile_pattern(pattern)
+    return compiled is not None and compiled.search(message) is not None
+
+
+# --- per-alert dispatch -------------------------------------------------------
+
+
+def is_commit_status_update(event: Event) -> bool:
+    return event.metadata.get(f"{event.group}/commit_status") == "update"
+
+
+def drop_reason(event: Event, provider: Provider) -> str | None:
+    """Spec §2.3 steps 3–6 on the raw (prefixed) event; None when the provider gets it."""
+    provider_type = provider.spec.type
+    if provider.spec.suspend:
+        return "provider is suspended"
+    if (
+        provider_type not in COMMIT_STATUS_TYPES
+        and provider_type not in GENERIC_TYPES
+        and is_commit_status_update(event)
+    ):
+        return "commit status update events are only sent to git and generic providers"
+    if (
+        provider_type in COMMIT_STATUS_TYPES
+        and not event.metadata.get(EVENT_GROUP_PREFIX + "commit")
+        and not is_commit_status_update(event)
+        and event.severity != "error"
+    ):
+        return "event dropped for commit status providers due to missing commit metadata key"
+    if provider_type in CHANGE_REQUEST_TYPES and not event.metadata.get(
+        EVENT_GROUP_PREFIX + "change_request"
+    ):
+        return "event dropped for change request providers due to missing change_request key"
+    return None
+
+
+def combine_metadata(event: Event, alert: Alert | None) -> tuple[Event, list[str]]:
+    """Step C: the provider's view of the event, and the keys set by several sources.
+
+    ``alert`` is None when render shows a Provider no Alert references.
+    """
+    group_prefix = event.group + "/"
+    layers = [
+        _strip_prefix(event.metadata, EVENT_GROUP_PREFIX),
+        dict(alert.spec.event_metadata) if alert else {},
+        {"summary": alert.spec.summary} if alert and alert.spec.summary else {},
+        _strip_prefix(event.metadata, group_prefix),
+    ]
+    combined: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            combined[key] = value
+            seen[key] = seen.get(key, 0) + 1
+    conflicts = sorted(key for key, count in seen.items() if count > 1)
+    if not combined:
+        return event, conflicts
+    return event.with_metadata(combined), conflicts
+
+
+def _strip_prefix(metadata: dict[str, str], prefix: str) -> dict[str, str]:
+    return {k[len(prefix) :]: v for k, v in metadata.items() if k.startswith(prefix)}
+
+
+def default_commit_status(event: Event, provider_uid: str) -> str:
+    """Spec §3.3 default: lower(kind/name/<uid up to its first '-'>)."""
+    ref = event.involved_object
+    return f"{ref.kind}/{ref.name}/{provider_uid.split('-', 1)[0]}".lower()
+
+
+def commit_status_id(event: Event, provider: Provider, alert: Alert | None) -> str:
+    """The CommitStatus option: commitStatusExpr when set (CEL), else the default."""
+    expression = provider.spec.commit_status_expr
+    if not expression:
+        return default_commit_status(event, provider.metadata.effective_uid)
+    from fluxnotify.delivery import celexpr  # imported only when an expression is used
+
+    return celexpr.commit_status(expression, event, provider, alert)

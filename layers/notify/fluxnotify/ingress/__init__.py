@@ -1,0 +1,1 @@
+"""The door: the receiver (auth, limits, validation, enqueue) and the duplicate store."""

@@ -1,0 +1,1 @@
+"""What flows: the Flux event (parsing, validation, Go-JSON) and the Provider/Alert/Secret manifests."""

@@ -1,0 +1,227 @@
+"""`fluxnotify` command line: serve, render, validate (see DESIGN.md "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from fluxnotify.model.event import EventError, parse_event
+from fluxnotify.model.manifests import ManifestError
+from fluxnotify.ops.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fluxnotify", description="Flux notifications, serverless.")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the local stack (receiver, SQLite queue, dispatcher)")
+    serve.add_argument("--config", "-f", action="append", required=True, metavar="FILE",
+                       help="Flux Provider/Alert/Secret YAML (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9292)
+    serve.add_argument("--db", default=os.environ.get("FLUXNOTIFY_DB", "fluxnotify.db"),
+                       help="SQLite file for the queue, dead letters and dedup (default: fluxnotify.db)")
+    serve.add_argument("--workers", type=int, default=4, help="dispatcher threads")
+    serve.add_argument("--token", default=os.environ.get("WEBHOOK_TOKEN"),
+                       help="require this webhook token (POST /<token> or X-Signature)")
+    serve.add_argument("--sink", metavar="HOST:PORT",
+                       help="also run an endpoint that prints every notification it receives")
+    serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
+                       help="once started, POST this Flux event to the stack (demo)")
+    serve.set_defaults(run=_serve)
+
+    render = commands.add_parser("render", help="show what each Provider would send for an event")
+    render.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    render.add_argument("--event", required=True, metavar="EVENT.json")
+    render.set_defaults(run=_render)
+
+    validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
+    source = validate.add_mutually_exclusive_group(required=True)
+    source.add_argument("-f", "--file", action="append", metavar="MANIFESTS.yaml")
+    source.add_argument("--from-aws", action="store_true",
+                        help="validate what is stored in SSM / Secrets Manager instead of files")
+    validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    _prefix_arguments(validate)
+    validate.set_defaults(run=_validate)
+
+    imports = commands.add_parser("import", help="write manifests to SSM / Secrets Manager")
+    imports.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    imports.add_argument("--prune", action="store_true",
+                         help="delete stored Providers, Alerts and Secrets that are not in the files")
+    imports.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    imports.add_argument("--force", action="store_true", help="import even when objects are not Ready")
+    _prefix_arguments(imports)
+    imports.set_defaults(run=_import)
+
+    export = commands.add_parser("export", help="write the stored Providers and Alerts as Flux YAML")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    _prefix_arguments(export)
+    export.set_defaults(run=_export)
+
+    replay = commands.add_parser("replay", help="move dead letters back to the events queue")
+    replay.add_argument("--dry-run", action="store_true", help="list what would move, move nothing")
+    replay.add_argument("--limit", type=int, help="move at most this many (SQS)")
+    replay.add_argument("--db", help="the local stack's SQLite file (instead of SQS)")
+    replay.add_argument("--queue-url", default=os.environ.get("QUEUE_URL"), help="events queue (env QUEUE_URL)")
+    replay.add_argument("--dlq-url", default=os.environ.get("DLQ_URL"), help="dead-letter queue (env DLQ_URL)")
+    replay.set_defaults(run=_replay)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"fluxnotify: {message}", file=sys.stderr)
+    return 2
+
+
+def _load(paths: list[str]):
+    from fluxnotify.config.files import load_files
+
+    return load_files(paths)
+
+
+def _render(args) -> int:
+    from fluxnotify.ops.render import render
+
+    configure_logging("WARNING")
+    try:
+        objects = _load(args.file)
+    except ManifestError as err:
+        return _fail(str(err))
+    try:
+        event = parse_event(Path(args.event).read_bytes())
+    except OSError as err:
+        return _fail(f"{args.event}: cannot read file: {err.strerror or err}")
+    except EventError as err:
+        return _fail(f"{args.event}: {err}")
+    results = render(objects, event)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+    return 1 if any(r["error"] for r in results) else 0
+
+
+def _validate(args) -> int:
+    from fluxnotify.ops.validate import conditions
+
+    configure_logging("WARNING")
+    try:
+        found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
+    except ManifestError as err:
+        return _fail(str(err))
+    except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
+        return _fail(f"AWS error: {err}")
+    if args.output == "json":
+        print(json.dumps([c.as_dict() for c in found], indent=2))
+    else:
+        for c in found:
+            status = "True" if c.ready else "False"
+            print(f"{c.kind:<8} {c.key:<40} Ready={status:<5} {c.reason}: {c.message}")
+        if not found:
+            print("no Provider or Alert found", file=sys.stderr)
+    return 0 if all(c.ready for c in found) else 1
+
+
+def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-prefix", metavar="P", help="SSM path prefix (env CONFIG_PREFIX, /fluxnotify)")
+    parser.add_argument("--secrets-prefix", metavar="S",
+                        help="Secrets Manager name prefix (env SECRETS_PREFIX, fluxnotify)")
+
+
+def _stored_conditions(args):
+    from fluxnotify.ops.stored import stored_conditions
+
+    return stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+
+
+def _import(args) -> int:
+    from fluxnotify.ops.importer import import_files
+
+    configure_logging("WARNING")
+    return import_files(args.file, prune=args.prune, dry_run=args.dry_run, force=args.force,
+                        config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+
+
+def _export(args) -> int:
+    from fluxnotify.ops.exporter import export_command
+
+    configure_logging("WARNING")
+    return export_command(output=args.output, config_prefix_=args.config_prefix,
+                          secrets_prefix_=args.secrets_prefix)
+
+
+def _replay(args) -> int:
+    from fluxnotify.ops import replay
+
+    if args.db:
+        if not Path(args.db).exists():
+            return _fail(f"{args.db}: no such local stack database")
+        report = replay.replay_local(args.db, dry_run=args.dry_run)
+    else:
+        if not args.queue_url or not args.dlq_url:
+            return _fail("replay needs --queue-url and --dlq-url (or QUEUE_URL/DLQ_URL), or --db for the local stack")
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            report = replay.replay_sqs(boto3.client("sqs"), args.dlq_url, args.queue_url,
+                                       dry_run=args.dry_run, limit=args.limit)
+        except (BotoCoreError, ClientError) as err:
+            return _fail(f"replay failed: {err}")
+    if args.dry_run:
+        for item in report.listed:
+            print(f"{item['id']}  {item['object']}  → {item['provider']}  [{item['reason']}] {item['error']}")
+    print(report.summary(args.dry_run))
+    return 0
+
+
+def _serve(args) -> int:
+    from fluxnotify.ops.local import LocalStack, PrintingSink
+
+    configure_logging("INFO")
+    if args.sink:
+        host, _, port = args.sink.rpartition(":")
+        PrintingSink(host or "127.0.0.1", int(port)).start()
+    try:
+        stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
+                           workers=args.workers, token=args.token, separate_process=True).start()
+    except ManifestError as err:
+        return _fail(str(err))
+    except OSError as err:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+    print(f"fluxnotify: receiving Flux events on {stack.url}/ (queue: {args.db}); Ctrl-C to stop",
+          file=sys.stderr, flush=True)
+    for path in args.post:
+        _post_example(stack.url, path, args.token)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stack.stop()
+    return 0
+
+
+def _post_example(url: str, path: str, token: str | None) -> None:
+    body = Path(path).read_bytes()
+    target = f"{url}/{token}" if token else f"{url}/"
+    request = urllib.request.Request(target, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            print(f"fluxnotify: posted {path}: HTTP {answer.status}", file=sys.stderr, flush=True)
+    except urllib.error.HTTPError as err:
+        print(f"fluxnotify: posted {path}: HTTP {err.code} {err.read().decode()}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The `Ready` condition of each Provider and Alert (v1beta1 API shape), as `validate` reports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fluxnotify import providers
+from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, resolve
+from fluxnotify.delivery.routing import compile_pattern
+from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: str
+    key: str  # namespace/name
+    ready: bool
+    reason: str  # CamelCase, as Kubernetes conditions have it
+    message: str
+    source: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "name": self.key,
+            "type": "Ready",
+            "status": "True" if self.ready else "False",
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+def conditions(objects: list[Manifest]) -> list[Condition]:
+    """One Ready condition per Provider and Alert, in file order."""
+    secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
+    provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
+    results = []
+    for obj in objects:
+        if isinstance(obj, Provider):
+            problem = provider_problem(obj, lambda ns, n: secrets.get(f"{ns}/{n}"))
+        elif isinstance(obj, Alert):
+            problem = alert_problem(obj, provider_keys)
+        else:
+            continue
+        if problem is None:
+            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", "Initialized", obj.source))
+        else:
+            results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], problem[1], obj.source))
+    return results
+
+
+def provider_problem(provider: Provider, get_secret) -> tuple[str, str] | None:
+    spec = provider.spec
+    if spec.service_account_name:
+        return (
+            "ValidationFailed",
+            "spec.serviceAccountName: workload identity is not supported by fluxnotify; "
+            "store static credentials in the Secret referenced by spec.secretRef",
+        )
+    if spec.commit_status_expr and spec.type not in COMMIT_STATUS_TYPES:
+        return ("ValidationFailed", f"spec.commitStatusExpr is only allowed for commit status types, not {spec.type}")
+    try:
+        module = providers.get(spec.type)
+        config = resolve(provider, get_secret)
+        module.validate(config)
+    except ConfigError as err:
+        return ("ValidationFailed", str(err))
+    return None
+
+
+def alert_problem(alert: Alert, provider_keys: set[str]) -> tuple[str, str] | None:
+    spec = alert.spec
+    ns = alert.metadata.namespace
+    if f"{ns}/{spec.provider_ref.name}" not in provider_keys:
+        return ("ProviderNotFound", f"spec.providerRef.name: Provider '{ns}/{spec.provider_ref.name}' not found")
+    if spec.event_severity not in ("info", "error"):
+        return ("ValidationFailed", f"spec.eventSeverity: {spec.event_severity!r} must be info or error")
+    for index, source in enumerate(spec.event_sources):
+        if source.kind not in EVENT_SOURCE_KINDS:
+            return ("ValidationFailed", f"spec.eventSources[{index}].kind: {source.kind!r} is not a Flux kind")
+        if source.match_labels is not None:
+            return (
+                "ValidationFailed",
+                f"spec.eventSources[{index}].matchLabels: fluxnotify cannot read object labels from "
+                "the Kubernetes API, so this source never matches; list objects by name or '*'",
+            )
+    for field_name in ("inclusion_list", "exclusion_list"):
+        for index, pattern in enumerate(getattr(spec, field_name)):
+            if compile_pattern(pattern) is None:
+                camel = "inclusionList" if field_name == "inclusion_list" else "exclusionList"
+                return ("ValidationFailed", f"spec.{camel}[{index}]: invalid regular expression {pattern!r}")
+    return None

@@ -1,0 +1,1 @@
+"""Chat providers: messages for people in a channel or room."""

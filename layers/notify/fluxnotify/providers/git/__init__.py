@@ -1,0 +1,1 @@
+"""Git-hosting providers: commit statuses (and, later, change-request comments and dispatches)."""

@@ -1,0 +1,1 @@
+"""Incident providers: alerts for on-call and observability services."""

@@ -1,0 +1,1 @@
+"""Stream providers: the event itself forwarded to a webhook or an event bus."""

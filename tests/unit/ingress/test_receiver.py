@@ -1,0 +1,141 @@
+"""Receiver logic without Lambda: status codes, auth, limits, dedup, what gets queued."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from fluxnotify.ingress.dedup import SqliteDedup
+from fluxnotify.ingress.receiver import Receiver, rfc1123
+from fluxnotify.queue.sqlite import SqliteDatabase
+from helpers import MemoryQueue
+
+EVENT = {
+    "involvedObject": {"kind": "GitRepository", "namespace": "flux-system", "name": "podinfo",
+                       "apiVersion": "source.toolkit.fluxcd.io/v1"},
+    "severity": "info",
+    "timestamp": "2026-01-02T03:04:05.678+01:00",
+    "message": "stored artifact",
+    "reason": "NewArtifact",
+    "metadata": {
+        "source.toolkit.fluxcd.io/revision": "main@sha1:abc",
+        "source.toolkit.fluxcd.io/checksum": "sha256:1",
+        "source.toolkit.fluxcd.io/token": "t-1",
+        "event.toolkit.fluxcd.io/commit": "abc",
+        "unrelated/key": "dropped",
+    },
+    "reportingController": "source-controller",
+}
+
+
+def body(**changes) -> bytes:
+    return json.dumps({**EVENT, **changes}).encode()
+
+
+@pytest.fixture
+def queue():
+    return MemoryQueue()
+
+
+def test_accepted_event_is_cleaned_and_queued(queue):
+    answer = Receiver(queue).handle("POST", "/", {"Content-Type": "application/json"}, body())
+    assert answer.status == 202
+    assert json.loads(answer.body)["id"]
+    (message,) = queue.bodies()
+    assert message["attempt"] == 1 and message["targets"] is None
+    event = message["event"]
+    assert event["timestamp"] == "2026-01-02T02:04:05Z"
+    # Step A drops foreign and checksum keys; step B drops the emitter token.
+    assert event["metadata"] == {
+        "event.toolkit.fluxcd.io/commit": "abc",
+        "source.toolkit.fluxcd.io/revision": "main@sha1:abc",
+    }
+
+
+@pytest.mark.parametrize("token_in_path,signature,status", [
+    ("tok-123", None, 202),
+    ("wrong", None, 401),
+    ("", None, 401),
+    ("", "good", 202),
+    ("", "sha256=deadbeef", 401),
+    ("", "sha1=whatever", 401),
+])
+def test_webhook_auth(queue, token_in_path, signature, status):
+    receiver = Receiver(queue, token=lambda: "tok-123")
+    raw = body()
+    headers = {}
+    if signature == "good":
+        headers["X-Signature"] = "sha256=" + hmac.new(b"tok-123", raw, hashlib.sha256).hexdigest()
+    elif signature:
+        headers["X-Signature"] = signature
+    answer = receiver.handle("POST", f"/{token_in_path}", headers, raw)
+    assert answer.status == status
+    assert len(queue.messages) == (1 if status == 202 else 0)
+    assert "tok-123" not in answer.body
+
+
+def test_body_limit_is_enforced_before_parsing(queue):
+    receiver = Receiver(queue, max_body=1024)
+    answer = receiver.handle("POST", "/", {}, b"x" * 1025)
+    assert answer.status == 413
+    assert "1025 bytes" in json.loads(answer.body)["error"]
+    assert receiver.handle("POST", "/", {}, body()).status == 202
+
+
+def test_body_limit_never_exceeds_half_the_queue_message_limit(queue):
+    assert Receiver(queue, max_body=10 * 1024 * 1024).max_body == 512 * 1024
+
+
+@pytest.mark.parametrize("raw,field", [
+    (b'{"involvedObject": {"kind": "A", "name": "b", "namespace": "c"}, "severity": "info", "metadata": {"k": ["v"]}}',
+     "metadata['k']"),
+    (b'{"involvedObject": "x"}', "involvedObject"),
+    (b'{"involvedObject": {"kind": 1}}', "involvedObject.kind"),
+    (b'{"involvedObject": {"kind": "A", "name": "b", "namespace": "c"}, "severity": "info", "timestamp": 7}',
+     "timestamp"),
+    (b"[" * 5000 + b"]" * 5000, None),
+    (b'{"a": NaN}', None),
+    (b"\xff\xfe", None),
+])
+def test_malformed_bodies_are_400_with_json_error(queue, raw, field):
+    answer = Receiver(queue).handle("POST", "/", {}, raw)
+    assert answer.status == 400
+    error = json.loads(answer.body)
+    assert error["status"] == 400 and error["error"]
+    assert error.get("field") == field
+    assert queue.messages == []
+
+
+def test_metadata_key_count_is_limited(queue):
+    metadata = {f"source.toolkit.fluxcd.io/k{i}": "v" for i in range(300)}
+    answer = Receiver(queue).handle("POST", "/", {}, body(metadata=metadata))
+    assert answer.status == 400
+    assert json.loads(answer.body)["field"] == "metadata"
+
+
+def test_queue_outage_is_503_not_a_lost_202():
+    class Broken:
+        def send(self, body, delay=0):
+            raise ConnectionError("sqs down")
+
+    assert Receiver(Broken()).handle("POST", "/", {}, body()).status == 503
+
+
+def test_duplicates_are_refused_inside_the_window(tmp_path, queue):
+    dedup = SqliteDedup(SqliteDatabase(str(tmp_path / "d.db")), interval=300)
+    receiver = Receiver(queue, dedup)
+    first = receiver.handle("POST", "/", {}, body())
+    # Severity, reason and timestamp are not part of the key (spec §2.6).
+    second = receiver.handle("POST", "/", {}, body(severity="error", reason="Other"))
+    other_revision = receiver.handle("POST", "/", {}, body(metadata={"source.toolkit.fluxcd.io/revision": "x"}))
+    assert [first.status, second.status, other_revision.status] == [202, 429, 202]
+    assert second.headers["Retry-After"] == second.headers["X-RateLimit-Reset"]
+    assert second.headers["X-RateLimit-Limit"] == "1" and second.headers["X-RateLimit-Remaining"] == "0"
+    assert len(queue.messages) == 2
+
+
+def test_rfc1123_format_matches_the_reference():
+    assert rfc1123(0) == "Thu, 01 Jan 1970 00:00:00 UTC"
