@@ -156,7 +156,9 @@ class Dispatcher:
             retry = []
         if retry:
             delay = self.backoff(envelope.attempt, [r.retry_after for r in retry])
-            follow_up = Envelope(envelope.event, envelope.attempt + 1, [r.target for r in retry], envelope.id)
+            follow_up = Envelope(
+                envelope.event, envelope.attempt + 1, [r.target for r in retry], envelope.id, envelope.cluster
+            )
             self.queue.send(follow_up.to_json(), delay)
         for result in results:
             if result.outcome == DEAD:
@@ -181,6 +183,7 @@ class Dispatcher:
             "reason": "retries exhausted" if result.detail.startswith("giving up") else "permanent failure",
             "failed_at": _now(),
             "id": envelope.id,
+            "cluster": envelope.cluster,
         }
         self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from fluxnotify.model.event import Event
 
+DEFAULT_CLUSTER = "default"  # events of an unnamed cluster (one plain webhook token)
+
 
 @dataclass
 class Envelope:
@@ -16,17 +18,24 @@ class Envelope:
     attempt: int = 1
     targets: list[str] | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    cluster: str = DEFAULT_CLUSTER  # the cluster whose token the receiver accepted
 
     def to_json(self) -> str:
         return json.dumps(
-            {"event": self.event, "attempt": self.attempt, "targets": self.targets, "id": self.id},
+            {
+                "event": self.event,
+                "attempt": self.attempt,
+                "targets": self.targets,
+                "id": self.id,
+                "cluster": self.cluster,
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         )
 
 
-def new_envelope(event: Event) -> Envelope:
-    return Envelope(event=event.to_dict())
+def new_envelope(event: Event, cluster: str = DEFAULT_CLUSTER) -> Envelope:
+    return Envelope(event=event.to_dict(), cluster=cluster)
 
 
 class UndecodableMessage(ValueError):
@@ -50,4 +59,7 @@ def parse_envelope(body: str) -> Envelope:
     attempt = data.get("attempt", 1)
     if "error" in data or not isinstance(attempt, int) or attempt < 1:
         attempt = 1  # a replayed dead letter starts over
-    return Envelope(data["event"], attempt, targets, str(data.get("id") or uuid.uuid4()))
+    cluster = data.get("cluster")
+    if not isinstance(cluster, str) or not cluster:
+        cluster = DEFAULT_CLUSTER  # messages of earlier versions
+    return Envelope(data["event"], attempt, targets, str(data.get("id") or uuid.uuid4()), cluster)
