@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.status_dynamo import DynamoStatus
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 
@@ -25,7 +26,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @cache
 def dispatcher() -> Dispatcher:
     queues = SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"])
-    return Dispatcher(AwsStore(), *queues, metrics=EmfMetrics())
+    metrics = EmfMetrics()
+    return Dispatcher(AwsStore(), *queues, metrics=metrics, status=DynamoStatus.from_env(metrics))
 
 
 def record_handler(record: SQSRecord) -> None:

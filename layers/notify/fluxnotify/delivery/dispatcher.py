@@ -33,6 +33,7 @@ from fluxnotify.config.options import ConfigError, redact
 from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
+from fluxnotify.delivery.status import NullRecorder, Recorder
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event, EventError, event_from_data
 from fluxnotify.model.manifests import Alert
@@ -72,6 +73,7 @@ class Dispatcher:
         retry_base: float | None = None,
         max_workers: int = 16,
         metrics: Metrics | None = None,
+        status: Recorder | None = None,
     ):
         self.store = store
         self.queue = queue
@@ -83,6 +85,7 @@ class Dispatcher:
             env.get("RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE)
         )
         self.metrics = metrics or NullMetrics()
+        self.status = status or NullRecorder()  # delivery/status.py; never raises
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
 
     # --- one message -------------------------------------------------------
@@ -203,6 +206,7 @@ class Dispatcher:
             if result.outcome != DELIVERED:
                 self._log_one(common, result)
             self._measure(result)
+        self.status.record(event, envelope, results)
 
     @staticmethod
     def _log_one(common: dict, result: TargetResult) -> None:

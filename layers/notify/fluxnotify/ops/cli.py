@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="also run an endpoint that prints every notification it receives")
     serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
                        help="once started, POST this Flux event to the stack (demo)")
+    serve.add_argument("--status-addr", metavar="HOST:PORT",
+                       help="status page address (default 127.0.0.1:9294; empty: no page)")
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
@@ -55,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--from-aws", action="store_true",
                         help="validate what is stored in SSM / Secrets Manager instead of files")
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    validate.add_argument("--state-table", default=os.environ.get("STATE_TABLE"),
+                          help="with --from-aws: add the Delivering condition from this table (env STATE_TABLE)")
     _prefix_arguments(validate)
     validate.set_defaults(run=_validate)
 
@@ -79,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--queue-url", default=os.environ.get("QUEUE_URL"), help="events queue (env QUEUE_URL)")
     replay.add_argument("--dlq-url", default=os.environ.get("DLQ_URL"), help="dead-letter queue (env DLQ_URL)")
     replay.set_defaults(run=_replay)
+
+    status = commands.add_parser("status", help="delivery status of each Provider and Alert, queue, dead letters")
+    _status_arguments(status)
+    status.set_defaults(run=_status)
     return parser
 
 
@@ -126,11 +134,10 @@ def _validate(args) -> int:
         print(json.dumps([c.as_dict() for c in found], indent=2))
     else:
         for c in found:
-            status = "True" if c.ready else "False"
-            print(f"{c.kind:<8} {c.key:<40} Ready={status:<5} {c.reason}: {c.message}")
+            print(f"{c.kind:<8} {c.key:<40} {c.type}={c.status:<5} {c.reason}: {c.message}")
         if not found:
             print("no Provider or Alert found", file=sys.stderr)
-    return 0 if all(c.ready for c in found) else 1
+    return 0 if all(c.ready for c in found if c.type == "Ready") else 1
 
 
 def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,9 +147,24 @@ def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _stored_conditions(args):
+    from fluxnotify.ops.status import stored_delivering
     from fluxnotify.ops.stored import stored_conditions
 
-    return stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+    found = stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+    return stored_delivering(found, args.state_table)
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    from fluxnotify.ops.status import add_arguments
+
+    add_arguments(parser)
+
+
+def _status(args) -> int:
+    from fluxnotify.ops.status import run
+
+    configure_logging("WARNING")
+    return run(args)
 
 
 def _import(args) -> int:
@@ -195,13 +217,16 @@ def _serve(args) -> int:
         PrintingSink(host or "127.0.0.1", int(port)).start()
     try:
         stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
-                           workers=args.workers, token=args.token, separate_process=True).start()
-    except ManifestError as err:
+                           workers=args.workers, token=args.token, separate_process=True,
+                           status_addr=_status_addr(args)).start()
+    except (ManifestError, ValueError) as err:
         return _fail(str(err))
     except OSError as err:
         return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
     print(f"fluxnotify: receiving Flux events on {stack.url}/ (queue: {args.db}); Ctrl-C to stop",
           file=sys.stderr, flush=True)
+    if stack.status_page is not None:
+        print(f"fluxnotify: status page on {stack.status_page.url}/", file=sys.stderr, flush=True)
     for path in args.post:
         _post_example(stack.url, path, args.token)
     try:
@@ -210,6 +235,23 @@ def _serve(args) -> int:
     except KeyboardInterrupt:
         stack.stop()
     return 0
+
+
+def _status_addr(args) -> str:
+    """--status-addr, else the default address when it is free (a busy default is no error)."""
+    if args.status_addr is not None:
+        return args.status_addr
+    import socket
+
+    from fluxnotify.ops.statuspage import DEFAULT_ADDR, parse_addr
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(parse_addr(DEFAULT_ADDR))
+        except OSError:
+            print(f"fluxnotify: {DEFAULT_ADDR} is in use: no status page (set --status-addr)", file=sys.stderr)
+            return ""
+    return DEFAULT_ADDR
 
 
 def _post_example(url: str, path: str, token: str | None) -> None:

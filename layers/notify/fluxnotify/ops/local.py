@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.status import SqliteStatus
 from fluxnotify.ingress.dedup import NoDedup, SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
@@ -54,6 +55,7 @@ class LocalStack:
         token: str | None = None,
         dispatcher_options: dict | None = None,
         separate_process: bool = False,
+        status_addr: str = "",
     ):
         self.db = SqliteDatabase(database)
         self.queue = SqliteQueue(self.db, "events")
@@ -73,6 +75,7 @@ class LocalStack:
         if workers and not separate_process:
             self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, dispatcher_options or {})
         self._separate = separate_process and workers > 0
+        self.status_page = _status_page(self.db, status_addr)
 
     def start(self) -> LocalStack:
         # This process owns the file: messages claimed by a previous (crashed) run are due now.
@@ -82,11 +85,15 @@ class LocalStack:
         if self._separate:
             self._child = _start_child(*self._worker_args)
         threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True).start()
+        if self.status_page is not None:
+            self.status_page.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.status_page is not None:
+            self.status_page.stop()
         if self.workers is not None:
             self.workers.stop()
         if self._child is not None:
@@ -101,7 +108,7 @@ class DispatchWorkers:
                  idle_poll: float = 0.5):
         self.queue = queue
         self.dead = dead
-        self.dispatcher = Dispatcher(store, queue, dead, **options)
+        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), **options)
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
         self._stopping = threading.Event()
@@ -144,6 +151,15 @@ class DispatchWorkers:
             logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
             return
         self.queue.delete(message.id)
+
+
+def _status_page(db: SqliteDatabase, addr: str):
+    """The status page (ops/statuspage.py) on HOST:PORT, or None when addr is empty."""
+    if not addr:
+        return None
+    from fluxnotify.ops.statuspage import StatusPage, parse_addr
+
+    return StatusPage(db, *parse_addr(addr))
 
 
 def _start_child(config_paths: list[str], database: str, workers: int, options: dict):

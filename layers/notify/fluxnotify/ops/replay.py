@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -87,19 +88,24 @@ def replay_sqs(
     return report
 
 
-def replay_local(database: str, *, dry_run: bool = False, progress: TextIO | None = None) -> ReplayReport:
+def replay_local(database: str | SqliteDatabase, *, dry_run: bool = False, progress: TextIO | None = None,
+                 ids: Collection[str] | None = None) -> ReplayReport:
+    """Move every dead letter (or those of ``ids``) back; ``database`` is a path or an open one."""
     progress = progress or sys.stderr
-    db = SqliteDatabase(database)
+    db = SqliteDatabase(database) if isinstance(database, str) else database
     try:
         dead, events = SqliteQueue(db, "dead"), SqliteQueue(db, "events")
         report = ReplayReport()
         for message in dead.all():
+            if ids is not None and message.id not in ids:
+                continue
             info = describe(message.body)
             report.listed.append({"id": message.id, **info})
             report.by_provider[info["provider"]] += 1
         if not dry_run:
-            report.moved = dead.move_all_to(events)
+            report.moved = dead.move_all_to(events) if ids is None else dead.move_to(events, ids)
             progress.write(f"replay: {report.moved}/{len(report.listed)} dead letters moved\n")
         return report
     finally:
-        db.close()
+        if db is not database:
+            db.close()

@@ -18,13 +18,19 @@ class Condition:
     reason: str  # CamelCase, as Kubernetes conditions have it
     message: str
     source: str = ""
+    type: str = "Ready"  # or "Delivering" (ops/status.py, from the recorded outcomes)
+    unknown: bool = False  # status "Unknown" (e.g. no delivery recorded yet)
+
+    @property
+    def status(self) -> str:
+        return "Unknown" if self.unknown else "True" if self.ready else "False"
 
     def as_dict(self) -> dict:
         return {
             "kind": self.kind,
             "name": self.key,
-            "type": "Ready",
-            "status": "True" if self.ready else "False",
+            "type": self.type,
+            "status": self.status,
             "reason": self.reason,
             "message": self.message,
         }

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fluxnotify.queue import MAX_DELAY_SECONDS
@@ -137,6 +138,18 @@ class SqliteQueue:
                 (other.name, time.time(), self.name),
             )
             moved = cursor.rowcount
+        with self.db.changed:
+            self.db.changed.notify_all()
+        return moved
+
+    def move_to(self, other: SqliteQueue, ids: Iterable[str]) -> int:
+        """Move the given messages to another queue, visible now (the status page's replay)."""
+        rows = [(other.name, time.time(), message_id, self.name) for message_id in ids]
+        with self.db.lock:
+            before = self.db.connection.total_changes
+            self.db.connection.executemany(
+                "UPDATE messages SET queue = ?, visible_at = ?, receive_count = 0 WHERE id = ? AND queue = ?", rows)
+            moved = self.db.connection.total_changes - before
         with self.db.changed:
             self.db.changed.notify_all()
         return moved

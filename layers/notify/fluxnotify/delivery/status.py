@@ -1,0 +1,298 @@
+"""Delivery status per Provider and per Alert: what `fluxnotify status`, the local status
+page and `validate --from-aws` (condition `Delivering`) show.
+
+For each Provider and Alert: the last attempt (time, outcome, detail), the last error
+(redacted: the dispatcher's details are), the last delivered event (object and reason) and
+counts per outcome over the last hour and 24 hours. Counts are kept in 5-minute slots, so
+"last hour" covers the current slot and the 11 before it.
+
+The dispatcher calls ``record(event, envelope, results)`` once per message. A recorder
+never raises: a failing status write is logged and counted (metric ``StatusWriteFailed``)
+and the delivery goes on — status is a view, the queue and the ledger are the truth.
+
+Stores: ``SqliteStatus`` (the `serve` database, tables ``status_*``), ``DynamoStatus``
+(delivery/status_dynamo.py, the state table, ``pk`` prefix ``status#``), ``NullRecorder``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fluxnotify.metrics import Metrics, NullMetrics
+
+logger = logging.getLogger(__name__)
+
+DELIVERED, SKIPPED, RETRYING, DEAD_LETTERED = "delivered", "skipped", "retrying", "dead-lettered"
+OUTCOMES = (DELIVERED, SKIPPED, RETRYING, DEAD_LETTERED)
+FAILURES = (RETRYING, DEAD_LETTERED)
+# The dispatcher's TargetResult.outcome values → the names shown to people.
+_OUTCOME_NAMES = {"delivered": DELIVERED, "skipped": SKIPPED, "retry": RETRYING, "dead": DEAD_LETTERED}
+SLOT_SECONDS = 300
+HOUR, DAY = 3600, 86400
+KINDS = ("Provider", "Alert")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One target's outcome for one message."""
+
+    at: float
+    alert: str  # namespace/name
+    provider: str  # namespace/name
+    provider_type: str
+    outcome: str  # one of OUTCOMES
+    detail: str  # the skip rule or the redacted error
+    object: str  # Kind/namespace/name of the event's object
+    reason: str  # the event's reason
+    attempt: int = 1
+
+    def subjects(self) -> list[tuple[str, str]]:
+        return [(kind, key) for kind, key in (("Provider", self.provider), ("Alert", self.alert)) if key]
+
+
+@dataclass
+class ObjectStatus:
+    kind: str  # Provider or Alert
+    key: str  # namespace/name
+    provider_type: str = ""
+    last_at: float | None = None
+    last_outcome: str = ""
+    last_detail: str = ""
+    last_error: str = ""
+    last_error_at: float | None = None
+    delivered_at: float | None = None
+    delivered_object: str = ""
+    delivered_reason: str = ""
+    last_hour: dict[str, int] = field(default_factory=dict)
+    last_day: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> bool:
+        return self.last_outcome in FAILURES
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "name": self.key, "type": self.provider_type,
+            "lastAttempt": iso(self.last_at), "lastOutcome": self.last_outcome, "lastDetail": self.last_detail,
+            "lastError": self.last_error, "lastErrorAt": iso(self.last_error_at),
+            "lastDelivered": None if self.delivered_at is None else {
+                "at": iso(self.delivered_at), "object": self.delivered_object, "reason": self.delivered_reason},
+            "lastHour": full_counts(self.last_hour), "last24h": full_counts(self.last_day),
+            "failing": self.failing,
+        }
+
+
+@dataclass
+class Change:
+    """What one message changes for one Provider or Alert (outcomes merged)."""
+
+    kind: str
+    key: str
+    last: Outcome
+    delivered: Outcome | None = None
+    error: Outcome | None = None
+    counts: Counter = field(default_factory=Counter)  # (slot start, outcome) → n
+
+
+class Recorder(Protocol):
+    def record(self, event: Any, envelope: Any, results: list[Any]) -> None: ...
+
+
+class NullRecorder:
+    def record(self, event: Any, envelope: Any, results: list[Any]) -> None:
+        pass
+
+
+class SafeRecorder:
+    """The part every store shares: turn results into outcomes, write, never raise."""
+
+    def __init__(self, metrics: Metrics | None = None):
+        self.metrics = metrics or NullMetrics()
+
+    def record(self, event: Any, envelope: Any, results: list[Any]) -> None:
+        try:
+            outcomes = outcomes_of(event, envelope, results)
+            if outcomes:
+                self.write(outcomes)
+        except Exception as err:  # status is a view: never fail or repeat a delivery for it
+            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
+            self.metrics.count("StatusWriteFailed")
+
+    def write(self, outcomes: list[Outcome]) -> None:
+        raise NotImplementedError
+
+
+def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None = None) -> list[Outcome]:
+    now = time.time() if now is None else now
+    ref = event.involved_object
+    return [
+        Outcome(at=now, alert=r.target, provider=r.provider, provider_type=r.provider_type,
+                outcome=_OUTCOME_NAMES.get(r.outcome, r.outcome), detail=r.detail,
+                object=f"{ref.kind}/{ref.namespace}/{ref.name}", reason=event.reason,
+                attempt=getattr(envelope, "attempt", 1))
+        for r in results if r.target
+    ]
+
+
+def changes(outcomes: list[Outcome]) -> list[Change]:
+    """One Change per Provider and Alert touched: stores write each object once per message."""
+    merged: dict[tuple[str, str], Change] = {}
+    for outcome in outcomes:
+        for kind, key in outcome.subjects():
+            change = merged.setdefault((kind, key), Change(kind, key, outcome))
+            change.last = outcome if outcome.at >= change.last.at else change.last
+            if outcome.outcome == DELIVERED:
+                change.delivered = outcome
+            if outcome.outcome in FAILURES:
+                change.error = outcome
+            change.counts[(slot_of(outcome.at), outcome.outcome)] += 1
+    return list(merged.values())
+
+
+def slot_of(at: float) -> int:
+    return int(at // SLOT_SECONDS) * SLOT_SECONDS
+
+
+def window_counts(rows: list[tuple[int, str, int]], now: float) -> tuple[dict[str, int], dict[str, int]]:
+    """(slot start, outcome, n) rows → counts over the last hour and the last 24 hours."""
+    hour, day = Counter(), Counter()
+    current = slot_of(now)
+    for slot, outcome, n in rows:
+        if slot > current - HOUR:
+            hour[outcome] += n
+        if slot > current - DAY:
+            day[outcome] += n
+    return dict(hour), dict(day)
+
+
+def full_counts(counts: dict[str, int]) -> dict[str, int]:
+    return {outcome: int(counts.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+def iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def sort_key(status: ObjectStatus) -> tuple:
+    return (KINDS.index(status.kind) if status.kind in KINDS else 9, status.key)
+
+
+# --------------------------------------------------------------------------- SQLite
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS status_objects (
+    kind TEXT NOT NULL, key TEXT NOT NULL, provider_type TEXT NOT NULL DEFAULT '',
+    last_at REAL, last_outcome TEXT, last_detail TEXT,
+    last_error TEXT, last_error_at REAL,
+    delivered_at REAL, delivered_object TEXT, delivered_reason TEXT,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS status_counts (
+    kind TEXT NOT NULL, key TEXT NOT NULL, slot INTEGER NOT NULL, outcome TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, slot, outcome)
+);
+CREATE TABLE IF NOT EXISTS status_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, alert TEXT, provider TEXT, provider_type TEXT,
+    outcome TEXT, detail TEXT, object TEXT, reason TEXT, attempt INTEGER
+);
+"""
+
+_UPSERT = """
+INSERT INTO status_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, key) DO UPDATE SET
+    provider_type = CASE WHEN excluded.provider_type != '' THEN excluded.provider_type ELSE provider_type END,
+    last_at = excluded.last_at, last_outcome = excluded.last_outcome, last_detail = excluded.last_detail,
+    last_error = COALESCE(excluded.last_error, last_error),
+    last_error_at = COALESCE(excluded.last_error_at, last_error_at),
+    delivered_at = COALESCE(excluded.delivered_at, delivered_at),
+    delivered_object = COALESCE(excluded.delivered_object, delivered_object),
+    delivered_reason = COALESCE(excluded.delivered_reason, delivered_reason)
+"""
+
+LOG_KEPT = 500  # rows of status_log kept (the page shows the last 50)
+
+
+class SqliteStatus(SafeRecorder):
+    """Status tables in the local stack's SQLite file (queue/sqlite.py ``SqliteDatabase``)."""
+
+    def __init__(self, database: Any, metrics: Metrics | None = None):
+        super().__init__(metrics)
+        self.db = database
+        with self.db.lock:
+            self.db.connection.executescript(_SCHEMA)
+        self._last_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    def write(self, outcomes: list[Outcome]) -> None:
+        rows = [_object_row(change) for change in changes(outcomes)]
+        counts = [(c.kind, c.key, slot, outcome, n) for c in changes(outcomes)
+                  for (slot, outcome), n in c.counts.items()]
+        log = [(o.at, o.alert, o.provider, o.provider_type, o.outcome, o.detail, o.object, o.reason, o.attempt)
+               for o in outcomes]
+        with self.db.lock:
+            connection = self.db.connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(_UPSERT, rows)
+                connection.executemany(
+                    "INSERT INTO status_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key, slot, outcome)"
+                    " DO UPDATE SET n = n + excluded.n", counts)
+                connection.executemany(
+                    "INSERT INTO status_log (at, alert, provider, provider_type, outcome, detail, object, reason,"
+                    " attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", log)
+                connection.execute("DELETE FROM status_log WHERE id <= (SELECT MAX(id) FROM status_log) - ?",
+                                   (LOG_KEPT,))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        self._prune(outcomes[0].at)
+
+    def _prune(self, now: float) -> None:
+        """Forget slots older than a day, at most once a minute."""
+        with self._prune_lock:
+            if now - self._last_prune < 60:
+                return
+            self._last_prune = now
+        self.db.execute("DELETE FROM status_counts WHERE slot <= ?", (slot_of(now) - DAY,))
+
+    def objects(self, now: float | None = None) -> list[ObjectStatus]:
+        now = time.time() if now is None else now
+        found = {}
+        for row in self.db.execute("SELECT * FROM status_objects"):
+            status = ObjectStatus(row[0], row[1], row[2] or "", row[3], row[4] or "", row[5] or "",
+                                  row[6] or "", row[7], row[8], row[9] or "", row[10] or "")
+            found[(status.kind, status.key)] = status
+        rows: dict[tuple[str, str], list] = {}
+        for kind, key, slot, outcome, n in self.db.execute(
+            "SELECT kind, key, slot, outcome, n FROM status_counts WHERE slot > ?", (slot_of(now) - DAY,)
+        ):
+            rows.setdefault((kind, key), []).append((slot, outcome, n))
+        for subject, status in found.items():
+            status.last_hour, status.last_day = window_counts(rows.get(subject, []), now)
+        return sorted(found.values(), key=sort_key)
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The last deliveries (one row per target and message), newest first."""
+        rows = self.db.execute(
+            "SELECT at, alert, provider, provider_type, outcome, detail, object, reason, attempt"
+            " FROM status_log ORDER BY id DESC LIMIT ?", (limit,))
+        names = ("at", "alert", "provider", "type", "outcome", "detail", "object", "reason", "attempt")
+        return [{**dict(zip(names, row, strict=True)), "at": iso(row[0])} for row in rows]
+
+
+def _object_row(change: Change) -> tuple:
+    last, delivered, error = change.last, change.delivered, change.error
+    return (
+        change.kind, change.key, last.provider_type, last.at, last.outcome, last.detail,
+        error.detail if error else None, error.at if error else None,
+        delivered.at if delivered else None, delivered.object if delivered else None,
+        delivered.reason if delivered else None,
+    )
