@@ -117,8 +117,9 @@ def queue_text(queue: dict[str, Any]) -> str:
     def shown(value, unit=""):
         return "unknown" if value is None else f"{value}{unit}"
 
-    return (f"queue: {shown(queue['depth'])} message(s), oldest {shown(queue['oldestAgeSeconds'], ' s')}; "
-            f"dead letters: {shown(queue['deadLetters'])}")
+    waiting = "empty" if queue["depth"] == 0 else (
+        f"{shown(queue['depth'])} message(s), oldest {shown(queue['oldestAgeSeconds'], ' s')}")
+    return f"queue: {waiting}; dead letters: {shown(queue['deadLetters'])}"
 
 
 def render_table(snapshot: Snapshot, colour: bool = False) -> str:

@@ -1,0 +1,166 @@
+"""The status store: SQLite and DynamoDB (moto) record the same thing from real deliveries."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "status"))
+
+import status_fixtures as fx  # noqa: E402
+from helpers import door  # noqa: E402
+
+from fluxnotify.config.files import FileStore  # noqa: E402
+from fluxnotify.delivery.dispatcher import Dispatcher, new_envelope  # noqa: E402
+from fluxnotify.delivery.status import (  # noqa: E402
+    DAY,
+    HOUR,
+    Outcome,
+    SqliteStatus,
+    changes,
+)
+from fluxnotify.delivery.status_dynamo import DynamoStatus  # noqa: E402
+from fluxnotify.model.manifests import load_yaml  # noqa: E402
+from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue  # noqa: E402
+
+
+class CountingMetrics:
+    def __init__(self):
+        self.counts: list[str] = []
+
+    def count(self, name, dimensions=None, value=1):
+        self.counts.append(name)
+
+    def milliseconds(self, name, value, dimensions=None):
+        pass
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = SqliteDatabase(str(tmp_path / "status.db"))
+    yield database
+    database.close()
+
+
+def run(sink, db, recorder, messages: int = 1, **options) -> Dispatcher:
+    sink.handler = options.pop("answer", fx.answer)
+    dispatcher = Dispatcher(FileStore(load_yaml(fx.manifests(sink.url))), SqliteQueue(db), SqliteQueue(db, "dead"),
+                            status=recorder, **options)
+    for _ in range(messages):
+        dispatcher.handle(new_envelope(door(fx.event())).to_json())
+    return dispatcher
+
+
+def by_name(objects):
+    return {(o.kind, o.key): o for o in objects}
+
+
+def test_sqlite_records_a_good_and_a_failing_provider(sink, db):
+    store = SqliteStatus(db)
+    run(sink, db, store, messages=3)
+    found = by_name(store.objects())
+    good, bad = found[("Provider", "flux-system/good")], found[("Provider", "flux-system/bad")]
+    assert (good.last_outcome, good.failing, good.provider_type) == ("delivered", False, "generic")
+    assert good.last_hour == {"delivered": 3} and good.last_day == {"delivered": 3}
+    assert (good.delivered_object, good.delivered_reason) == ("Kustomization/flux-system/apps",
+                                                              "ReconciliationSucceeded")
+    assert (bad.last_outcome, bad.failing) == ("dead-lettered", True)
+    assert bad.last_hour == {"dead-lettered": 3}
+    assert bad.last_error.endswith(fx.BAD_ERROR) and bad.delivered_at is None
+    alert = found[("Alert", "flux-system/bad-alert")]
+    assert (alert.last_outcome, alert.last_error) == ("dead-lettered", bad.last_error)
+    recent = store.recent(50)
+    assert len(recent) == 6
+    assert {r["outcome"] for r in recent} == {"delivered", "dead-lettered"}
+
+
+def test_a_retryable_failure_is_retrying_and_a_later_success_keeps_the_last_error(sink, db):
+    store = SqliteStatus(db)
+    run(sink, db, store, answer=lambda r: (503, {}, b"busy") if r.path == "/bad" else (200, {}, b"ok"))
+    bad = by_name(store.objects())[("Provider", "flux-system/bad")]
+    assert bad.last_outcome == "retrying" and "503" in bad.last_error
+    run(sink, db, store)  # now /bad answers 400 … and /good 200; then everything succeeds
+    run(sink, db, store, answer=lambda r: (200, {}, b"ok"))
+    bad = by_name(store.objects())[("Provider", "flux-system/bad")]
+    assert (bad.last_outcome, bad.failing) == ("delivered", False)
+    assert bad.last_error.endswith(fx.BAD_ERROR)  # the last error stays visible
+    assert bad.last_hour == {"retrying": 1, "dead-lettered": 1, "delivered": 1}
+
+
+def test_counts_are_split_into_the_last_hour_and_the_last_day(db):
+    store = SqliteStatus(db)
+    now = 1_800_000_000.0
+
+    def outcome(age: float, result: str = "delivered") -> Outcome:
+        return Outcome(now - age, "ns/a", "ns/p", "slack", result, "", "Kustomization/ns/x", "Progressing")
+
+    store.write([outcome(10), outcome(20, "retrying")])
+    store.write([outcome(2 * HOUR)])
+    store.write([outcome(DAY + HOUR)])  # too old for either window
+    provider = by_name(store.objects(now=now))[("Provider", "ns/p")]
+    assert provider.last_hour == {"delivered": 1, "retrying": 1}
+    assert provider.last_day == {"delivered": 2, "retrying": 1}
+
+
+def test_outcomes_of_one_message_are_merged_per_object():
+    at = 1_800_000_000.0
+    outcomes = [Outcome(at, f"ns/alert-{i}", "ns/shared", "slack", "delivered", "", "K/ns/x", "R") for i in range(3)]
+    merged = {(c.kind, c.key): c for c in changes(outcomes)}
+    assert len(merged) == 4  # one Provider, three Alerts
+    assert sum(merged[("Provider", "ns/shared")].counts.values()) == 3
+
+
+def test_a_failing_status_write_never_fails_or_repeats_a_delivery(sink, db, caplog):
+    metrics = CountingMetrics()
+    broken = SqliteDatabase(":memory:")
+    store = SqliteStatus(broken, metrics=metrics)
+    broken.close()  # every write now raises sqlite3.ProgrammingError
+    dispatcher = run(sink, db, store)
+    assert sorted(r.path for r in sink.requests) == ["/bad", "/good"]
+    assert SqliteQueue(db).count() == 0  # nothing re-queued because of the status write
+    assert metrics.counts == ["StatusWriteFailed"]
+    assert "delivery status not recorded" in caplog.text
+    assert dispatcher.status is store
+
+
+@pytest.fixture
+def dynamodb(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        yield client
+
+
+def test_dynamodb_writes_one_transaction_per_message_and_reads_what_sqlite_reads(sink, db, dynamodb):
+    calls: list[str] = []
+    dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    both = [SqliteStatus(db), DynamoStatus("state", dynamodb)]
+
+    class Both:
+        def record(self, *args):
+            for store in both:
+                store.record(*args)
+
+    run(sink, db, Both(), messages=2)
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]
+    local, aws = (by_name(store.objects()) for store in both)
+    assert set(aws) == set(local) and len(aws) == 4
+    for subject, status in local.items():
+        assert aws[subject].as_dict() == status.as_dict(), subject
+    items = dynamodb.scan(TableName="state")["Items"]
+    assert all(item["pk"]["S"].startswith("status#") and "expires_at" in item for item in items)
+
+
+def test_dynamodb_status_from_env_is_null_without_a_table(monkeypatch):
+    monkeypatch.delenv("STATE_TABLE", raising=False)
+    assert type(DynamoStatus.from_env()).__name__ == "NullRecorder"
