@@ -166,6 +166,7 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d9dd
 th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #eaecf0;vertical-align:top}
 th{background:#eef1f5;font-weight:600}
 tr.failing{background:#fef3f2}tr.failing td:first-child{border-left:4px solid #d92d20}
+.badge,.nw{white-space:nowrap}
 .badge{display:inline-block;padding:0 .5em;border-radius:9px;font-size:.9em;font-weight:600}
 .delivered{background:#d1fadf;color:#05603a}.skipped{background:#e0f2fe;color:#075985}
 .retrying{background:#fef0c7;color:#93370d}.dead-lettered{background:#fee4e2;color:#b42318}
@@ -218,8 +219,8 @@ def _objects_table(snapshot: Snapshot) -> str:
         rows.append(
             f'<tr class="{"failing" if o.failing else "ok"}" data-kind="{escape(o.kind)}" '
             f'data-name="{escape(o.key)}" data-outcome="{escape(o.last_outcome)}">'
-            f"<td>{escape(o.kind)}</td><td>{escape(o.key)}</td><td>{escape(o.provider_type)}</td>"
-            f"<td>{escape(iso(o.last_at) or '–')}</td><td>{_badge(o.last_outcome)}</td>"
+            f"<td>{escape(o.kind)}</td><td class=nw>{escape(o.key)}</td><td>{escape(o.provider_type)}</td>"
+            f"<td class=nw>{escape(iso(o.last_at) or '–')}</td><td>{_badge(o.last_outcome)}</td>"
             f"<td>{counts_text(o.last_hour)}</td><td>{counts_text(o.last_day)}</td>"
             f'<td{" class=error" if o.failing else ""}>{last}</td></tr>')
     return _table(["Kind", "Name", "Type", "Last attempt", "Outcome", "1 h ok/skip/fail", "24 h ok/skip/fail",
@@ -228,8 +229,8 @@ def _objects_table(snapshot: Snapshot) -> str:
 
 def _recent_table(recent: list[dict[str, Any]]) -> str:
     rows = [
-        f'<tr class="{"failing" if r["outcome"] in FAILURES else "ok"}"><td>{escape(r["at"] or "")}</td>'
-        f'<td>{escape(r["alert"] or "")}</td><td>{escape(r["provider"] or "")}</td>'
+        f'<tr class="{"failing" if r["outcome"] in FAILURES else "ok"}"><td class=nw>{escape(r["at"] or "")}</td>'
+        f'<td class=nw>{escape(r["alert"] or "")}</td><td class=nw>{escape(r["provider"] or "")}</td>'
         f'<td>{escape(r["type"] or "")}</td><td>{_badge(r["outcome"] or "")}</td><td>{r["attempt"]}</td>'
         f'<td>{escape(r["object"] or "")}</td><td>{escape(r["reason"] or "")}</td>'
         f'<td>{escape(r["detail"] or "")}</td></tr>'
@@ -241,7 +242,7 @@ def _recent_table(recent: list[dict[str, Any]]) -> str:
 
 def _letters_table(letters: list[dict[str, Any]], csrf: str) -> str:
     rows = [
-        f'<tr data-id="{escape(letter["id"])}"><td>{escape(letter.get("failedAt") or "–")}</td>'
+        f'<tr data-id="{escape(letter["id"])}"><td class=nw>{escape(letter.get("failedAt") or "–")}</td>'
         f'<td>{escape(letter["object"])}</td><td>{escape(letter["provider"])}</td>'
         f'<td>{escape(letter["reason"])}</td><td class="error">{escape(letter["error"])}</td>'
         f'<td><form method="post" action="/replay"><input type="hidden" name="id" value="{escape(letter["id"])}">'
