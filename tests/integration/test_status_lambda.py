@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import boto3
+import fixtures.status.status_fixtures as fx
 import pytest
 import yaml
 from moto import mock_aws
 
+from fluxnotify.ops.cli import main
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "status"))
-
-import status_fixtures as fx  # noqa: E402
-
-from fluxnotify.ops.cli import main  # noqa: E402
 
 
 def load_handler(name: str):

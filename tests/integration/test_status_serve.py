@@ -13,13 +13,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import fixtures.status.status_fixtures as fx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "status"))
+from httpsink import HttpSink
 
-import status_fixtures as fx  # noqa: E402
-from httpsink import HttpSink  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 FLUXNOTIFY = [sys.executable, "-m", "fluxnotify.ops.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "notify"), "LOG_LEVEL": "WARNING"}

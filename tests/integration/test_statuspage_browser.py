@@ -9,19 +9,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import fixtures.status.status_fixtures as fx
 import pytest
 
+from fluxnotify.ops.local import LocalStack
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "status"))
-
-import status_fixtures as fx  # noqa: E402
-
-from fluxnotify.ops.local import LocalStack  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

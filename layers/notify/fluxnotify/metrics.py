@@ -6,7 +6,9 @@ Names (namespace ``fluxnotify``):
   ``EventsRejected`` (dimension ``Reason``);
 * dispatcher, dimension ``ProviderType``: ``DeliveriesSent``, ``DeliveriesFailed``,
   ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts) and
-  ``DeliveryLatency`` (milliseconds, sent and failed deliveries).
+  ``DeliveryLatency`` (milliseconds, sent and failed deliveries);
+* dispatcher, no dimension: ``StatusWriteFailed`` (delivery status not recorded,
+  delivery/status.py).
 
 The local stack uses ``NullMetrics``; Lambda handlers use ``EmfMetrics``, which prints
 one EMF document per data point to stdout, where CloudWatch Logs extracts it.

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import boto3
+import fixtures.status.status_fixtures as fx
 import pytest
 from moto import mock_aws
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "status"))
-
-import status_fixtures as fx  # noqa: E402
-from helpers import door  # noqa: E402
-
-from fluxnotify.config.files import FileStore  # noqa: E402
-from fluxnotify.delivery.dispatcher import Dispatcher, new_envelope  # noqa: E402
-from fluxnotify.delivery.status import (  # noqa: E402
+from fluxnotify.config.files import FileStore
+from fluxnotify.delivery.dispatcher import Dispatcher, new_envelope
+from fluxnotify.delivery.status import (
     DAY,
     HOUR,
     Outcome,
     SqliteStatus,
     changes,
 )
-from fluxnotify.delivery.status_dynamo import DynamoStatus  # noqa: E402
-from fluxnotify.model.manifests import load_yaml  # noqa: E402
-from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue  # noqa: E402
+from fluxnotify.delivery.status_dynamo import DynamoStatus
+from fluxnotify.model.manifests import load_yaml
+from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from helpers import door
 
 
 class CountingMetrics:
