@@ -127,3 +127,11 @@ def test_validate_from_aws_adds_delivering_next_to_ready(delivered, capsys):
     kinds = [(c["name"], c["type"]) for c in conditions]
     ready = kinds.index(("flux-system/bad", "Ready"))
     assert kinds[ready + 1] == ("flux-system/bad", "Delivering")
+
+
+def test_validate_text_output_prints_both_conditions(delivered, capsys):
+    assert main(["validate", "--from-aws"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    bad = [line for line in lines if line.startswith("Provider flux-system/bad ")]
+    assert "Ready=True" in bad[0]
+    assert "Delivering=False DeadLettered: " in bad[1] and bad[1].endswith(fx.BAD_ERROR)

@@ -91,3 +91,29 @@ def test_page_escapes_what_it_shows_and_carries_no_external_asset():
     assert 'http-equiv="refresh"' in html
     assert "src=" not in html and "<link" not in html and "<script" not in html
     assert 'class="failing" data-kind="Provider" data-name="ns/bad"' in html
+
+
+def test_status_addr_is_host_colon_port():
+    from fluxnotify.ops.statuspage import parse_addr
+
+    assert parse_addr("127.0.0.1:9294") == ("127.0.0.1", 9294)
+    assert parse_addr(":0") == ("127.0.0.1", 0)
+    for bad in ("9294", "localhost:", "host:port"):
+        try:
+            parse_addr(bad)
+        except ValueError as err:
+            assert "--status-addr" in str(err)
+        else:
+            raise AssertionError(bad)
+
+
+def test_serve_without_status_addr_starts_no_page(tmp_path):
+    from fluxnotify.ops.local import LocalStack
+
+    config = tmp_path / "c.yaml"
+    config.write_text("")
+    stack = LocalStack([str(config)], port=0, database=str(tmp_path / "q.db"), workers=0, status_addr="")
+    try:
+        assert stack.status_page is None
+    finally:
+        stack.server.server_close()
