@@ -106,6 +106,10 @@ def test_outcomes_of_one_message_are_merged_per_object():
     merged = {(c.kind, c.key): c for c in changes(outcomes)}
     assert len(merged) == 4  # one Provider, three Alerts
     assert sum(merged[("Provider", "ns/shared")].counts.values()) == 3
+    failed = Outcome(at, "ns/alert-9", "ns/shared", "slack", "dead-lettered", "boom", "K/ns/x", "R")
+    shared = {(c.kind, c.key): c for c in changes([outcomes[0], failed, outcomes[1]])}[("Provider", "ns/shared")]
+    assert (shared.last.outcome, shared.error.detail) == ("dead-lettered", "boom")  # the failure shows
+    assert shared.delivered is outcomes[1]
 
 
 def test_a_failing_status_write_never_fails_or_repeats_a_delivery(sink, db, caplog):

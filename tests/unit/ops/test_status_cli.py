@@ -117,3 +117,20 @@ def test_serve_without_status_addr_starts_no_page(tmp_path):
         assert stack.status_page is None
     finally:
         stack.server.server_close()
+
+
+def test_a_busy_status_addr_is_a_clear_error(tmp_path):
+    import socket
+
+    import pytest
+
+    from fluxnotify.ops.local import LocalStack
+
+    config = tmp_path / "c.yaml"
+    config.write_text("")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        addr = f"127.0.0.1:{busy.getsockname()[1]}"
+        with pytest.raises(ValueError, match=f"--status-addr {addr}: cannot listen"):
+            LocalStack([str(config)], port=0, database=str(tmp_path / "q.db"), workers=0, status_addr=addr)

@@ -32,6 +32,7 @@ OUTCOMES = (DELIVERED, SKIPPED, RETRYING, DEAD_LETTERED)
 FAILURES = (RETRYING, DEAD_LETTERED)
 # The dispatcher's TargetResult.outcome values → the names shown to people.
 _OUTCOME_NAMES = {"delivered": DELIVERED, "skipped": SKIPPED, "retry": RETRYING, "dead": DEAD_LETTERED}
+_RANK = {SKIPPED: 0, DELIVERED: 1, RETRYING: 2, DEAD_LETTERED: 3}
 SLOT_SECONDS = 300
 HOUR, DAY = 3600, 86400
 KINDS = ("Provider", "Alert")
@@ -145,7 +146,8 @@ def changes(outcomes: list[Outcome]) -> list[Change]:
     for outcome in outcomes:
         for kind, key in outcome.subjects():
             change = merged.setdefault((kind, key), Change(kind, key, outcome))
-            change.last = outcome if outcome.at >= change.last.at else change.last
+            if (outcome.at, _RANK.get(outcome.outcome, 0)) >= (change.last.at, _RANK.get(change.last.outcome, 0)):
+                change.last = outcome  # at the same instant the worse outcome is the one to show
             if outcome.outcome == DELIVERED:
                 change.delivered = outcome
             if outcome.outcome in FAILURES:

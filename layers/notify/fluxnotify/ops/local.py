@@ -159,7 +159,10 @@ def _status_page(db: SqliteDatabase, addr: str):
         return None
     from fluxnotify.ops.statuspage import StatusPage, parse_addr
 
-    return StatusPage(db, *parse_addr(addr))
+    try:
+        return StatusPage(db, *parse_addr(addr))
+    except OSError as err:
+        raise ValueError(f"--status-addr {addr}: cannot listen: {err.strerror or err}") from err
 
 
 def _start_child(config_paths: list[str], database: str, workers: int, options: dict):
