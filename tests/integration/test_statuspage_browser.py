@@ -2,7 +2,7 @@
 chromium-driver; .ci/install-chromium.sh installs them): after a good and a failing Provider
 the page shows both, the failing one marked, and pressing Replay on a letter moves it.
 
-Set STATUS_SCREENSHOT=FILE.png to keep a screenshot of the page."""
+Set STATUS_SCREENSHOT=FILE.png to keep screenshots of the page (before and after the replay)."""
 
 from __future__ import annotations
 
@@ -127,3 +127,4 @@ def test_page_shows_both_providers_marks_the_failing_one_and_replays_a_letter(br
     assert [r.path for r in sink.requests].count("/bad") == 3
     bad = row(browser, "Provider", "flux-system/bad")
     assert bad.get_attribute("class") == "ok" and "1/0/2" in bad.text
+    assert browser.save_screenshot(screenshot.replace(".png", "-after-replay.png"))
