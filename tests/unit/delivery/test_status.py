@@ -13,10 +13,10 @@ from fluxnotify.delivery.status import (
     DAY,
     HOUR,
     Outcome,
-    SqliteStatus,
     changes,
 )
 from fluxnotify.delivery.status_dynamo import DynamoStatus
+from fluxnotify.delivery.status_sqlite import SqliteStatus
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 from helpers import door

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher
-from fluxnotify.delivery.status import SqliteStatus
+from fluxnotify.delivery.status_sqlite import SqliteStatus
 from fluxnotify.ingress.dedup import NoDedup, SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue

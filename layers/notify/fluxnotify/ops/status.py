@@ -37,7 +37,7 @@ class Snapshot:
 
 
 def local_snapshot(db: SqliteDatabase, now: float | None = None, recent: int = 50) -> Snapshot:
-    from fluxnotify.delivery.status import SqliteStatus
+    from fluxnotify.delivery.status_sqlite import SqliteStatus
 
     now = time.time() if now is None else now
     store = SqliteStatus(db)

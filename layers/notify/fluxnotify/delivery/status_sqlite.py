@@ -1,0 +1,135 @@
+"""Delivery status in the local stack's SQLite file (the `serve` database, queue/sqlite.py
+``SqliteDatabase``): tables ``status_objects`` (last attempt, error, delivered event),
+``status_counts`` (per 5-minute slot and outcome, pruned after a day) and ``status_log``
+(the last outcomes, for the status page). One transaction per message."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fluxnotify.delivery.status import (
+    DAY,
+    Change,
+    ObjectStatus,
+    Outcome,
+    SafeRecorder,
+    changes,
+    iso,
+    slot_of,
+    sort_key,
+    window_counts,
+)
+from fluxnotify.metrics import Metrics
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS status_objects (
+    kind TEXT NOT NULL, key TEXT NOT NULL, provider_type TEXT NOT NULL DEFAULT '',
+    last_at REAL, last_outcome TEXT, last_detail TEXT,
+    last_error TEXT, last_error_at REAL,
+    delivered_at REAL, delivered_object TEXT, delivered_reason TEXT,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS status_counts (
+    kind TEXT NOT NULL, key TEXT NOT NULL, slot INTEGER NOT NULL, outcome TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, slot, outcome)
+);
+CREATE TABLE IF NOT EXISTS status_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, alert TEXT, provider TEXT, provider_type TEXT,
+    outcome TEXT, detail TEXT, object TEXT, reason TEXT, attempt INTEGER
+);
+"""
+
+_UPSERT = """
+INSERT INTO status_objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, key) DO UPDATE SET
+    provider_type = CASE WHEN excluded.provider_type != '' THEN excluded.provider_type ELSE provider_type END,
+    last_at = excluded.last_at, last_outcome = excluded.last_outcome, last_detail = excluded.last_detail,
+    last_error = COALESCE(excluded.last_error, last_error),
+    last_error_at = COALESCE(excluded.last_error_at, last_error_at),
+    delivered_at = COALESCE(excluded.delivered_at, delivered_at),
+    delivered_object = COALESCE(excluded.delivered_object, delivered_object),
+    delivered_reason = COALESCE(excluded.delivered_reason, delivered_reason)
+"""
+
+LOG_KEPT = 500  # rows of status_log kept (the page shows the last 50)
+
+
+class SqliteStatus(SafeRecorder):
+    """Status tables in the local stack's SQLite file (queue/sqlite.py ``SqliteDatabase``)."""
+
+    def __init__(self, database: Any, metrics: Metrics | None = None):
+        super().__init__(metrics)
+        self.db = database
+        with self.db.lock:
+            self.db.connection.executescript(_SCHEMA)
+        self._last_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    def write(self, outcomes: list[Outcome]) -> None:
+        rows = [_object_row(change) for change in changes(outcomes)]
+        counts = [(c.kind, c.key, slot, outcome, n) for c in changes(outcomes)
+                  for (slot, outcome), n in c.counts.items()]
+        log = [(o.at, o.alert, o.provider, o.provider_type, o.outcome, o.detail, o.object, o.reason, o.attempt)
+               for o in outcomes]
+        with self.db.lock:
+            connection = self.db.connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(_UPSERT, rows)
+                connection.executemany(
+                    "INSERT INTO status_counts VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key, slot, outcome)"
+                    " DO UPDATE SET n = n + excluded.n", counts)
+                connection.executemany(
+                    "INSERT INTO status_log (at, alert, provider, provider_type, outcome, detail, object, reason,"
+                    " attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", log)
+                connection.execute("DELETE FROM status_log WHERE id <= (SELECT MAX(id) FROM status_log) - ?",
+                                   (LOG_KEPT,))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        self._prune(outcomes[0].at)
+
+    def _prune(self, now: float) -> None:
+        """Forget slots older than a day, at most once a minute."""
+        with self._prune_lock:
+            if now - self._last_prune < 60:
+                return
+            self._last_prune = now
+        self.db.execute("DELETE FROM status_counts WHERE slot <= ?", (slot_of(now) - DAY,))
+
+    def objects(self, now: float | None = None) -> list[ObjectStatus]:
+        now = time.time() if now is None else now
+        found = {}
+        for row in self.db.execute("SELECT * FROM status_objects"):
+            status = ObjectStatus(row[0], row[1], row[2] or "", row[3], row[4] or "", row[5] or "",
+                                  row[6] or "", row[7], row[8], row[9] or "", row[10] or "")
+            found[(status.kind, status.key)] = status
+        rows: dict[tuple[str, str], list] = {}
+        for kind, key, slot, outcome, n in self.db.execute(
+            "SELECT kind, key, slot, outcome, n FROM status_counts WHERE slot > ?", (slot_of(now) - DAY,)
+        ):
+            rows.setdefault((kind, key), []).append((slot, outcome, n))
+        for subject, status in found.items():
+            status.last_hour, status.last_day = window_counts(rows.get(subject, []), now)
+        return sorted(found.values(), key=sort_key)
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The last deliveries (one row per target and message), newest first."""
+        rows = self.db.execute(
+            "SELECT at, alert, provider, provider_type, outcome, detail, object, reason, attempt"
+            " FROM status_log ORDER BY id DESC LIMIT ?", (limit,))
+        names = ("at", "alert", "provider", "type", "outcome", "detail", "object", "reason", "attempt")
+        return [{**dict(zip(names, row, strict=True)), "at": iso(row[0])} for row in rows]
+
+
+def _object_row(change: Change) -> tuple:
+    last, delivered, error = change.last, change.delivered, change.error
+    return (
+        change.kind, change.key, last.provider_type, last.at, last.outcome, last.detail,
+        error.detail if error else None, error.at if error else None,
+        delivered.at if delivered else None, delivered.object if delivered else None,
+        delivered.reason if delivered else None,
+    )
