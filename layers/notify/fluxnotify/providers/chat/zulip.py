@@ -11,7 +11,7 @@ import urllib.parse
 
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.event import Event
-from fluxnotify.providers.base import url_error
+from fluxnotify.providers.base import parse_error
 from fluxnotify.transport.http import Request
 
 MESSAGES_PATH = "/api/v1/messages"
@@ -31,14 +31,6 @@ def flux_status_markdown(event: Event) -> str:
     )
 
 
-def _parse_error(address: str) -> str | None:
-    """Go's url.Parse error: only control characters and malformed hosts fail it."""
-    error = url_error(address)
-    if error is None or address == "" or error.endswith("invalid URI for request"):
-        return None
-    return error
-
-
 def stream_and_topic(channel: str) -> tuple[str, str]:
     stream, _, topic = channel.partition("/")
     if not stream or not topic:
@@ -47,7 +39,7 @@ def stream_and_topic(channel: str) -> tuple[str, str]:
 
 
 def validate(cfg: ProviderConfig) -> None:
-    error = _parse_error(cfg.address)
+    error = parse_error(cfg.address)
     if error is not None:
         raise ConfigError(f"invalid Zulip endpoint URL: {error}")
     stream_and_topic(cfg.channel)

@@ -10,28 +10,20 @@ from __future__ import annotations
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model import gojson
 from fluxnotify.model.event import Event
-from fluxnotify.providers.base import go_quote, json_request, send_all, url_error
+from fluxnotify.providers.base import go_quote, json_request, parse_error, send_all
 from fluxnotify.providers.incident.grafana import unix_seconds
 from fluxnotify.transport.http import Request, Transport
 
 DEFAULT_SITE = "https://api.datadoghq.com"
 
 
-def _parse_error(text: str) -> str | None:
-    """Go's url.Parse error (not ParseRequestURI: empty and relative references pass)."""
-    error = url_error(text)
-    if error is None or text == "" or error.endswith("invalid URI for request"):
-        return None
-    return error
-
-
 def validate(cfg: ProviderConfig) -> None:
     if not cfg.token:
         raise ConfigError("token cannot be empty")
-    error = _parse_error(cfg.address)
+    error = parse_error(cfg.address)
     if error is not None:
         raise ConfigError(f"failed to parse address {go_quote(cfg.address)}: {error}")
-    error = _parse_error(cfg.proxy)
+    error = parse_error(cfg.proxy)
     if error is not None:
         raise ConfigError(f"failed to parse proxy URL {go_quote(cfg.proxy)}: {error}")
 
