@@ -65,6 +65,8 @@ def test_connect_options():
     assert options["allow_reconnect"] is False and options["servers"] == ["nats://nats.example.com:4222"]
     (delivery,) = providers.encode(event(), cfg(secret={"nkey": "SUAMSEED"}))
     assert nats._connect_options(delivery, 5.0)["nkeys_seed_str"] == "SUAMSEED"
+    (delivery,) = providers.encode(event(), cfg(address="nats://a:4222, nats://b:4222"))
+    assert nats._connect_options(delivery, 5.0)["servers"] == ["nats://a:4222", "nats://b:4222"]
 
 
 def test_render_shows_subject_and_body_but_no_credentials():

@@ -84,7 +84,8 @@ def _connect_options(delivery: NatsDelivery, timeout: float) -> dict[str, Any]:
         return None
 
     options: dict[str, Any] = {
-        "servers": [delivery.server],
+        # Like Go's nats.Connect: a comma-separated list of server URLs is allowed.
+        "servers": [server.strip() for server in delivery.server.split(",") if server.strip()],
         "name": CLIENT_NAME,
         "connect_timeout": timeout,
         "allow_reconnect": False,
