@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -37,11 +38,27 @@ USER, PASSWORD = "flux", "n4ts-pa55word"
 SUBJECT = "flux.events"
 
 
+def _nkey_pair() -> tuple[str, str]:
+    """(seed, public key) of a fresh NKey user, or ("", "") without the nkeys package."""
+    try:
+        import nkeys
+    except ImportError:
+        return "", ""
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed.decode(), nkeys.from_seed(bytearray(seed)).public_key.decode()
+
+
+NKEY_SEED, NKEY_PUBLIC = _nkey_pair()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     ports = tmp_path_factory.mktemp("nats-ports")
+    users = [f'{{user: "{USER}", password: "{PASSWORD}"}}'] + ([f'{{nkey: "{NKEY_PUBLIC}"}}'] if NKEY_PUBLIC else [])
+    conf = ports / "server.conf"
+    conf.write_text(f"authorization {{ users = [ {', '.join(users)} ] }}\n")
     process = subprocess.Popen(
-        [BINARY, "-a", "127.0.0.1", "-p", "-1", "--user", USER, "--pass", PASSWORD, "--ports_file_dir", str(ports)],
+        [BINARY, "-c", str(conf), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", str(ports)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -103,6 +120,13 @@ def test_credentials_in_the_url_work(server):
     url = server.replace("nats://", f"nats://{USER}:{PASSWORD}@")
     data = publish_and_read(server, lambda: providers.deliver(event(), cfg(url), Transport()))
     assert json.loads(data)["reason"] == "reason"
+
+
+@pytest.mark.skipif(not NKEY_SEED, reason="the nkeys package is not installed (pip install nkeys)")
+def test_nkey_seed_signs_the_nonce(server):
+    c = cfg(server, secret={"nkey": NKEY_SEED})
+    data = publish_and_read(server, lambda: providers.deliver(event("info", "signed"), c, Transport()))
+    assert json.loads(data)["message"] == "signed"
 
 
 def test_wrong_password_is_permanent_and_not_reported(server):
