@@ -29,6 +29,7 @@ from fluxnotify import providers
 from fluxnotify.config.options import ConfigError
 from fluxnotify.providers.stream import googlepubsub
 from fluxnotify.transport.http import DeliveryError, Transport
+from helpers import dispatch
 from httpsink import HttpSink
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -196,3 +197,18 @@ def test_signing_library_is_not_imported_until_delivery():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_dead_letter_of_a_refused_token_keeps_the_key_out(google):
+    oauth, api = google
+    oauth.respond(400, '{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}')
+    manifests = (
+        provider_yaml("googlepubsub", name="ps", address="flux-project", channel="flux-events", secretRef={"name": "ps"})
+        + secret_yaml("ps", token=key_json(oauth.url + "/token"))
+        + alert_yaml("ps")
+    )
+    report = dispatch(manifests, raw_event("error", "boom"))
+    (dead,) = report.dead_letters
+    assert "failed to get an access token" in json.dumps(dead)
+    assert "PRIVATE KEY" not in json.dumps(dead) and EMAIL not in json.dumps(dead)
+    assert api.requests == []
