@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fixtures.incident.incident_helpers import (
+    alert_yaml,
     config,
     event,
     provider_yaml,
