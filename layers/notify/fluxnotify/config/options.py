@@ -51,6 +51,8 @@ class ProviderConfig:
     secret: dict[str, str] = field(default_factory=dict)
     service_account_name: str = ""
     commit_status: str = ""
+    # (namespace, name, uid) of the Alert that routed the event; otel needs it (spec §5.32).
+    alert: tuple[str, str, str] | None = None
 
     @property
     def key(self) -> str:

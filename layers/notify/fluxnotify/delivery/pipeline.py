@@ -49,6 +49,8 @@ def prepare(raw: Event, alert: Alert | None, provider: Provider, get_secret: Sec
     config = resolve(provider, get_secret)
     if provider.spec.type in COMMIT_STATUS_TYPES:
         config = replace(config, commit_status=commit_status_id(event, provider, alert))
+    if alert is not None:
+        config = replace(config, alert=(alert.metadata.namespace, alert.metadata.name, alert.metadata.effective_uid))
     module.validate(config)
     return Prepared(event, config, module)
 

@@ -35,6 +35,15 @@ _MODULES = {
     "gitlab": "git.gitlab",
     "bitbucket": "git.bitbucket",
     "azuredevops": "git.azuredevops",
+    "grafana": "incident.grafana",
+    "pagerduty": "incident.pagerduty",
+    "datadog": "incident.datadog",
+    "incident.io": "incident.incidentio",
+    "zulip": "chat.zulip",
+    "zoom": "chat.zoom",
+    "nats": "stream.nats",
+    "otel": "stream.otel",
+    "googlepubsub": "stream.googlepubsub",
 }
 
 

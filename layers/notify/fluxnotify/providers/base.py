@@ -21,7 +21,7 @@ from fluxnotify.transport.http import DeliveryError, Request, Response, Transpor
 
 __all__ = [
     "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "json_request",
-    "merge_headers", "obj_dot", "require_url", "send_all", "url_error",
+    "merge_headers", "obj_dot", "parse_error", "require_url", "send_all", "url_error",
 ]  # fmt: skip
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
@@ -76,6 +76,14 @@ def url_error(address: str) -> str | None:
         if not _HOST.match(hostport):
             return prefix + f"invalid character {go_quote(_bad_char(hostport))} in host name"
     return None
+
+
+def parse_error(address: str) -> str | None:
+    """Go's url.Parse error (not ParseRequestURI: empty and relative references pass)."""
+    error = url_error(address)
+    if error is None or address == "" or error.endswith("invalid URI for request"):
+        return None
+    return error
 
 
 def _bad_char(hostport: str) -> str:
