@@ -35,6 +35,12 @@ _MODULES = {
     "gitlab": "git.gitlab",
     "bitbucket": "git.bitbucket",
     "azuredevops": "git.azuredevops",
+    "githubdispatch": "git.githubdispatch",
+    "githubpullrequestcomment": "git.githubpullrequestcomment",
+    "gitlabmergerequestcomment": "git.gitlabmergerequestcomment",
+    "gitea": "git.gitea",
+    "giteapullrequestcomment": "git.giteapullrequestcomment",
+    "bitbucketserver": "git.bitbucketserver",
 }
 
 
