@@ -173,7 +173,7 @@ def test_only_our_identity_and_marker_identify_the_comment(host, sink):
 
 
 def test_another_provider_uid_gets_its_own_comment(host, sink):
-    host.add(f"<!-- flux-pr-comment-key:another-uid/Kustomization/flux-system/podinfo -->\n\nx")
+    host.add("<!-- flux-pr-comment-key:another-uid/Kustomization/flux-system/podinfo -->\n\nx")
     dispatch(pr_manifests(sink), raw_event())
     assert host.calls()[-1] == ("POST", "/api/v3/repos/owner/repo/issues/42/comments")
     assert len(host.comments) == 2
