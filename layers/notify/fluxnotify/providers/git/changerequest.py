@@ -14,10 +14,17 @@ import re
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.base import ProviderError, go_quote
+from fluxnotify.providers.git import gitstatus
+from fluxnotify.transport.http import Response
 
 CHANGE_REQUEST_KEY = "change_request"
 PR_PREFIX = "flux-pr-comment-key"  # GitHub, Gitea
 MR_PREFIX = "flux-mr-comment-key"  # GitLab
+USER_PREFIX = "failed to get authenticated user info: "
+# The pull request types (GitHub, Gitea) word their failures alike.
+PR_LIST_PREFIX = "failed to list pull request comments: "
+PR_UPDATE_PREFIX = "failed to update pull request comment: "
+PR_CREATE_PREFIX = "failed to create pull request comment: "
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _INT64 = 2**63
 
@@ -90,3 +97,12 @@ def find_comment(comments: object, identity: str, wanted_marker: str, author: tu
         if isinstance(text, str) and wanted_marker in text and type(comment_id) is int:
             return comment_id
     return None
+
+
+def identity(response: Response, field: str) -> str:
+    """The authenticated user's name from a ``GET user`` answer (``login`` or ``username``)."""
+    answer = gitstatus.decode_json(response, USER_PREFIX)
+    name = answer.get(field) if isinstance(answer, dict) else None
+    if not isinstance(name, str) or not name:
+        raise gitstatus.permanent(f"{USER_PREFIX}the response carries no {field}")
+    return name

@@ -11,14 +11,15 @@ from __future__ import annotations
 from fluxnotify.config.options import ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.git import changerequest, giteaapi, gitstatus
-from fluxnotify.providers.git.changerequest import PR_PREFIX
+from fluxnotify.providers.git.changerequest import (
+    PR_CREATE_PREFIX,
+    PR_LIST_PREFIX,
+    PR_PREFIX,
+    PR_UPDATE_PREFIX,
+    USER_PREFIX,
+)
 from fluxnotify.providers.git.giteaapi import Repository
 from fluxnotify.transport.http import Request, Transport
-
-USER_PREFIX = "failed to get authenticated user info: "
-LIST_PREFIX = "failed to list pull request comments: "
-UPDATE_PREFIX = "failed to update pull request comment: "
-CREATE_PREFIX = "failed to create pull request comment: "
 
 
 def validate(cfg: ProviderConfig) -> None:
@@ -48,13 +49,8 @@ def encode(event: Event, cfg: ProviderConfig) -> list[Request]:
 
 
 def login(repo: Repository, cfg: ProviderConfig, transport: Transport) -> str:
-    answer = gitstatus.decode_json(
-        giteaapi.call(transport, giteaapi.get(repo, repo.url("user")), cfg, USER_PREFIX), USER_PREFIX
-    )
-    name = answer.get("login") if isinstance(answer, dict) else None
-    if not isinstance(name, str) or not name:
-        raise gitstatus.permanent(USER_PREFIX + "the response carries no login")
-    return name
+    request = giteaapi.get(repo, repo.url("user"))
+    return changerequest.identity(giteaapi.call(transport, request, cfg, USER_PREFIX), "login")
 
 
 def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
@@ -64,10 +60,10 @@ def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
     giteaapi.probe(repo, cfg, transport)
     identity = login(repo, cfg, transport)
     listing = giteaapi.get(repo, repo.repo_url("issues", str(number), "comments") + "?limit=100&page=1")
-    comments = gitstatus.decode_json(giteaapi.call(transport, listing, cfg, LIST_PREFIX), LIST_PREFIX)
+    comments = gitstatus.decode_json(giteaapi.call(transport, listing, cfg, PR_LIST_PREFIX), PR_LIST_PREFIX)
     marker = changerequest.marker(event, cfg, PR_PREFIX)
     found = changerequest.find_comment(comments, identity, marker, ("user", "login"))
     if found is None:
-        giteaapi.call(transport, create_request(repo, number, text), cfg, CREATE_PREFIX)
+        giteaapi.call(transport, create_request(repo, number, text), cfg, PR_CREATE_PREFIX)
     else:
-        giteaapi.call(transport, update_request(repo, found, text), cfg, UPDATE_PREFIX)
+        giteaapi.call(transport, update_request(repo, found, text), cfg, PR_UPDATE_PREFIX)

@@ -11,14 +11,15 @@ from __future__ import annotations
 from fluxnotify.config.options import ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.git import changerequest, githubapi, gitstatus
-from fluxnotify.providers.git.changerequest import PR_PREFIX
+from fluxnotify.providers.git.changerequest import (
+    PR_CREATE_PREFIX,
+    PR_LIST_PREFIX,
+    PR_PREFIX,
+    PR_UPDATE_PREFIX,
+    USER_PREFIX,
+)
 from fluxnotify.providers.git.githubapi import Repository
 from fluxnotify.transport.http import Request, Transport
-
-USER_PREFIX = "failed to get authenticated user info: "
-LIST_PREFIX = "failed to list pull request comments: "
-UPDATE_PREFIX = "failed to update pull request comment: "
-CREATE_PREFIX = "failed to create pull request comment: "
 
 
 def validate(cfg: ProviderConfig) -> None:
@@ -57,11 +58,7 @@ def identity(cfg: ProviderConfig, repo: Repository, token: str, transport: Trans
     if not gitstatus.api_token(cfg):
         return githubapi.app_slug(cfg, transport) + "[bot]"
     request = Request("GET", repo.url("user"), githubapi.headers(token, body=False))
-    answer = gitstatus.decode_json(githubapi.call(transport, request, cfg, repo, USER_PREFIX), USER_PREFIX)
-    login = answer.get("login") if isinstance(answer, dict) else None
-    if not isinstance(login, str) or not login:
-        raise gitstatus.permanent(USER_PREFIX + "the response carries no login")
-    return login
+    return changerequest.identity(githubapi.call(transport, request, cfg, repo, USER_PREFIX), "login")
 
 
 def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
@@ -70,11 +67,11 @@ def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
     text = changerequest.body(event, cfg, PR_PREFIX)
     token = githubapi.token(cfg, transport)
     login = identity(cfg, repo, token, transport)
-    listed = githubapi.call(transport, list_request(repo, number, token), cfg, repo, LIST_PREFIX)
-    comments = gitstatus.decode_json(listed, LIST_PREFIX)
+    listed = githubapi.call(transport, list_request(repo, number, token), cfg, repo, PR_LIST_PREFIX)
+    comments = gitstatus.decode_json(listed, PR_LIST_PREFIX)
     marker = changerequest.marker(event, cfg, PR_PREFIX)
     found = changerequest.find_comment(comments, login, marker, ("user", "login"))
     if found is None:
-        githubapi.call(transport, create_request(repo, number, text, token), cfg, repo, CREATE_PREFIX)
+        githubapi.call(transport, create_request(repo, number, text, token), cfg, repo, PR_CREATE_PREFIX)
     else:
-        githubapi.call(transport, update_request(repo, found, text, token), cfg, repo, UPDATE_PREFIX)
+        githubapi.call(transport, update_request(repo, found, text, token), cfg, repo, PR_UPDATE_PREFIX)

@@ -12,11 +12,10 @@ from __future__ import annotations
 from fluxnotify.config.options import ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.git import changerequest, gitlab, gitstatus
-from fluxnotify.providers.git.changerequest import MR_PREFIX
+from fluxnotify.providers.git.changerequest import MR_PREFIX, USER_PREFIX
 from fluxnotify.providers.git.gitlab import Project
 from fluxnotify.transport.http import Request, Transport
 
-USER_PREFIX = "failed to get authenticated user info: "
 LIST_PREFIX = "failed to list merge request notes: "
 UPDATE_PREFIX = "failed to update merge request note: "
 CREATE_PREFIX = "failed to create merge request note: "
@@ -49,11 +48,7 @@ def encode(event: Event, cfg: ProviderConfig) -> list[Request]:
 
 def username(target: Project, cfg: ProviderConfig, transport: Transport) -> str:
     request = Request("GET", target.base + "user", gitlab.headers(target.token, body=False))
-    answer = gitstatus.decode_json(gitstatus.call(transport, request, cfg, prefix=USER_PREFIX), USER_PREFIX)
-    name = answer.get("username") if isinstance(answer, dict) else None
-    if not isinstance(name, str) or not name:
-        raise gitstatus.permanent(USER_PREFIX + "the response carries no username")
-    return name
+    return changerequest.identity(gitstatus.call(transport, request, cfg, prefix=USER_PREFIX), "username")
 
 
 def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
