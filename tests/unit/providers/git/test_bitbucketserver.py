@@ -267,3 +267,17 @@ def test_flux_docs_examples_build_clients():
     assert basic.authorization == "Basic " + base64.b64encode(b"<username>:<password>").decode()
     with pytest.raises(ConfigError, match="^invalid credentials, expected to be one of username/password or API Token$"):
         bitbucketserver.validate(resolved(text, "flux-system/bb-server-spec-username", commit_status=CONTEXT))
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("ssh://git@bitbucket.example.com:7999/projectfoo/repobar.git",
+         "could not parse git address: unsupported scheme type in address: ssh. Must be http or https"),
+        ("https://bitbucket.example.com/projects/projectfoo/repos/repobar",
+         "could not parse git address: supplied provider address is not http(s) git clone url"),
+    ],
+)  # fmt: skip
+def test_validate_reports_address_errors_first(address, message):
+    text = docs_yaml("bitbucketserver").replace("https://bitbucket.example.com:7990/scm/projectfoo/repobar.git", address)
+    assert ready(text)["Provider/flux-system/bb-server-token"] == ("False", message)

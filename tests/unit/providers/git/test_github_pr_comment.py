@@ -259,3 +259,27 @@ def test_flux_docs_example_is_ready():
     verdict = ready(docs_yaml("githubpullrequestcomment"))
     assert verdict["Provider/app-preview/github-pr-comment"] == ("True", "Initialized")
     assert verdict["Alert/app-preview/github-pr-comment"] == ("True", "Initialized")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("token: <GITHUB-TOKEN>", "other: x"), "github token or github app details must be specified"),
+        (("https://github.com/org/app", "https://github.com/org"), "invalid repository id: 'org'"),
+        (("token: <GITHUB-TOKEN>", "githubAppID: '1'"),
+         "app installation owner or ID must be provided to use github app authentication"),
+    ],
+)  # fmt: skip
+def test_validate_gives_the_spec_reasons(edit, message):
+    text = docs_yaml("githubpullrequestcomment").replace(*edit)
+    assert ready(text)["Provider/app-preview/github-pr-comment"] == ("False", message)
+
+
+def test_a_user_answer_without_login_is_a_permanent_failure(sink):
+    sink.default = (200, {}, b'{"id": 1}')
+    with pytest.raises(DeliveryError) as err:
+        githubpullrequestcomment.deliver(
+            comment_event(), config("githubpullrequestcomment", f"{sink.url}/owner/repo"), Transport()
+        )
+    assert str(err.value) == "failed to get authenticated user info: the response carries no login"
+    assert not err.value.retryable and len(sink.requests) == 1
