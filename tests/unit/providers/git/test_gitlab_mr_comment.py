@@ -188,3 +188,12 @@ def test_flux_docs_example_is_ready():
     assert verdict["Alert/app-preview/gitlab-mr-comment"] == ("True", "Initialized")
     without_token = docs_yaml("gitlabmergerequestcomment").replace("token: <GITLAB-TOKEN>", "other: x")
     assert ready(without_token)["Provider/app-preview/gitlab-mr-comment"] == ("False", "gitlab token cannot be empty")
+
+
+def test_a_server_echoing_the_token_gets_it_redacted(sink, caplog):
+    sink.handler = lambda r: (400, {}, f"bad token {r.header('PRIVATE-TOKEN')}".encode())
+    report = dispatch(mr_manifests(sink), raw_event())
+    [letter] = report.dead_letters
+    assert letter["error"] == "failed to get authenticated user info: request failed: request failed with " \
+                              "status code 400: bad token *****"
+    assert TOKEN not in json.dumps(letter) and TOKEN not in caplog.text
