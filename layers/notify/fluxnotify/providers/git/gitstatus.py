@@ -1,6 +1,7 @@
 """Helpers shared by the commit-status providers (spec §5.0, §1.2 GetRevision).
 
-github, gitlab, bitbucket and azuredevops all follow the same outline:
+github, gitlab, bitbucket, bitbucketserver and azuredevops all follow the same outline
+(gitea posts ``pending`` for Progressing instead of skipping):
 
 * reason ``Progressing`` → nothing is sent (``Skip``);
 * revision = GetRevision (``commit`` → ``originRevision`` → ``revision``), absent →
