@@ -6,11 +6,10 @@ import base64
 import datetime as dt
 import email.utils
 import socket
-import ssl
 import time
-from functools import lru_cache
 
 import pytest
+from fixtures.tls_fixtures import https_sink, pki
 
 from fluxnotify.transport.http import (
     DeliveryError,
@@ -300,58 +299,9 @@ def test_unusable_proxy_is_permanent(proxy):
 # --- TLS -------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def pki(label: str = "main") -> dict[str, str]:
-    """A CA and a server certificate for 127.0.0.1 signed by it (PEM)."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"fluxnotify {label} CA")])
-    ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    return {
-        "ca": ca.public_bytes(pem).decode(),
-        "cert": cert.public_bytes(pem).decode(),
-        "key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
-    }
-
-
 @pytest.fixture(scope="module")
 def tls_sink(tmp_path_factory):
-    material = pki()
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "server.pem").write_text(material["cert"] + material["key"])
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "server.pem")
-    with HttpSink(tls_context=context) as server:
+    with https_sink(tmp_path_factory.mktemp("tls")) as server:
         yield server
 
 

@@ -44,6 +44,12 @@ _MODULES = {
     "nats": "stream.nats",
     "otel": "stream.otel",
     "googlepubsub": "stream.googlepubsub",
+    "githubdispatch": "git.githubdispatch",
+    "githubpullrequestcomment": "git.githubpullrequestcomment",
+    "gitlabmergerequestcomment": "git.gitlabmergerequestcomment",
+    "gitea": "git.gitea",
+    "giteapullrequestcomment": "git.giteapullrequestcomment",
+    "bitbucketserver": "git.bitbucketserver",
 }
 
 

@@ -19,7 +19,7 @@ from fixtures.git.gitstatus_fixtures import (
 
 from fluxnotify.config.options import ConfigError
 from fluxnotify.providers.base import ProviderError, Skip
-from fluxnotify.providers.git import github
+from fluxnotify.providers.git import github, githubapi
 from fluxnotify.transport.http import DeliveryError, TLSMaterial
 
 ADDRESS = "https://github.com/owner/repo"
@@ -297,7 +297,7 @@ def _app_key() -> str:
 def test_github_app_installation_token_by_owner(monkeypatch):
     import base64
 
-    monkeypatch.setattr(github, "_TOKENS", {})
+    monkeypatch.setattr(githubapi, "_TOKENS", {})
     key = _app_key()
     secret = {
         "githubAppID": "123",
@@ -336,7 +336,7 @@ def test_github_app_installation_token_by_owner(monkeypatch):
 
 
 def test_github_app_token_failure_is_reported(monkeypatch):
-    monkeypatch.setattr(github, "_TOKENS", {})
+    monkeypatch.setattr(githubapi, "_TOKENS", {})
     secret = {"githubAppID": "1", "githubAppInstallationID": "5", "githubAppPrivateKey": _app_key()}
     with pytest.raises(DeliveryError) as err:
         github.deliver(

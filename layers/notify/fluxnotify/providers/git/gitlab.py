@@ -36,11 +36,17 @@ def validate(cfg: ProviderConfig) -> None:
 
 def project(cfg: ProviderConfig) -> Project:
     """Construction checks in the reference's order (token, address, commit status)."""
+    target = client(cfg)
+    gitstatus.require_commit_status(cfg)
+    return target
+
+
+def client(cfg: ProviderConfig) -> Project:
+    """The GitLab client of both gitlab types: token (else password), then the address."""
     token = gitstatus.api_token(cfg)
     if not token:
         raise ConfigError("gitlab token cannot be empty")
     host, repo_id = gitstatus.parse_git_address(cfg.address)
-    gitstatus.require_commit_status(cfg)
     return Project(f"{host}/api/v4/", project_path(repo_id), token)
 
 

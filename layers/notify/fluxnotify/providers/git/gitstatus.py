@@ -1,6 +1,7 @@
 """Helpers shared by the commit-status providers (spec §5.0, §1.2 GetRevision).
 
-github, gitlab, bitbucket and azuredevops all follow the same outline:
+github, gitlab, bitbucket, bitbucketserver and azuredevops all follow the same outline
+(gitea posts ``pending`` for Progressing instead of skipping):
 
 * reason ``Progressing`` → nothing is sent (``Skip``);
 * revision = GetRevision (``commit`` → ``originRevision`` → ``revision``), absent →
@@ -212,6 +213,31 @@ def decode_json(response: Response, prefix: str) -> Any:
         ) from None
 
 
+StatusFields = Callable[[dict], "tuple[Any, Any, Any] | None"]
+
+
+def latest_is_identical(statuses: object, new: Status, fields: StatusFields) -> bool:
+    """GitHub's duplicate rule (§5.7 step 4), also Gitea's: the first item with our context decides.
+
+    ``fields`` reads (context, state, description) from an item, or None to skip it.
+    """
+    if not isinstance(statuses, list):
+        return False
+    for item in statuses:
+        read = fields(item) if isinstance(item, dict) else None
+        if read is None:
+            continue
+        context, state, desc = read
+        if context == new.context:
+            return state == new.state and desc == new.description
+    return False
+
+
 def duplicate(reason: str = "an identical commit status already exists") -> Skip:
     """Returned (to raise) when the latest matching status already says the same thing."""
     return Skip(reason)
+
+
+def permanent(message: str) -> DeliveryError:
+    """A failure no retry can fix (an API answer without the field we need)."""
+    return DeliveryError(message, retryable=False)
