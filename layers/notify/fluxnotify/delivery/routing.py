@@ -48,21 +48,37 @@ def _source_matches(event: Event, alert: Alert, source) -> bool:
 
 @lru_cache(maxsize=1024)
 def compile_pattern(pattern: str):
-    """The pattern compiled as Go's RE2 would accept it, or None (spec §2.2 steps 3–4).
+    """The pattern compiled as Go's RE2 would accept it, or None (spec §2.2 steps 3–4)."""
+    compiled, _ = _compile(pattern)
+    return compiled
 
-    google-re2 (a dependency of cel-python) gives RE2's exact syntax, so lookarounds and
+
+def pattern_error(pattern: str) -> str | None:
+    """Why RE2 refuses the pattern (one line), or None when it compiles."""
+    return _compile(pattern)[1]
+
+
+@lru_cache(maxsize=1024)
+def _compile(pattern: str):
+    """google-re2 (a dependency of cel-python) gives RE2's exact syntax, so lookarounds and
     backreferences are refused as in Flux; it is imported only when a pattern is used.
+    Its C++ side would log each refusal to stderr: ``log_errors`` off keeps it quiet.
     """
     try:
         import re2
     except ImportError:  # pragma: no cover - fallback keeps working without the package
         re2 = None
     try:
-        if re2 is not None:
-            return re2.compile(pattern)
-        return re.compile(pattern)
-    except Exception:  # re.error / re2.error: not a valid pattern
-        return None
+        if re2 is None:
+            return re.compile(pattern), None
+        options = re2.Options()
+        options.log_errors = False
+        return re2.compile(pattern, options=options), None
+    except Exception as err:  # re.error / re2.error: not a valid pattern
+        detail = err.args[0] if err.args else err
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return None, " ".join(str(detail).split())
 
 
 def _search(pattern: str, message: str) -> bool:

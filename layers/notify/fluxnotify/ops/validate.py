@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fluxnotify import providers
+from fluxnotify.config.hints import explain
 from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, resolve
-from fluxnotify.delivery.routing import compile_pattern
+from fluxnotify.delivery.routing import pattern_error
 from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
+
+# Stands in for the per-event commit status id while a Provider alone is validated.
+VALIDATION_COMMIT_STATUS = "kind/name/uid"
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,15 @@ def provider_problem(provider: Provider, get_secret) -> tuple[str, str] | None:
     try:
         module = providers.get(spec.type)
         config = resolve(provider, get_secret)
-        module.validate(config)
+        if spec.type in COMMIT_STATUS_TYPES:
+            # The commit status id belongs to each event (spec §3.3): validate the rest.
+            config = replace(config, commit_status=VALIDATION_COMMIT_STATUS)
     except ConfigError as err:
         return ("ValidationFailed", str(err))
+    try:
+        module.validate(config)
+    except ConfigError as err:
+        return ("ValidationFailed", str(explain(err, provider, config, module.validate)))
     return None
 
 
@@ -92,7 +102,8 @@ def alert_problem(alert: Alert, provider_keys: set[str]) -> tuple[str, str] | No
             )
     for field_name in ("inclusion_list", "exclusion_list"):
         for index, pattern in enumerate(getattr(spec, field_name)):
-            if compile_pattern(pattern) is None:
+            error = pattern_error(pattern)
+            if error is not None:
                 camel = "inclusionList" if field_name == "inclusion_list" else "exclusionList"
-                return ("ValidationFailed", f"spec.{camel}[{index}]: invalid regular expression {pattern!r}")
+                return ("ValidationFailed", f"spec.{camel}[{index}]: invalid regular expression {pattern!r}: {error}")
     return None

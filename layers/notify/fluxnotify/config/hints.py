@@ -1,0 +1,50 @@
+"""Config errors that say what to fix (issue 12.6).
+
+A provider module reports what it sees: an empty Slack address is
+`invalid Slack hook URL : 'parse "": empty url'`, the reference's text. When the cause is a
+key missing from the Secret the Provider references (or no address anywhere), that text
+does not tell the user what to change. ``explain`` finds out by probing: it validates the
+config again with the value filled in, and when that changes the outcome the missing value
+was the cause, so the error names the Secret and the key instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.model.manifests import Provider
+
+# Stand-ins used only to see whether a missing value is what the provider objects to.
+_PROBES = {"address": "https://probe.invalid/owner/repository", "token": "probe-token"}
+
+Validator = Callable[[ProviderConfig], None]
+
+
+def explain(err: ConfigError, provider: Provider, config: ProviderConfig, validate: Validator) -> ConfigError:
+    """``err``, or a clearer error when a missing address or token is its cause."""
+    for key in ("address", "token"):
+        if getattr(config, key) or key in config.secret:
+            continue
+        if not _caused_by(key, err, config, validate):
+            continue
+        ref = provider.spec.secret_ref
+        ns = provider.metadata.namespace
+        if ref is not None:
+            also = " and spec.address is empty" if key == "address" else ""
+            return ConfigError(f"Secret {ns}/{ref.name} has no '{key}' key{also} ({err})")
+        if key == "address":
+            return ConfigError(f"no address: set spec.address or an 'address' key in a Secret of spec.secretRef ({err})")
+        return ConfigError(f"no token: reference a Secret with a 'token' key in spec.secretRef ({err})")
+    return err
+
+
+def _caused_by(key: str, err: ConfigError, config: ProviderConfig, validate: Validator) -> bool:
+    try:
+        validate(replace(config, **{key: _PROBES[key]}))
+    except ConfigError as probed:
+        return str(probed) != str(err)
+    except Exception:  # a probe must never turn a config error into a crash
+        return False
+    return True
