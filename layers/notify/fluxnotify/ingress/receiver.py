@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from fluxnotify.ingress.dedup import DedupStore, NoDedup
+from fluxnotify.ingress.forwarded import as_raw, is_forwarded
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import (
     EventError,
@@ -114,6 +115,8 @@ class Receiver:
             _check_limits(event)
         except EventError as err:
             return _error(400, str(err), err.field)
+        if is_forwarded(headers, event):  # already processed by notification-controller
+            event = as_raw(event)
         return self._accept(clean_metadata(event))
 
     def _authenticate(self, path_token: str, headers: dict[str, str], body: bytes) -> HttpResponse | None:
