@@ -206,7 +206,7 @@ def test_missing_name_names_the_kind_and_source():
 
 
 def test_non_mapping_document_and_invalid_yaml():
-    assert load_error("- a\n", "x.yaml") == "x.yaml: a manifest must be a mapping, got list"
+    assert load_error("- a\n", "x.yaml") == "x.yaml: document 1: a manifest must be a mapping, got list"
     assert load_error("a: [\n", "x.yaml").startswith("x.yaml: not valid YAML: ")
 
 
@@ -293,7 +293,7 @@ def test_secret_data_base64_and_string_data():
     }
 
 
-def test_secret_without_data_is_empty_and_any_api_version_is_accepted():
+def test_secret_without_data_or_api_version_is_empty():
     [secret] = load_yaml("kind: Secret\nmetadata: {name: s}\n")
     assert secret.data == {}
     assert secret.metadata.namespace == "default"

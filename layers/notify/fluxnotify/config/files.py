@@ -4,31 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fluxnotify.model.manifests import Alert, Manifest, ManifestError, Provider, Secret, load_yaml
+from fluxnotify.model.manifests import Alert, Manifest, ManifestError, Note, Provider, Secret, load_yaml
+
+# Stands for "no objects, on purpose" (e.g. `import --prune -f /dev/null` empties the store).
+NOTHING = "/dev/null"
 
 
-def load_files(paths: list[str]) -> list[Manifest]:
+def load_files(paths: list[str], note: Note | None = None) -> list[Manifest]:
     """All objects from the files (a directory: its *.yaml/*.yml files, sorted), in order.
 
-    ManifestError names the unreadable file.
+    Nothing is dropped in silence: ManifestError names an unreadable file, an empty
+    directory, a file without any object; ``note`` hears of each object of another kind.
     """
     objects: list[Manifest] = []
     for path in _expand_directories(paths):
+        if path == NOTHING:
+            continue
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as err:
             raise ManifestError(f"{path}: cannot read file: {err.strerror or err}") from None
         except UnicodeDecodeError:
             raise ManifestError(f"{path}: not UTF-8 text") from None
-        objects.extend(load_yaml(text, path))
+        if not _has_documents(text):
+            raise ManifestError(f"{path}: no Kubernetes objects in the file")
+        objects.extend(load_yaml(text, path, note))
     return objects
+
+
+def _has_documents(text: str) -> bool:
+    import yaml
+
+    try:
+        return any(doc is not None for doc in yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return True  # load_yaml reports it, with the position
 
 
 def _expand_directories(paths: list[str]) -> list[str]:
     expanded = []
     for path in paths:
         if Path(path).is_dir():
-            expanded += sorted(str(p) for p in Path(path).rglob("*") if p.suffix in (".yaml", ".yml"))
+            found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise ManifestError(f"{path}: no *.yaml or *.yml files in the directory")
+            expanded += found
         else:
             expanded.append(path)
     return expanded

@@ -2,8 +2,8 @@
 
 Accepted apiVersions: notification.toolkit.fluxcd.io/v1beta1, v1beta2 and v1beta3
 for Provider and Alert, v1 for Secret. Objects of other kinds in the same files
-are ignored (Flux repositories mix kinds). Structural errors name the object
-and the field.
+are skipped (Flux repositories mix kinds), with a note; near misses (`kind: Alerts`,
+a mistyped apiVersion) are errors. Structural errors name the object and the field.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,8 +130,19 @@ class Secret:
 Manifest = Provider | Alert | Secret
 
 
-def load_yaml(text: str, source: str = "<input>") -> list[Manifest]:
-    """Parse a multi-document YAML stream into Providers, Alerts and Secrets."""
+Note = Callable[[str], None]
+KNOWN_KINDS = ("Provider", "Alert", "Secret")
+# Kinds of notification-controller that fluxnotify has no use for (skipped with a note).
+OTHER_NOTIFICATION_KINDS = ("Receiver",)
+
+
+def load_yaml(text: str, source: str = "<input>", note: Note | None = None) -> list[Manifest]:
+    """Parse a multi-document YAML stream into Providers, Alerts and Secrets.
+
+    Other Kubernetes kinds are skipped (``note`` hears of each); what looks like a Provider,
+    Alert or Secret but is not one (``kind: Alerts``, a mistyped apiVersion), and a document
+    that is not a Kubernetes object at all, are errors naming the file and the document.
+    """
     import yaml  # only the file store reads YAML: keep it off the Lambda cold start
 
     try:
@@ -139,9 +150,30 @@ def load_yaml(text: str, source: str = "<input>") -> list[Manifest]:
     except yaml.YAMLError as err:
         raise ManifestError(f"{source}: not valid YAML: {err}") from None
     objects: list[Manifest] = []
-    for document in documents:
-        objects.extend(_expand(document))
-    return [parsed for doc in objects if (parsed := parse_object(doc, source)) is not None]
+    for number, document in enumerate(documents, start=1):
+        for doc in _expand(document):
+            where = f"{source}: document {number}"
+            _check_object(doc, where)
+            parsed = parse_object(doc, source)
+            if parsed is not None:
+                objects.append(parsed)
+            elif note is not None:
+                note(f"{where}: skipped {doc.get('apiVersion') or ''} {doc.get('kind')} "
+                     f"{_name(doc)} (not a Provider, Alert or Secret)")
+    return objects
+
+
+def _check_object(doc: Any, where: str) -> None:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: a manifest must be a mapping, got {type(doc).__name__}")
+    if not isinstance(doc.get("kind"), str):
+        hint = "; an event goes to --event" if "involvedObject" in doc else ""
+        raise ManifestError(f"{where}: not a Kubernetes object (it has no kind){hint}")
+
+
+def _name(doc: dict[str, Any]) -> str:
+    meta = doc.get("metadata")
+    return str(meta.get("name", "")) if isinstance(meta, dict) else ""
 
 
 def _expand(document: Any) -> Iterable[Any]:
@@ -152,17 +184,32 @@ def _expand(document: Any) -> Iterable[Any]:
         yield document
 
 
+def _looks_like_ours(kind: str, api_version: str) -> bool:
+    """A near miss of Provider/Alert/Secret: a notification kind, or the kind mistyped."""
+    if api_version.split("/")[0] == NOTIFICATION_GROUP:
+        return kind not in OTHER_NOTIFICATION_KINDS
+    folded = kind.lower().rstrip("s")
+    return any(folded == known.lower() for known in KNOWN_KINDS)
+
+
 def parse_object(doc: Any, source: str = "<input>") -> Manifest | None:
     """One manifest from its decoded form; None for kinds fluxnotify does not use."""
     if not isinstance(doc, dict):
         raise ManifestError(f"{source}: a manifest must be a mapping, got {type(doc).__name__}")
     kind = doc.get("kind")
-    if kind not in ("Provider", "Alert", "Secret"):
+    api_version = str(doc.get("apiVersion") or "")
+    if kind not in KNOWN_KINDS:
+        if isinstance(kind, str) and _looks_like_ours(kind, api_version):
+            raise ManifestError(
+                f"{source}: {api_version} {kind} {_name(doc)}: unknown kind {kind!r} "
+                f"(expected Provider or Alert of {NOTIFICATION_GROUP}, or a v1 Secret)"
+            )
         return None
     metadata = _metadata(doc, source, kind)
     where = f"{source}: {kind} {metadata.key}"
-    api_version = doc.get("apiVersion", "")
     if kind == "Secret":
+        if api_version not in ("v1", ""):
+            raise ManifestError(f"{where}: apiVersion {api_version!r} is not supported (a Secret is v1)")
         return Secret(metadata, _secret_data(doc, where), source)
     if api_version not in API_VERSIONS:
         raise ManifestError(

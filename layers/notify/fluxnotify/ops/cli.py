@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from fluxnotify import __version__
 from fluxnotify.model.event import EventError, parse_event
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops.logs import configure_logging
@@ -25,19 +26,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fluxnotify", description="Flux notifications, serverless.")
-    commands = parser.add_subparsers(dest="command")
+    parser = argparse.ArgumentParser(prog="fluxnotify", description="Flux notifications, serverless.",
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fluxnotify {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the local stack (receiver, SQLite queue, dispatcher)")
-    serve.add_argument("--config", "-f", action="append", required=True, metavar="FILE",
-                       help="Flux Provider/Alert/Secret YAML (repeatable)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=9292)
+    serve.add_argument("--config", "-f", action="extend", nargs="+", required=True, metavar="FILE",
+                       help=FILES_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=9292, help="port of the receiver endpoint")
     serve.add_argument("--db", default=os.environ.get("FLUXNOTIFY_DB", "fluxnotify.db"),
-                       help="SQLite file for the queue, dead letters and dedup (default: fluxnotify.db)")
+                       help="SQLite file for the queue, dead letters and dedup (env FLUXNOTIFY_DB)")
     serve.add_argument("--workers", type=int, default=4, help="dispatcher threads")
     serve.add_argument("--token", default=os.environ.get("WEBHOOK_TOKEN"),
-                       help="require this webhook token (POST /<token> or X-Signature)")
+                       help="require this webhook token (POST /<token> or X-Signature; env WEBHOOK_TOKEN)")
     serve.add_argument("--sink", metavar="HOST:PORT",
                        help="also run an endpoint that prints every notification it receives")
     serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
@@ -47,23 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
-    render.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
-    render.add_argument("--event", required=True, metavar="EVENT.json")
+    render.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar="MANIFESTS.yaml",
+                        help=FILES_HELP)
+    render.add_argument("--event", required=True, metavar="EVENT.json",
+                        help="the event as a Flux controller posts it (prefixed metadata keys)")
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
     source = validate.add_mutually_exclusive_group(required=True)
-    source.add_argument("-f", "--file", action="append", metavar="MANIFESTS.yaml")
+    source.add_argument("-f", "--file", action="extend", nargs="+", metavar="MANIFESTS.yaml", help=FILES_HELP)
     source.add_argument("--from-aws", action="store_true",
                         help="validate what is stored in SSM / Secrets Manager instead of files")
-    validate.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    validate.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     validate.add_argument("--state-table", default=os.environ.get("STATE_TABLE"),
                           help="with --from-aws: add the Delivering condition from this table (env STATE_TABLE)")
     _prefix_arguments(validate)
     validate.set_defaults(run=_validate)
 
     imports = commands.add_parser("import", help="write manifests to SSM / Secrets Manager")
-    imports.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS.yaml")
+    imports.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar="MANIFESTS.yaml",
+                         help=FILES_HELP)
     imports.add_argument("--prune", action="store_true",
                          help="delete stored Providers, Alerts and Secrets that are not in the files")
     imports.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
@@ -87,7 +93,24 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="delivery status of each Provider and Alert, queue, dead letters")
     _status_arguments(status)
     status.set_defaults(run=_status)
+    for listed in commands._choices_actions:  # every subcommand: its purpose and its defaults
+        command = commands.choices[listed.dest]
+        command.formatter_class = _HelpFormatter
+        command.description = command.description or listed.help
     return parser
+
+
+FILES_HELP = ("Flux Provider/Alert/Secret YAML: files or directories (their *.yaml/*.yml); "
+              "several after one -f, and -f repeatable")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: …)' where there is a default worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS) or "token" in action.dest:  # never a secret
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _fail(message: str) -> int:
@@ -98,7 +121,7 @@ def _fail(message: str) -> int:
 def _load(paths: list[str]):
     from fluxnotify.config.files import load_files
 
-    return load_files(paths)
+    return load_files(paths, note=lambda text: print(f"fluxnotify: note: {text}", file=sys.stderr))
 
 
 def _render(args) -> int:
