@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from fluxnotify.model.manifests import Provider
@@ -24,6 +26,9 @@ SecretLookup = Callable[[str, str], "dict[str, str] | None"]
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+_MIN_SECRET = 4
+_URL_PIECES = re.compile(r"[/?&=@:#;,\s]+")
+_HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 _TLS_KEYS = (("ca.crt", "caFile"), ("tls.crt", "certFile"), ("tls.key", "keyFile"))
 
 
@@ -59,15 +64,70 @@ class ProviderConfig:
         return f"{self.namespace}/{self.name}"
 
     def sensitive_values(self) -> list[str]:
-        """Strings that must never appear in logs, errors or dead letters."""
-        values = [self.token, self.token.strip(), self.password, *self.secret.values()]
-        values += list(self.headers.values())
-        for url in (self.address, self.proxy):
-            parts = urllib.parse.urlsplit(url) if "://" in url else None
-            if parts is not None:
-                values += [parts.password or "", parts.path if len(parts.path) > 1 else ""]
-                values.append(parts.query)
-        return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+        """Every form of every secret that must never appear in logs, errors or dead letters."""
+        values = [self.token, self.password, *self.secret.values(), *self.headers.values()]
+        values += [url for url in (self.address, self.proxy) if _has_userinfo_or_path(url)]
+        pairs = [(self.username, self.password), ("", self.token), (self.token, "")]
+        return secret_forms(values, pairs)
+
+
+def secret_forms(values: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Each secret in every form it takes on the way out, longest first (issue 13.5).
+
+    A value leaks as itself, trimmed, line by line, escaped in a quoted error text,
+    percent-encoded or -decoded, in pieces of a URL (userinfo, path segments, query values,
+    even of a mistyped URL that no parser accepts) and base64-encoded as a Basic credential.
+    ``pairs`` are (user, password) credentials that go out as `Basic base64(user:password)`.
+    """
+    forms: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        for text in {value, urllib.parse.unquote(value)}:
+            forms |= _plain_forms(text)
+    for user, password in pairs:
+        if user or password:
+            forms |= _base64_forms(f"{user}:{password}")
+    return sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
+
+
+def _plain_forms(value: str) -> set[str]:
+    forms = {value, value.strip(), json.dumps(value)[1:-1], urllib.parse.quote(value, safe="")}
+    forms |= {line.strip() for line in value.splitlines()}
+    forms |= {word for word in value.split() if _secret_like(word)}
+    forms |= {piece for piece in _URL_PIECES.split(value) if _secret_like(piece)}
+    forms |= _url_parts(value)
+    for form in list(forms):
+        forms |= _base64_forms(form)
+    return forms
+
+
+def _url_parts(value: str) -> set[str]:
+    if "://" not in value:
+        return set()
+    try:
+        parts = urllib.parse.urlsplit(value.strip())
+    except ValueError:
+        return set()
+    userinfo = parts.netloc.rpartition("@")[0]
+    return {userinfo, parts.password or "", parts.query, parts.path if len(parts.path) > 1 else ""}
+
+
+def _base64_forms(text: str) -> set[str]:
+    encoded = base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii")
+    return {encoded, encoded.rstrip("="), encoded.replace("+", "-").replace("/", "_").rstrip("=")}
+
+
+def _secret_like(piece: str) -> bool:
+    """A URL piece worth hiding: not a plain word ('services') nor a host name."""
+    if len(piece) < 6 or _HOST_NAME.fullmatch(piece):
+        return False
+    return not piece.isalpha() or not piece.islower() or len(piece) >= 16
+
+
+def _has_userinfo_or_path(url: str) -> bool:
+    rest = url.split("://", 1)[-1]
+    return "@" in rest or "/" in rest.strip("/") or "?" in rest
 
 
 def redact(text: str, secrets: list[str]) -> str:

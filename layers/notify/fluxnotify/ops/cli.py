@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fluxnotify import __version__
+from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops.logs import configure_logging

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxnotify.config.aws import secret_name
-from fluxnotify.config.options import redact
+from fluxnotify.config.options import redact, secret_forms
 from fluxnotify.model.manifests import (
     Alert,
     Manifest,
@@ -251,14 +251,10 @@ def secret_refs(provider: Provider) -> list[str]:
 
 
 def secret_values(objects: Iterable[Manifest], extra: Iterable[dict[str, str] | None] = ()) -> list[str]:
-    """Strings to keep out of messages: each secret value, each of its lines and each longer
-    word (a YAML error quotes a line of a `headers` value, sometimes cut at the start)."""
+    """Every form of every secret value, to keep out of messages (options.secret_forms)."""
     values = [v for o in objects if isinstance(o, Secret) for v in o.data.values()]
     values += [v for data in extra if data for v in data.values()]
-    pieces = {v for v in values if len(v) >= 4}
-    pieces |= {line.strip() for v in values for line in v.splitlines() if len(line.strip()) >= 4}
-    pieces |= {word for v in values for word in v.split() if len(word) >= 8}
-    return sorted(pieces, key=len, reverse=True)
+    return secret_forms(values)
 
 
 def redacted(found: list[Condition], secrets: list[str]) -> list[Condition]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from fluxnotify import providers
 from fluxnotify.config.hints import explain
-from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, resolve
+from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, redact, resolve, secret_forms
 from fluxnotify.delivery.routing import pattern_error
 from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
 
@@ -41,8 +41,9 @@ class Condition:
 
 
 def conditions(objects: list[Manifest]) -> list[Condition]:
-    """One Ready condition per Provider and Alert, in file order."""
+    """One Ready condition per Provider and Alert, in file order; no secret in any message."""
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
+    hidden = secret_forms(v for data in secrets.values() for v in data.values())
     provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
     results = []
     for obj in objects:
@@ -55,7 +56,8 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
         if problem is None:
             results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", "Initialized", obj.source))
         else:
-            results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], problem[1], obj.source))
+            message = redact(problem[1], hidden)
+            results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], message, obj.source))
     return results
 
 
