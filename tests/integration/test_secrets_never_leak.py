@@ -103,3 +103,94 @@ def test_transport_errors_and_retries_carry_no_secret(caplog):
     assert len(failed) == 4 and all(r.outcome == "retry" and r.detail for r in failed)
     assert "flux-system/proxied" in report.retries[0]["targets"]
     assert_clean(report, caplog)
+
+
+# --- planted cases (issue 13.5): every form a secret takes on the way out ---------------------
+
+MISTYPED_PATH = "T9MISTYPED/B9MISTYPED/mistypedXXsecretXXpath"
+BASIC_USER, BASIC_PASSWORD = "deploy-bot", "basicPassw0rdValue"
+BITBUCKET_TOKEN = "bb-user:bbAppPassw0rdValue"
+AZURE_PAT = "azurePatValue0123456789"
+HEADER_LINES = ("first-line-secret-0001", "second-line-secret-0002")
+PLANTED = [MISTYPED_PATH, *MISTYPED_PATH.split("/"), BASIC_PASSWORD, BITBUCKET_TOKEN, AZURE_PAT, *HEADER_LINES]
+
+
+def basic(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+PLANTED_FORMS = PLANTED + [basic(f"{BASIC_USER}:{BASIC_PASSWORD}"), basic(BITBUCKET_TOKEN), basic(":" + AZURE_PAT)]
+GIT_EVENT = {**EVENT, "metadata": {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:" + "a" * 40}}
+
+
+def planted_manifests(base: str) -> str:
+    def pair(name: str, spec: str, data: dict) -> str:
+        return f"""---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: {name}, namespace: flux-system}}
+spec: {{secretRef: {{name: {name}}}, {spec}}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: {name}, namespace: flux-system}}
+spec:
+  providerRef: {{name: {name}}}
+  eventSources: [{{kind: Kustomization, name: "*"}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: {name}, namespace: flux-system}}
+stringData: {json.dumps(data)}
+"""
+
+    host = base.split("://", 1)[1]
+    headers = f"X-Api-Key: |\n  {HEADER_LINES[0]}\n  {HEADER_LINES[1]}\n"
+    return "".join([
+        pair("mistyped-scheme", "type: slack", {"address": f"https//hooks.slack.com/services/{MISTYPED_PATH}"}),
+        pair("mistyped-port", "type: slack", {"address": f"http://{host}:{MISTYPED_PATH}"}),
+        pair("alertmanager", f"type: alertmanager, address: '{base}/api/v2/alerts'",
+             {"username": BASIC_USER, "password": BASIC_PASSWORD}),
+        pair("bitbucket", "type: bitbucket, address: 'https://bitbucket.org/owner/repo'", {"token": BITBUCKET_TOKEN}),
+        pair("azuredevops", f"type: azuredevops, address: '{base}/org/proj/_git/repo'", {"token": AZURE_PAT}),
+        pair("multiline-header", f"type: generic, address: '{base}/hook'", {"headers": headers}),
+    ])
+
+
+def assert_no_planted(blob: str) -> None:
+    for secret in PLANTED_FORMS:
+        assert secret not in blob, f"secret form {secret[:8]}… leaked"
+
+
+def test_planted_secrets_never_leak_from_deliveries(sink, caplog, monkeypatch):
+    monkeypatch.setenv("BITBUCKET_API_BASE_URL", sink.url)
+    caplog.set_level(logging.DEBUG, logger="fluxnotify")
+    # The endpoint echoes the credentials it got, as a chatty error page would.
+    sink.handler = lambda r: (400, {}, f"denied for {r.header('Authorization')} key={r.header('X-Api-Key')}".encode())
+    report = dispatch(planted_manifests(sink.url), GIT_EVENT)
+    assert {letter["provider"] for letter in report.dead_letters} >= {
+        "flux-system/mistyped-scheme", "flux-system/alertmanager", "flux-system/bitbucket",
+        "flux-system/azuredevops"}, report.results
+    echoed = [r.header("Authorization") for r in sink.requests if r.header("Authorization")]
+    assert any(basic(BITBUCKET_TOKEN) in value for value in echoed)  # the planted forms really went out
+    texts = [json.dumps(report.dead_letters), json.dumps(report.retries), *(r.detail for r in report.results)]
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [json.dumps({k: str(v) for k, v in record.__dict__.items()}) for record in caplog.records]
+    assert_no_planted("\n".join(texts))
+
+    from fluxnotify.ops.replay import describe
+
+    assert_no_planted(json.dumps([describe(json.dumps(letter)) for letter in report.dead_letters]))
+
+
+def test_planted_secrets_never_leak_from_validate(tmp_path, capsys):
+    from fluxnotify.ops.cli import main
+
+    path = tmp_path / "planted.yaml"
+    path.write_text(planted_manifests("http://127.0.0.1:1"))
+    code = main(["validate", "-f", str(path), "-o", "json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "mistyped-scheme" in out
+    assert_no_planted(out + err)

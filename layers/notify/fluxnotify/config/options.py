@@ -91,6 +91,22 @@ def secret_forms(values: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -
     return sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
 
 
+def referenced_secret_forms(provider: Provider | None, get_secret: SecretLookup) -> list[str]:
+    """The secret forms of every Secret a Provider references, for errors raised before its
+    options could be resolved (a mistyped address in the Secret fails validation)."""
+    if provider is None:
+        return []
+    spec = provider.spec
+    refs = [ref.name for ref in (spec.secret_ref, spec.cert_secret_ref, spec.proxy_secret_ref) if ref]
+    values = []
+    for name in refs:
+        try:
+            values += list((get_secret(provider.metadata.namespace, name) or {}).values())
+        except Exception:  # the error being reported may be this very lookup failing
+            continue
+    return secret_forms(values)
+
+
 def _plain_forms(value: str) -> set[str]:
     forms = {value, value.strip(), json.dumps(value)[1:-1], urllib.parse.quote(value, safe="")}
     forms |= {line.strip() for line in value.splitlines()}

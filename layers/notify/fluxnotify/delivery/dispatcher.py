@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fluxnotify import providers
-from fluxnotify.config.options import ConfigError, redact
+from fluxnotify.config.options import ConfigError, redact, referenced_secret_forms
 from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
@@ -127,6 +127,7 @@ class Dispatcher:
         ns, provider_name = alert.metadata.namespace, alert.spec.provider_ref.name
         result = TargetResult(target=alert.metadata.key, provider=f"{ns}/{provider_name}")
         secrets: list[str] = []
+        provider = None
         try:
             provider = self.store.provider(ns, provider_name)
             if provider is None:
@@ -141,6 +142,7 @@ class Dispatcher:
             result.outcome = RETRY if err.retryable else DEAD
             result.detail, result.retry_after = redact(str(err), secrets), err.retry_after
         except (ConfigError, ProviderError) as err:
+            secrets = secrets or referenced_secret_forms(provider, self.store.secret)  # failed before options
             result.outcome, result.detail = DEAD, redact(str(err), secrets)
         except Exception as err:  # a bug must not lose the event: retry it, and say why
             logger.exception("unexpected error while delivering", extra={"alert": result.target})
