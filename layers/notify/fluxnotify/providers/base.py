@@ -20,7 +20,7 @@ from fluxnotify.model.event import Event
 from fluxnotify.transport.http import DeliveryError, Request, Response, Transport, check_2xx
 
 __all__ = [
-    "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "json_request",
+    "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "header_value", "json_request",
     "merge_headers", "obj_dot", "parse_error", "require_url", "send_all", "url_error",
 ]  # fmt: skip
 
@@ -95,6 +95,18 @@ def require_url(address: str, template: str) -> None:
     error = url_error(address)
     if error is not None:
         raise ConfigError(template.format(address=address, error=error))
+
+
+_LINE_BREAK = re.compile(r"[\r\n]+[ \t]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_value(text: str) -> str:
+    """An event-derived value made fit for a header (docs/differences.md "Event data in
+    headers"): a line break with the folding whitespace after it becomes one space (no
+    obs-fold, no injected header), every other control character is removed. Non-ASCII
+    text is kept; the transport sends it as its UTF-8 bytes, as Go does."""
+    return _CONTROL.sub("", _LINE_BREAK.sub(" ", text))
 
 
 def obj_dot(event: Event) -> str:

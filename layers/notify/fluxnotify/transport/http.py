@@ -85,6 +85,16 @@ class DeliveryError(Exception):
         )
 
 
+def wire_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header values as Go's client sends them: non-ASCII text as its UTF-8 bytes (http.client
+    writes header strings as Latin-1, so each byte is passed as one Latin-1 character); a
+    value outside Latin-1 would otherwise fail the delivery."""
+    return {
+        name: value if value.isascii() else value.encode("utf-8", "replace").decode("latin-1")
+        for name, value in headers.items()
+    }
+
+
 def redact_url(url: str) -> str:
     """scheme://host[:port] only; paths and queries may embed secrets."""
     try:
@@ -168,7 +178,7 @@ class Transport:
                 request.method,
                 request.url,
                 body=request.body or None,
-                headers=request.headers,
+                headers=wire_headers(request.headers),
                 redirect=False,
                 retries=False,
                 timeout=urllib3.Timeout(total=timeout),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fluxnotify.config.options import ProviderConfig
 from fluxnotify.model.event import Event
-from fluxnotify.providers.base import merge_headers, require_url
+from fluxnotify.providers.base import header_value, merge_headers, require_url
 from fluxnotify.transport.http import Request
 
 
@@ -15,7 +15,7 @@ def validate(cfg: ProviderConfig) -> None:
 def base_request(event: Event, cfg: ProviderConfig) -> Request:
     body = event.go_json().encode("utf-8")
     headers = merge_headers(
-        {"Content-Type": "application/json", "Gotk-Component": event.reporting_controller},
+        {"Content-Type": "application/json", "Gotk-Component": header_value(event.reporting_controller)},
         cfg.headers,
     )
     return Request("POST", cfg.address, headers, body)
