@@ -534,6 +534,8 @@ def test_render_one_result_per_provider_in_file_order():
         },
         "body": json.loads(raw),
         "raw": raw,
+        "proxy": None,
+        "timeout": 15.0,
     }
 
     [delivery] = slack_result["deliveries"]

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from fluxnotify._version import VERSION as __version__
-from fluxnotify.model.event import EventError, parse_event
+from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops.logs import configure_logging
 
@@ -138,6 +138,10 @@ def _render(args) -> int:
         return _fail(f"{args.event}: cannot read file: {err.strerror or err}")
     except EventError as err:
         return _fail(f"{args.event}: {err}")
+    try:
+        validate_event(event)  # what the receiver would refuse, render refuses too
+    except EventError as err:
+        return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
     results = render(objects, event)
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0

@@ -267,6 +267,11 @@ def _load_client_pair(context: ssl.SSLContext, cert: str, key: str) -> None:
         raise ValueError("failed to parse client certificate and key") from None
 
 
+def environment_proxy(url: str) -> str:
+    """The proxy the environment gives this URL (what a delivery without its own proxy uses)."""
+    return _environment_proxy(url, urllib.request.getproxies_environment())
+
+
 def _environment_proxy(url: str, proxies: dict[str, str]) -> str:
     """HTTP(S)_PROXY / NO_PROXY from the environment, as Go's default transport does."""
     if not proxies:

@@ -239,6 +239,8 @@ def test_render_info_event_with_commit_key():
                     separators=(",", ":"),
                 )
                 + "\n",
+                "proxy": None,
+                "timeout": 15.0,
             }
         ],
         "skipped": None,
