@@ -4,7 +4,7 @@ A provider module reports what it sees: an empty Slack address is
 `invalid Slack hook URL : 'parse "": empty url'`, the reference's text. When the cause is a
 key missing from the Secret the Provider references (or no address anywhere), that text
 does not tell the user what to change. ``explain`` finds out by probing: it validates the
-config again with the value filled in, and when that changes the outcome the missing value
+config again with the value filled in, and when that alone makes it valid the missing value
 was the cause, so the error names the Secret and the key instead.
 """
 
@@ -27,7 +27,7 @@ def explain(err: ConfigError, provider: Provider, config: ProviderConfig, valida
     for key in ("address", "token"):
         if getattr(config, key) or key in config.secret:
             continue
-        if not _caused_by(key, err, config, validate):
+        if not _caused_by(key, config, validate):
             continue
         ref = provider.spec.secret_ref
         ns = provider.metadata.namespace
@@ -40,11 +40,9 @@ def explain(err: ConfigError, provider: Provider, config: ProviderConfig, valida
     return err
 
 
-def _caused_by(key: str, err: ConfigError, config: ProviderConfig, validate: Validator) -> bool:
+def _caused_by(key: str, config: ProviderConfig, validate: Validator) -> bool:
     try:
         validate(replace(config, **{key: _PROBES[key]}))
-    except ConfigError as probed:
-        return str(probed) != str(err)
-    except Exception:  # a probe must never turn a config error into a crash
+    except Exception:  # still invalid (or a probe the module cannot take): not the cause
         return False
     return True

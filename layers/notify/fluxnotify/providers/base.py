@@ -26,6 +26,7 @@ __all__ = [
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@\[\]:]*)(:[0-9]*)?$")
+_USERINFO = re.compile(r"[A-Za-z0-9\-._:~!$&'()*+,;=%@]*")  # Go's validUserinfo
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
                "\v": "\\v", '"': '\\"', "\\": "\\\\"}
 
@@ -75,6 +76,8 @@ def url_error(address: str) -> str | None:
             return prefix + f"invalid port {go_quote(port)} after host"
         if not _HOST.match(hostport):
             return prefix + f"invalid character {go_quote(_bad_char(hostport))} in host name"
+        if "@" in authority and not _USERINFO.fullmatch(authority.rpartition("@")[0]):
+            return prefix + "net/url: invalid userinfo"
     return None
 
 
