@@ -186,3 +186,19 @@ def test_several_paths_after_one_f(tmp_path, capsys):
     code, out, _ = run(capsys, "validate", "-f", first, str(tmp_path / "alerts"))
     assert code == 0 and out.count("Ready=True") == 2, out
     assert second
+
+
+def test_missing_token_key_is_named(tmp_path, capsys):
+    text = f"""apiVersion: {V3}
+kind: Provider
+metadata: {{name: signed, namespace: flux-system}}
+spec: {{type: generic-hmac, address: "https://hooks.example/x", secretRef: {{name: hmac}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: hmac, namespace: flux-system}}
+stringData: {{headers: "X-A: b"}}
+"""
+    code, out, _ = run(capsys, "validate", "-f", write(tmp_path, "p.yaml", text))
+    assert code == 1
+    assert "Secret flux-system/hmac has no 'token' key (HMAC key is empty)" in out

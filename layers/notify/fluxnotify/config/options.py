@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from fluxnotify.model.manifests import Provider
 from fluxnotify.transport.http import DEFAULT_TIMEOUT, TLSMaterial, ssl_context
@@ -67,8 +68,13 @@ class ProviderConfig:
         """Every form of every secret that must never appear in logs, errors or dead letters."""
         values = [self.token, self.password, *self.secret.values(), *self.headers.values()]
         values += [url for url in (self.address, self.proxy) if _has_userinfo_or_path(url)]
-        pairs = [(self.username, self.password), ("", self.token), (self.token, "")]
-        return secret_forms(values, pairs)
+        pairs = ((self.username, self.password), ("", self.token), (self.token, ""))
+        return list(_cached_forms(tuple(values), pairs))  # computed once per distinct config
+
+
+@lru_cache(maxsize=256)
+def _cached_forms(values: tuple[str, ...], pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(secret_forms(values, pairs))
 
 
 def secret_forms(values: Iterable[str], pairs: Iterable[tuple[str, str]] = ()) -> list[str]:
