@@ -10,14 +10,15 @@ from fluxnotify.model.manifests import Alert, Manifest, ManifestError, Note, Pro
 NOTHING = "/dev/null"
 
 
-def load_files(paths: list[str], note: Note | None = None) -> list[Manifest]:
+def load_files(paths: list[str], note: Note | None = None, *, require_objects: bool = True) -> list[Manifest]:
     """All objects from the files (a directory: its *.yaml/*.yml files, sorted), in order.
 
-    Nothing is dropped in silence: ManifestError names an unreadable file, an empty
-    directory, a file without any object; ``note`` hears of each object of another kind.
+    Nothing is dropped in silence: ManifestError names an unreadable file and, with
+    ``require_objects`` (validate, render, import), an empty directory or a file without any
+    object; ``note`` hears of each object of another kind. The local stack may start empty.
     """
     objects: list[Manifest] = []
-    for path in _expand_directories(paths):
+    for path in _expand_directories(paths, require_objects):
         if path == NOTHING:
             continue
         try:
@@ -26,7 +27,7 @@ def load_files(paths: list[str], note: Note | None = None) -> list[Manifest]:
             raise ManifestError(f"{path}: cannot read file: {err.strerror or err}") from None
         except UnicodeDecodeError:
             raise ManifestError(f"{path}: not UTF-8 text") from None
-        if not _has_documents(text):
+        if require_objects and not _has_documents(text):
             raise ManifestError(f"{path}: no Kubernetes objects in the file")
         objects.extend(load_yaml(text, path, note))
     return objects
@@ -41,12 +42,12 @@ def _has_documents(text: str) -> bool:
         return True  # load_yaml reports it, with the position
 
 
-def _expand_directories(paths: list[str]) -> list[str]:
+def _expand_directories(paths: list[str], require_objects: bool) -> list[str]:
     expanded = []
     for path in paths:
         if Path(path).is_dir():
             found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix in (".yaml", ".yml"))
-            if not found:
+            if not found and require_objects:
                 raise ManifestError(f"{path}: no *.yaml or *.yml files in the directory")
             expanded += found
         else:
@@ -63,7 +64,7 @@ class FileStore:
 
     @classmethod
     def from_paths(cls, paths: list[str]) -> FileStore:
-        return cls(load_files(paths))
+        return cls(load_files(paths, require_objects=False))
 
     def alerts(self) -> list[Alert]:
         return self._alerts

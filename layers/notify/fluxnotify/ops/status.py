@@ -207,9 +207,9 @@ def add_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--db", help="the local stack's SQLite file (default: env FLUXNOTIFY_DB or fluxnotify.db)")
     source.add_argument("--from-aws", action="store_true", help="read the state table and SQS instead")
-    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
     parser.add_argument("--watch", action="store_true", help="print again every --interval seconds until Ctrl-C")
-    parser.add_argument("--interval", type=float, default=2.0, metavar="S")
+    parser.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between prints with --watch")
     parser.add_argument("--state-table", default=os.environ.get("STATE_TABLE"),
                         help="DynamoDB state table (env STATE_TABLE)")
     parser.add_argument("--queue-url", default=os.environ.get("QUEUE_URL"), help="events queue (env QUEUE_URL)")
