@@ -4,6 +4,8 @@ docs create with `kubectl create secret` are written out in the Provider's names
 from `validate` the verdict Flux would give it: Ready when the reference could build the
 notifier from the objects of the example, not Ready (and why) when it could not.
 
+Examples that the Kubernetes API server would refuse (an Alert without its required
+`providerRef`) are refused by `validate` too, with an error naming the file and the field.
 Examples of types implemented on other branches are expected to fail here (xfail, not strict).
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fluxnotify.config.files import load_files
+from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops.validate import conditions
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "flux_docs"
@@ -70,6 +73,12 @@ expect("v1beta1-githubdispatch", {"Provider flux-system/github-dispatch": (False
                                   "Alert flux-system/github-dispatch": READY})
 
 
+expect("v1beta3-alerts-slack-bot", {"Provider flux-system/slack-bot": READY, "Alert flux-system/slack": READY})
+# Alert snippets without spec.providerRef: the API server refuses them, and so does fluxnotify.
+REFUSED = {f"v1beta3-alerts-{name}": "spec.providerRef: Field required"
+           for name in ("event-metadata", "exclusion", "inclusion")}
+
+
 def cases():
     for path in sorted(FIXTURES.glob("*.yaml")):
         marks = []
@@ -79,11 +88,17 @@ def cases():
 
 
 def test_every_example_has_an_expected_verdict():
-    assert sorted(EXPECTED) == sorted(p.stem for p in FIXTURES.glob("*.yaml"))
+    assert sorted([*EXPECTED, *REFUSED]) == sorted(p.stem for p in FIXTURES.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", list(cases()))
 def test_flux_docs_example_gets_fluxs_verdict(path: Path):
+    if path.stem in REFUSED:
+        with pytest.raises(ManifestError) as refused:
+            load_files([str(path)])
+        assert str(refused.value).startswith(f"{path}: Alert default/<name>: ")
+        assert REFUSED[path.stem] in str(refused.value)
+        return
     found = {f"{c.kind} {c.key}": c for c in conditions(load_files([str(path)]))}
     expected = EXPECTED[path.stem]
     assert sorted(found) == sorted(expected)
