@@ -430,7 +430,8 @@ def test_validate_from_aws_reports_missing_secret_and_provider(aws, capsys):
     assert "Ready=False ProviderNotFound: spec.providerRef.name: Provider 'flux-system/gone' not found" in (
         " ".join(rows["flux-system/orphan"].split())
     )
-    assert "Ready=True" in rows["flux-system/on-call"]
+    # Flux marks an Alert Ready only when its Provider is Ready (v1beta2 Alert status).
+    assert "Ready=False ProviderNotReady" in " ".join(rows["flux-system/on-call"].split())
     assert "Ready=False" in rows["flux-system/broken"] and "not JSON" in rows["flux-system/broken"]
 
     code, out, _ = run(capsys, "validate", "--from-aws", "-o", "json")

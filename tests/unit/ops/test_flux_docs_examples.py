@@ -33,6 +33,7 @@ def expect(names: str, verdicts: dict[str, tuple[bool, str]]) -> None:
 
 
 READY = (True, "")
+NOT_READY_PROVIDER = (False, "is not ready")  # Flux: an Alert is Ready only when its Provider is
 for version in ("v1beta2", "v1beta3"):
     expect(f"{version}-slack-bot", {"Provider flagger-system/slack-bot": READY, "Alert flagger-system/slack": READY})
     for name, key in [("slack", "default/slack"), ("slack-legacy", "default/slack"), ("msteams", "default/msteams"),
@@ -46,7 +47,7 @@ for version in ("v1beta2", "v1beta3"):
     expect(f"{version}-googlepubsub", {"Provider desired-namespace/googlepubsub-provider": (False, "credentials")})
     expect(f"{version}-azureeventhub-sas", {"Provider default/azure": (False, "SAS connection string")})
     expect(f"{version}-githubdispatch", {"Provider flux-system/github-dispatch": (False, SECRET_NOT_FOUND),
-                                         "Alert flux-system/github-dispatch": READY})
+                                         "Alert flux-system/github-dispatch": NOT_READY_PROVIDER})
     expect(f"{version}-github-commit-status", {"Provider flux-system/github-status": READY,
                                                "Alert flux-system/github-status": READY})
 # v1beta2's Alertmanager URL has userinfo Go accepts; v1beta3's `<username>:<password>` it refuses.
@@ -70,9 +71,12 @@ expect("v1beta1-webex", {"Provider flux-system/webex-fluxcd-space": READY,
                          "Alert flux-system/webex-fluxcd-space-alerts": READY})
 expect("v1beta1-azureeventhub-sas", {"Provider default/azureeventhub": (False, "does not contain an EntityPath")})
 expect("v1beta1-githubdispatch", {"Provider flux-system/github-dispatch": (False, SECRET_NOT_FOUND),
-                                  "Alert flux-system/github-dispatch": READY})
+                                  "Alert flux-system/github-dispatch": NOT_READY_PROVIDER})
 
 
+# Alerts alone: their Provider is not in the example, which Flux reports as not Ready.
+expect("v1beta1-alert-webapp", {"Alert default/webapp": (False, "Provider 'default/on-call-slack' not found")})
+expect("v1beta1-alert-all-kustomizations", {"Alert default/all-kustomizations": (False, "not found")})
 expect("v1beta3-alerts-slack-bot", {"Provider flux-system/slack-bot": READY, "Alert flux-system/slack": READY})
 # Alert snippets without spec.providerRef: the API server refuses them, and so does fluxnotify.
 REFUSED = {f"v1beta3-alerts-{name}": "spec.providerRef: Field required"

@@ -140,11 +140,14 @@ def test_alert_referencing_missing_provider():
     assert c["message"] == "spec.providerRef.name: Provider 'flux-system/p' not found"
 
 
-def test_alert_referencing_a_not_ready_provider_is_itself_ready():
+def test_alert_referencing_a_not_ready_provider_is_not_ready():
+    """As Flux's Alert status has it: Ready only when the Provider is found and Ready."""
     text = provider("p", "{type: slack, address: 'bad'}") + alert("a", f"{{providerRef: {{name: p}}, eventSources: {SOURCES}}}")
     found = condition_map(text)
     assert found[("Provider", "flux-system/p")]["status"] == "False"
-    assert found[("Alert", "flux-system/a")]["status"] == "True"
+    alert_condition = found[("Alert", "flux-system/a")]
+    assert (alert_condition["status"], alert_condition["reason"]) == ("False", "ProviderNotReady")
+    assert alert_condition["message"] == "spec.providerRef.name: Provider 'flux-system/p' is not ready"
 
 
 @pytest.mark.parametrize("labels", ["{}", "{app: web}"])

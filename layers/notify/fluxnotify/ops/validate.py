@@ -45,12 +45,16 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
     hidden = secret_forms(v for data in secrets.values() for v in data.values())
     provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
+    provider_problems = {
+        o.metadata.key: provider_problem(o, lambda ns, n: secrets.get(f"{ns}/{n}"))
+        for o in objects if isinstance(o, Provider)
+    }  # fmt: skip
     results = []
     for obj in objects:
         if isinstance(obj, Provider):
-            problem = provider_problem(obj, lambda ns, n: secrets.get(f"{ns}/{n}"))
+            problem = provider_problems[obj.metadata.key]
         elif isinstance(obj, Alert):
-            problem = alert_problem(obj, provider_keys)
+            problem = alert_problem(obj, provider_keys) or _provider_not_ready(obj, provider_problems)
         else:
             continue
         if problem is None:
@@ -59,6 +63,14 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
             message = redact(problem[1], hidden)
             results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], message, obj.source))
     return results
+
+
+def _provider_not_ready(alert: Alert, problems: dict[str, tuple[str, str] | None]) -> tuple[str, str] | None:
+    """Flux marks an Alert Ready only when its Provider is Ready too."""
+    key = f"{alert.metadata.namespace}/{alert.spec.provider_ref.name}"
+    if problems.get(key) is None:
+        return None
+    return ("ProviderNotReady", f"spec.providerRef.name: Provider '{key}' is not ready")
 
 
 def provider_problem(provider: Provider, get_secret) -> tuple[str, str] | None:
