@@ -77,10 +77,12 @@ expect("v1beta1-githubdispatch", {"Provider flux-system/github-dispatch": (False
 # Alerts alone: their Provider is not in the example, which Flux reports as not Ready.
 expect("v1beta1-alert-webapp", {"Alert default/webapp": (False, "Provider 'default/on-call-slack' not found")})
 expect("v1beta1-alert-all-kustomizations", {"Alert default/all-kustomizations": (False, "not found")})
-expect("v1beta3-alerts-slack-bot", {"Provider flux-system/slack-bot": READY, "Alert flux-system/slack": READY})
+for version in ("v1beta2", "v1beta3"):
+    expect(f"{version}-alerts-slack-bot", {"Provider flux-system/slack-bot": READY, "Alert flux-system/slack": READY})
 # Alert snippets without spec.providerRef: the API server refuses them, and so does fluxnotify.
 REFUSED = {f"v1beta3-alerts-{name}": "spec.providerRef: Field required"
            for name in ("event-metadata", "exclusion", "inclusion")}
+REFUSED["v1beta2-alerts-exclusion"] = "spec.providerRef: Field required"
 
 
 def cases():
