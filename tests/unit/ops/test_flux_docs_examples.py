@@ -6,7 +6,6 @@ notifier from the objects of the example, not Ready (and why) when it could not.
 
 Examples that the Kubernetes API server would refuse (an Alert without its required
 `providerRef`) are refused by `validate` too, with an error naming the file and the field.
-Examples of types implemented on other branches are expected to fail here (xfail, not strict).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops.validate import conditions
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "flux_docs"
-OTHER_BRANCH_TYPES = ("datadog", "pagerduty", "nats", "grafana", "githubdispatch", "googlepubsub")
 SECRET_NOT_FOUND = "failed to get secret"
 
 # example file → {object: (Ready, part of the reason when not Ready)}
@@ -86,15 +84,12 @@ REFUSED["v1beta2-alerts-exclusion"] = "spec.providerRef: Field required"
 
 
 def cases():
-    for path in sorted(FIXTURES.glob("*.yaml")):
-        marks = []
-        if any(f"type: {t}" in path.read_text() for t in OTHER_BRANCH_TYPES):
-            marks.append(pytest.mark.xfail(strict=False, reason="type on another branch"))
-        yield pytest.param(path, id=path.stem, marks=marks)
+    for path in sorted(FIXTURES.glob("v1beta*.yaml")):
+        yield pytest.param(path, id=path.stem)
 
 
 def test_every_example_has_an_expected_verdict():
-    assert sorted([*EXPECTED, *REFUSED]) == sorted(p.stem for p in FIXTURES.glob("*.yaml"))
+    assert sorted([*EXPECTED, *REFUSED]) == sorted(p.stem for p in FIXTURES.glob("v1beta*.yaml"))
 
 
 @pytest.mark.parametrize("path", list(cases()))

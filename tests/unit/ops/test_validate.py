@@ -74,8 +74,7 @@ def test_bad_address():
 
 def test_generic_without_address():
     c = one(provider("p", "{type: generic}"), "Provider", "flux-system/p")
-    assert c["message"] == ("no address: set spec.address or an 'address' key in a Secret of spec.secretRef "
-                            '(invalid hook URL : parse "": empty url)')
+    assert c["message"] == 'invalid hook URL : parse "": empty url'
 
 
 def test_missing_secret():

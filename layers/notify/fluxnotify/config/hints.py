@@ -23,20 +23,20 @@ Validator = Callable[[ProviderConfig], None]
 
 
 def explain(err: ConfigError, provider: Provider, config: ProviderConfig, validate: Validator) -> ConfigError:
-    """``err``, or a clearer error when a missing address or token is its cause."""
+    """``err``, or a clearer error when a key missing from the referenced Secret is its cause.
+
+    Without a secretRef the reference's own text stays: it names the empty field already.
+    """
+    ref = provider.spec.secret_ref
+    if ref is None:
+        return err
     for key in ("address", "token"):
         if getattr(config, key) or key in config.secret:
             continue
         if not _caused_by(key, config, validate):
             continue
-        ref = provider.spec.secret_ref
-        ns = provider.metadata.namespace
-        if ref is not None:
-            also = " and spec.address is empty" if key == "address" else ""
-            return ConfigError(f"Secret {ns}/{ref.name} has no '{key}' key{also} ({err})")
-        if key == "address":
-            return ConfigError(f"no address: set spec.address or an 'address' key in a Secret of spec.secretRef ({err})")
-        return ConfigError(f"no token: reference a Secret with a 'token' key in spec.secretRef ({err})")
+        also = " and spec.address is empty" if key == "address" else ""
+        return ConfigError(f"Secret {provider.metadata.namespace}/{ref.name} has no '{key}' key{also} ({err})")
     return err
 
 
