@@ -33,11 +33,17 @@ def explain(err: ConfigError, provider: Provider, config: ProviderConfig, valida
     for key in ("address", "token"):
         if getattr(config, key) or key in config.secret:
             continue
+        if key == "token" and _other_credentials(config.secret):
+            continue  # the user chose another way to authenticate: the module's text says what is missing
         if not _caused_by(key, config, validate):
             continue
         also = " and spec.address is empty" if key == "address" else ""
         return ConfigError(f"Secret {provider.metadata.namespace}/{ref.name} has no '{key}' key{also} ({err})")
     return err
+
+
+def _other_credentials(secret: dict[str, str]) -> bool:
+    return any(k in ("username", "password") or k.startswith("githubApp") for k in secret)
 
 
 def _caused_by(key: str, config: ProviderConfig, validate: Validator) -> bool:

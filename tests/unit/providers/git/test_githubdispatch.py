@@ -146,7 +146,7 @@ def test_flux_docs_example_validates_as_flux_would():
     # as written, the docs' Secret lives in another namespace than the Provider: Flux cannot read it
     assert verdict["Provider/flux-system/github-dispatch"] == (
         "False", "failed to get secret 'flux-system/api-token': secret not found")
-    assert verdict["Alert/flux-system/github-dispatch"][0] == "True"
+    assert verdict["Alert/flux-system/github-dispatch"][0] == "False"  # Flux: Ready only with a Ready Provider
     fixed = docs_yaml("githubdispatch").replace("namespace: default", "namespace: flux-system")
     assert ready(fixed)["Provider/flux-system/github-dispatch"] == ("True", "Initialized")
 

@@ -189,7 +189,8 @@ def test_flux_docs_example_is_ready():
     assert verdict["Provider/app-preview/gitlab-mr-comment"] == ("True", "Initialized")
     assert verdict["Alert/app-preview/gitlab-mr-comment"] == ("True", "Initialized")
     without_token = docs_yaml("gitlabmergerequestcomment").replace("token: <GITLAB-TOKEN>", "other: x")
-    assert ready(without_token)["Provider/app-preview/gitlab-mr-comment"] == ("False", "gitlab token cannot be empty")
+    assert ready(without_token)["Provider/app-preview/gitlab-mr-comment"] == (
+        "False", "Secret app-preview/gitlab-token has no 'token' key (gitlab token cannot be empty)")
 
 
 def test_a_server_echoing_the_token_gets_it_redacted(sink, caplog):
