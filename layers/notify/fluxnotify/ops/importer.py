@@ -278,7 +278,7 @@ def import_files(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        objects = load_files(paths)
+        objects = load_files(paths, note=lambda text: print(f"fluxnotify: note: {text}", file=err))
         check_unique(objects)
     except (ManifestError, ImportRefused) as problem:
         print(f"fluxnotify: refusing to import: {problem}", file=err)
