@@ -194,3 +194,18 @@ def test_planted_secrets_never_leak_from_validate(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 1 and "mistyped-scheme" in out
     assert_no_planted(out + err)
+
+
+def test_an_unexpected_error_quoting_a_secret_is_logged_redacted(sink, caplog, monkeypatch):
+    from fluxnotify import providers
+
+    def broken(event, cfg, transport):
+        raise RuntimeError(f"bug while posting to {cfg.address}")
+
+    monkeypatch.setattr(providers, "deliver", broken)
+    caplog.set_level(logging.DEBUG, logger="fluxnotify")
+    report = dispatch(manifests(sink.url), EVENT)
+    assert report.retries and all(r.outcome == "retry" for r in report.results)
+    tracebacks = [str(getattr(r, "traceback", "")) for r in caplog.records]
+    assert any("RuntimeError: bug while posting to" in t for t in tracebacks)  # still says what broke
+    assert_clean(report, caplog)

@@ -24,6 +24,7 @@ import math
 import os
 import random
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,7 +146,9 @@ class Dispatcher:
             secrets = secrets or referenced_secret_forms(provider, self.store.secret)  # failed before options
             result.outcome, result.detail = DEAD, redact(str(err), secrets)
         except Exception as err:  # a bug must not lose the event: retry it, and say why
-            logger.exception("unexpected error while delivering", extra={"alert": result.target})
+            secrets = secrets or referenced_secret_forms(provider, self.store.secret)
+            logger.error("unexpected error while delivering",  # the traceback, redacted like every output
+                         extra={"alert": result.target, "traceback": redact(traceback.format_exc(), secrets)})
             result.outcome, result.detail = RETRY, redact(f"internal error: {err!r}", secrets)
         result.seconds = time.monotonic() - started
         return result
