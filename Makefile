@@ -17,12 +17,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-# The local stack with the example Providers, a printing sink on :9393 standing in for
+# The local stack with the example Providers, a printing sink on :$(SINK_PORT) standing in for
 # Slack and a webhook, and two sample Flux events posted once it is up. Ctrl-C stops it.
+# Other ports: make run PORT=8080 SINK_PORT=8081 (the example config is rewritten to match).
+PORT ?= 9292
+SINK_PORT ?= 9393
+DEMO ?= .fluxnotify-demo
 run: install
-	@rm -f .fluxnotify-demo.db .fluxnotify-demo.db-wal .fluxnotify-demo.db-shm
-	LOG_LEVEL=WARNING $(BIN)/fluxnotify serve --config examples/local.yaml --db .fluxnotify-demo.db \
-		--sink 127.0.0.1:9393 \
+	@rm -f $(DEMO).db $(DEMO).db-wal $(DEMO).db-shm
+	@sed 's/127\.0\.0\.1:9393/127.0.0.1:$(SINK_PORT)/g' examples/local.yaml > $(DEMO).yaml
+	LOG_LEVEL=WARNING $(BIN)/fluxnotify serve --config $(DEMO).yaml --db $(DEMO).db \
+		--port $(PORT) --sink 127.0.0.1:$(SINK_PORT) \
 		--post events/bodies/kustomization-reconciled.json \
 		--post events/bodies/helmrelease-install-failed.json
 
@@ -52,4 +57,4 @@ deploy: build
 	$(SAM) deploy --guided
 
 clean:
-	rm -rf .aws-sam .fluxnotify-demo.db* .pytest_cache
+	rm -rf .aws-sam .fluxnotify-demo.db* .fluxnotify-demo.yaml .pytest_cache

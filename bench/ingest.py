@@ -1,17 +1,28 @@
-"""Ingest: accepted events/s and latency of `fluxnotify serve` under a load generator.
+"""Ingest: accepted events/s and latency of `fluxnotify serve` under a C load generator.
 
 `fluxnotify serve` runs as a subprocess on 127.0.0.1 with one generic Provider
 pointing at the fast sink (bench/sink.py), duplicate suppression on (the default
 300 s window: every request carries a distinct message, so none is a duplicate).
-bench/loadgen.py (another process) posts the sample Kustomization event in a
-closed loop at each concurrency level; each level is repeated and the medians of
+wrk (Debian's package; bench installs it when absent and it can, else it falls back to
+bench/loadgen.py) posts the sample Kustomization event in a closed loop at each
+concurrency level (bench/wrk_post.lua); each level is repeated and the medians of
 accepted (202) events/s and p50/p99 latency are reported. The stack delivers to the
 sink meanwhile, from its dispatcher process, as `serve` always does.
+
+Also reported: how the CPU time of the run split between serve's receiver process, its
+dispatcher process, the load generator and the sink (% of one core, over the run), and
+the peak resident memory of serve and its dispatcher together.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
+import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from common import (
@@ -31,6 +42,8 @@ from common import (
 
 CONCURRENCY = (8, 32)
 DURATION = 4.0
+TICKS = os.sysconf("SC_CLK_TCK")
+_OFFSETS = itertools.count(10**12, 10**10)  # each wrk run numbers its events from its own offset
 
 
 def start_serve(workdir: Path, sink_port: int, providers: int = 1, slack: bool = False, env=None):
@@ -41,13 +54,118 @@ def start_serve(workdir: Path, sink_port: int, providers: int = 1, slack: bool =
             "--db", str(workdir / "bench.db"), "--port", str(port)]
     process = spawn(args, env={"LOG_LEVEL": "WARNING", **(env or {})})
     wait_for_port(port)
+    _wait_healthy(port)
     return process, port
 
 
+def _wait_healthy(port: int, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+
+
+def wrk_binary() -> str | None:
+    """wrk from PATH, else installed from Debian's packages when we are root; None otherwise."""
+    found = shutil.which("wrk")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], env=env, **quiet).returncode:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, **quiet)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], env=env, **quiet)
+    return shutil.which("wrk")
+
+
 def load(port: int, body: Path, concurrency: int, duration: float = DURATION, warmup: float = 1.0) -> dict:
-    args = [PYTHON, str(BENCH / "loadgen.py"), "--url", f"http://{HOST}:{port}/", "--body", str(body),
-            "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", str(warmup)]
-    return run_json(args)
+    wrk = wrk_binary()
+    if wrk is None:
+        args = [PYTHON, str(BENCH / "loadgen.py"), "--url", f"http://{HOST}:{port}/", "--body", str(body),
+                "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", str(warmup)]
+        return {**run_json(args), "generator": "bench/loadgen.py (wrk not available)"}
+    url = f"http://{HOST}:{port}/"
+    threads = str(min(2, concurrency))
+    script = str(BENCH / "wrk_post.lua")
+    if warmup:
+        subprocess.run([wrk, "-t", threads, "-c", str(concurrency), "-d", f"{max(1, round(warmup))}s", "-s", script,
+                        url, "--", str(body), str(next(_OFFSETS))], capture_output=True, timeout=60)
+    result = run_json([wrk, "-t", threads, "-c", str(concurrency), "-d", f"{max(1, round(duration))}s",
+                       "--timeout", "5s", "-s", script, url, "--", str(body), str(next(_OFFSETS))])
+    accepted = result["statuses"].get("202", 0)
+    result["statuses"] = {str(k): v for k, v in result["statuses"].items()}
+    return {**result, "accepted_per_s": accepted / result["seconds"], "generator": "wrk"}
+
+
+class Usage:
+    """CPU seconds per process group and the peak RSS of serve + its dispatcher, sampled."""
+
+    def __init__(self, serve_pid: int, others: dict[str, int]):
+        self.serve_pid = serve_pid
+        self.others = others
+        self.peak_rss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> Usage:
+        self.started = time.monotonic()
+        self.cpu_before = self.cpu()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.seconds = time.monotonic() - self.started
+        after = self.cpu()
+        self.split = {name: round(100 * (after[name] - self.cpu_before.get(name, 0.0)) / self.seconds, 1)
+                      for name in after}
+
+    def cpu(self) -> dict[str, float]:
+        dispatcher = _children(self.serve_pid)
+        values = {"receiver (serve)": _cpu(self.serve_pid), "dispatcher": sum(_cpu(p) for p in dispatcher)}
+        values.update({name: _cpu(pid) for name, pid in self.others.items()})
+        return values
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            pids = [self.serve_pid, *_children(self.serve_pid)]
+            self.peak_rss_mb = max(self.peak_rss_mb, sum(_rss_mb(p) for p in pids))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(p) for p in task.read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def run(repeats: int = 3) -> dict:
@@ -61,7 +179,10 @@ def run(repeats: int = 3) -> dict:
         try:
             for _ in range(repeats):
                 for concurrency in CONCURRENCY:
-                    results[concurrency].append(load(port, body, concurrency))
+                    with Usage(serve.pid, {"sink": sink.pid}) as usage:
+                        outcome = load(port, body, concurrency)
+                    results[concurrency].append({**outcome, "cpu_percent": usage.split,
+                                                 "peak_rss_mb": usage.peak_rss_mb})
         finally:
             stop(serve)
             stop(sink)
@@ -73,6 +194,7 @@ def _medians(runs: list[dict]) -> dict:
     for r in runs:
         for status, n in r["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
+    names = runs[0]["cpu_percent"]
     return {
         "events_per_s": median([r["accepted_per_s"] for r in runs]),
         "p50_ms": median([r["p50_ms"] for r in runs]),
@@ -80,6 +202,9 @@ def _medians(runs: list[dict]) -> dict:
         "statuses": statuses,
         "errors": sum(r["errors"] for r in runs),
         "runs": len(runs),
+        "generator": runs[0]["generator"],
+        "cpu_percent": {name: median([r["cpu_percent"][name] for r in runs]) for name in names},
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
 
 

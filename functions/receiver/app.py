@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from functools import cache
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
+from fluxnotify.ingress.apigw import handle_api_event
 from fluxnotify.ingress.dedup import DynamoDedup, NoDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 
 logger = Logger(service="fluxnotify")
-app = APIGatewayHttpResolver()
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def webhook_token() -> str | None:
@@ -37,24 +34,10 @@ def receiver() -> Receiver:
     return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=webhook_token, metrics=EmfMetrics())
 
 
-@app.route("/", method=ALL_METHODS)
-@app.route("/<token>", method=ALL_METHODS)
-def receive(token: str = "") -> Response:
-    request = app.current_event
-    body = request.body or ""
-    raw = base64.b64decode(body) if request.is_base64_encoded else body.encode("utf-8")
-    answer = receiver().handle(request.http_method, request.path, request.headers or {}, raw)
-    return Response(
-        status_code=answer.status,
-        content_type=answer.headers.get("Content-Type", "application/json"),
-        body=answer.body,
-        headers={k: v for k, v in answer.headers.items() if k != "Content-Type"},
-    )
-
-
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
-    return app.resolve(event, context)
+    # Any event shape gets an HTTP answer (ingress/apigw.py), never an unhandled exception.
+    return handle_api_event(receiver(), event)
 
 
 if os.environ.get("FLUXNOTIFY_TRACING") == "true":  # X-Ray via Powertools Tracer, when enabled

@@ -238,7 +238,8 @@ BAD_INPUTS = [
     ("bad timestamp", dict(patch={"timestamp": "yesterday"}), 400, "timestamp"),
     ("missing kind", dict(patch={"involvedObject": {"name": "a", "namespace": "b"}}), 400, "involvedObject.kind"),
     ("metadata value", dict(patch={"metadata": {"a": 1}}), 400, "metadata['a']"),
-    ("too long message", dict(patch={"message": "x" * 39_001}), 400, "message"),
+    ("timestamp before year 1 in UTC", dict(patch={"timestamp": "0001-01-01T00:00:00+01:00"}), 400, "timestamp"),
+    ("lone surrogate", dict(body=body_of().replace('"message":', '"message":"\\ud800","x":')), 400, None),
     ("oversized", dict(body='{"message":"' + "x" * 300_000 + '"}'), 413, None),
     ("text/plain", dict(headers={"content-type": "text/plain"}), 415, None),
 ]

@@ -109,11 +109,13 @@ def test_malformed_bodies_are_400_with_json_error(queue, raw, field):
     assert queue.messages == []
 
 
-def test_metadata_key_count_is_limited(queue):
+def test_long_messages_and_many_metadata_keys_are_accepted_like_the_reference(queue):
+    # Spec §1.1/§1.3: the reference limits neither; Flux does not retry a 400, so refusing would lose it.
     metadata = {f"source.toolkit.fluxcd.io/k{i}": "v" for i in range(300)}
-    answer = Receiver(queue).handle("POST", "/", {}, body(metadata=metadata))
-    assert answer.status == 400
-    assert json.loads(answer.body)["field"] == "metadata"
+    answer = Receiver(queue).handle("POST", "/", {}, body(metadata=metadata, message="x" * 200_000))
+    assert answer.status == 202
+    queued = queue.bodies()[-1]["event"]
+    assert len(queued["message"]) == 200_000 and len(queued["metadata"]) == 300
 
 
 def test_queue_outage_is_503_not_a_lost_202():
@@ -139,3 +141,18 @@ def test_duplicates_are_refused_inside_the_window(tmp_path, queue):
 
 def test_rfc1123_format_matches_the_reference():
     assert rfc1123(0) == "Thu, 01 Jan 1970 00:00:00 UTC"
+
+
+@pytest.mark.parametrize("timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_timestamp_outside_the_utc_range_is_400(queue, timestamp):
+    answer = Receiver(queue).handle("POST", "/", {}, body(timestamp=timestamp))
+    assert answer.status == 400 and json.loads(answer.body)["field"] == "timestamp"
+    assert queue.messages == []
+
+
+@pytest.mark.parametrize("method", ["HEAD", "TRACE", "post", "Post", "GET"])
+def test_other_methods_and_lower_case_post_are_405_json(queue, method):
+    answer = Receiver(queue).handle(method, "/", {}, body())
+    assert answer.status == 405 and answer.headers["Allow"] == "POST"
+    assert json.loads(answer.body)["status"] == 405
+    assert queue.messages == []

@@ -3,25 +3,43 @@
 Fixed windows anchored at a key's first sighting: window k covers
 [t0 + k·I, t0 + (k+1)·I); the first request of each window passes. A key unused
 for 2·I is forgotten (TTL on DynamoDB, a sweep in SQLite).
+
+A key exists only for an event that was queued (``admit``): in SQLite the key and the
+message are one transaction; on DynamoDB the key is first written with a lease, the
+message sent, then the lease removed, and a failed send deletes the key again. A key
+whose lease ran out (the receiver died between the two writes) counts as unseen.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0  # > the receiver's Lambda timeout: a claim older than this was abandoned
+
+Enqueue = Callable[[], object]
 
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
     reset: float  # end of the current window, Unix seconds
+    pending: bool = False  # another receiver is queueing the same event right now
 
 
 class DedupStore(Protocol):
     def take(self, key: str, now: float | None = None) -> Verdict: ...
+
+    def admit(self, key: str, enqueue: Enqueue, now: float | None = None) -> Verdict:
+        """Call ``enqueue`` when the key passes; keep the key only if ``enqueue`` succeeded."""
+        ...
 
 
 def window_end(first_seen: float, interval: float, now: float) -> float:
@@ -35,6 +53,10 @@ class NoDedup:
     def take(self, key: str, now: float | None = None) -> Verdict:
         return Verdict(True, now if now is not None else time.time())
 
+    def admit(self, key: str, enqueue: Enqueue, now: float | None = None) -> Verdict:
+        enqueue()
+        return self.take(key, now)
+
 
 class SqliteDedup:
     def __init__(self, database: Any, interval: float):
@@ -44,7 +66,14 @@ class SqliteDedup:
             "CREATE TABLE IF NOT EXISTS dedup (key TEXT PRIMARY KEY, first_seen REAL, window_end REAL)"
         )
         self._last_sweep = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def admit(self, key: str, enqueue: Enqueue, now: float | None = None) -> Verdict:
+        with self._lock, self.db.transaction():  # a failing enqueue rolls the key back with it
+            verdict = self.take(key, now)
+            if verdict.allowed:
+                enqueue()
+        return verdict
 
     def take(self, key: str, now: float | None = None) -> Verdict:
         now = time.time() if now is None else now
@@ -69,7 +98,11 @@ class SqliteDedup:
 
 
 class DynamoDedup:
-    """Conditional writes, so concurrent receivers agree on who passes."""
+    """Conditional writes, so concurrent receivers agree on who passes.
+
+    An item: ``pk``, ``first_seen``, ``window_end``, ``expires_at`` (TTL) and, while its
+    message is being sent, ``lease_until``.
+    """
 
     def __init__(self, table_name: str, interval: float, client: Any = None):
         if client is None:
@@ -81,41 +114,75 @@ class DynamoDedup:
         self.interval = interval
 
     def take(self, key: str, now: float | None = None) -> Verdict:
+        """Check and record in one step (no message involved); see ``admit``."""
+        verdict, _ = self._claim(key, time.time() if now is None else now, lease=False)
+        return verdict
+
+    def admit(self, key: str, enqueue: Enqueue, now: float | None = None) -> Verdict:
         now = time.time() if now is None else now
-        errors = self.client.exceptions
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        if item is None or now >= float(item["window_end"]["N"]) + self.interval:
-            end = now + self.interval
-            condition = "attribute_not_exists(pk)" if item is None else "window_end = :old"
-            values = {} if item is None else {":old": item["window_end"]}
-            try:
-                self.client.put_item(
-                    TableName=self.table,
-                    Item={"pk": {"S": key}, "first_seen": {"N": repr(now)}, "window_end": {"N": repr(end)},
-                          "expires_at": {"N": str(int(end + self.interval) + 1)}},
-                    ConditionExpression=condition,
-                    **({"ExpressionAttributeValues": values} if values else {}),
-                )
-            except errors.ConditionalCheckFailedException:
-                return self._lost_race(key, now)
-            return Verdict(True, end)
-        first_seen, current_end = float(item["first_seen"]["N"]), float(item["window_end"]["N"])
-        end = window_end(first_seen, self.interval, now)
-        if end <= current_end:
-            return Verdict(False, current_end)
+        verdict, claimed = self._claim(key, now, lease=True)
+        if not verdict.allowed:
+            return verdict
         try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": key}},
-                UpdateExpression="SET window_end = :end, expires_at = :exp",
-                ConditionExpression="window_end = :old",
-                ExpressionAttributeValues={":end": {"N": repr(end)}, ":old": item["window_end"],
-                                           ":exp": {"N": str(int(end + self.interval) + 1)}},
-            )
+            enqueue()
+        except BaseException:
+            self._release(key, claimed)
+            raise
+        self._confirm(key, claimed)
+        return verdict
+
+    def _claim(self, key: str, now: float, lease: bool) -> tuple[Verdict, dict]:
+        errors = self.client.exceptions
+        previous = item = self._get(key)
+        if item is not None and "lease_until" in item:
+            if float(item["lease_until"]["N"]) > now:
+                return Verdict(False, now + 1, pending=True), {}
+            item = None  # abandoned between key and message: as if never seen
+        if item is None or now >= float(item["window_end"]["N"]) + self.interval:
+            first_seen, end = now, now + self.interval
+        else:
+            first_seen, current_end = float(item["first_seen"]["N"]), float(item["window_end"]["N"])
+            end = window_end(first_seen, self.interval, now)
+            if end <= current_end:
+                return Verdict(False, current_end), {}
+        new = {"pk": {"S": key}, "first_seen": {"N": repr(first_seen)}, "window_end": {"N": repr(end)},
+               "expires_at": {"N": str(int(end + self.interval) + 1)}}
+        if lease:
+            new["lease_until"] = {"N": repr(now + LEASE_SECONDS)}
+        condition, values = "attribute_not_exists(pk)", {}
+        if previous is not None:
+            condition, values = "window_end = :old", {":old": previous["window_end"]}
+        try:
+            self.client.put_item(TableName=self.table, Item=new, ConditionExpression=condition,
+                                 **({"ExpressionAttributeValues": values} if values else {}))
         except errors.ConditionalCheckFailedException:
-            return self._lost_race(key, now)
-        return Verdict(True, end)
+            return self._lost_race(key, now), {}
+        return Verdict(True, end), new
+
+    def _release(self, key: str, claimed: dict) -> None:
+        """The message was not sent: delete our claim (only ours: the lease names it)."""
+        try:
+            self.client.delete_item(TableName=self.table, Key={"pk": {"S": key}},
+                                    ConditionExpression="lease_until = :lease",
+                                    ExpressionAttributeValues={":lease": claimed["lease_until"]})
+        except Exception as err:  # the lease runs out by itself
+            logger.warning("could not release a duplicate key after a failed send: %s", type(err).__name__)
+
+    def _confirm(self, key: str, claimed: dict) -> None:
+        try:
+            self.client.update_item(TableName=self.table, Key={"pk": {"S": key}},
+                                    UpdateExpression="REMOVE lease_until",
+                                    ConditionExpression="lease_until = :lease",
+                                    ExpressionAttributeValues={":lease": claimed["lease_until"]})
+        except Exception as err:  # queued anyway; after the lease a duplicate may pass once
+            logger.warning("could not confirm a duplicate key: %s", type(err).__name__)
+
+    def _get(self, key: str) -> dict | None:
+        answer = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True)
+        return answer.get("Item")
 
     def _lost_race(self, key: str, now: float) -> Verdict:
-        item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
+        item = self._get(key)
+        if item is not None and "lease_until" in item:
+            return Verdict(False, now + 1, pending=True)
         return Verdict(False, float(item["window_end"]["N"]) if item else now + self.interval)

@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 256 * 1024
 QUEUE_MESSAGE_LIMIT = 1024 * 1024
-MAX_MESSAGE_CHARS = 39_000  # Flux's event message contract
-MAX_METADATA_KEYS = 256
 JSON_CONTENT_TYPES = ("application/json", "text/json")
 
 TokenSource = Callable[[], "str | None"]
@@ -96,7 +94,7 @@ class Receiver:
 
     def _handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         headers = {k.lower(): v for k, v in headers.items()}
-        if method.upper() != "POST":
+        if method != "POST":  # methods are case-sensitive (RFC 9110): `post` is not POST
             return _error(405, f"method {method} not allowed: POST the event", Allow="POST")
         segments = [s for s in path.split("?")[0].split("/") if s]
         if len(segments) > 1:
@@ -112,7 +110,6 @@ class Receiver:
         try:
             event = parse_event(body)
             validate_event(event)
-            _check_limits(event)
         except EventError as err:
             return _error(400, str(err), err.field)
         if is_forwarded(headers, event):  # already processed by notification-controller
@@ -120,7 +117,11 @@ class Receiver:
         return self._accept(clean_metadata(event))
 
     def _authenticate(self, path_token: str, headers: dict[str, str], body: bytes) -> HttpResponse | None:
-        expected = self.token()
+        try:
+            expected = self.token()
+        except Exception as err:  # the secret store is unreachable: Flux retries a 503
+            logger.error("could not read the webhook token: %s", type(err).__name__)
+            return _error(503, "the webhook token could not be read; retry later")
         if not expected:
             return None
         if path_token and hmac.compare_digest(path_token.encode(), expected.encode()):
@@ -134,32 +135,33 @@ class Receiver:
         return _error(401, "unauthorized: the webhook token in the path or X-Signature is missing or wrong")
 
     def _accept(self, event) -> HttpResponse:
-        verdict = self.dedup.take(dedup_key(event))
+        # Serialise first: an event that cannot become a message is refused before its key exists.
+        envelope = new_envelope(strip_internal(event))
+        try:
+            message = envelope.to_json()
+            message.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return _error(400, f"the event contains a lone surrogate ({err.object[err.start]!r}): send valid UTF-8")
+        try:
+            # The key is recorded only together with the message (DedupStore.admit).
+            verdict = self.dedup.admit(dedup_key(event), lambda: self.queue.send(message))
+        except Exception as err:
+            logger.error("could not queue the event: %s", _reason(err), extra={"object": _object(event)})
+            return _error(503, "the event could not be queued; retry later")
         reset = rfc1123(verdict.reset)
         limit_headers = {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+        if verdict.pending:
+            return _error(503, "the same event is being queued right now; retry later", **{"Retry-After": "1"})
         if not verdict.allowed:
             logger.info("duplicate event refused", extra={"object": _object(event)})
             return _error(429, "duplicate event inside the rate-limit window", **limit_headers, **{"Retry-After": reset})
-        envelope = new_envelope(strip_internal(event))
-        try:
-            self.queue.send(envelope.to_json())
-        except Exception:
-            logger.exception("could not queue the event", extra={"object": _object(event)})
-            return _error(503, "the event could not be queued; retry later")
         logger.info("event queued", extra={"object": _object(event), "message_id": envelope.id})
         body = json.dumps({"status": "queued", "id": envelope.id})
         return HttpResponse(202, body, {"Content-Type": "application/json", **limit_headers})
 
 
-def _check_limits(event) -> None:
-    if len(event.message) > MAX_MESSAGE_CHARS:
-        raise EventError(
-            f"message is {len(event.message)} characters, the limit is {MAX_MESSAGE_CHARS}", "message"
-        )
-    if len(event.metadata) > MAX_METADATA_KEYS:
-        raise EventError(
-            f"metadata has {len(event.metadata)} keys, the limit is {MAX_METADATA_KEYS}", "metadata"
-        )
+def _reason(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 def _object(event) -> str:

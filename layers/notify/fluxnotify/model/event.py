@@ -210,7 +210,8 @@ def parse_timestamp(text: str) -> datetime | None:
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
         stamp = datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=tz)
-    except ValueError:
+        stamp.astimezone(UTC)  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+    except (ValueError, OverflowError):
         raise EventError(f"timestamp {text!r} is not a valid date and time", "timestamp") from None
     return None if stamp == _ZERO_TIME else stamp
 

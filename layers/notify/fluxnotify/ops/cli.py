@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -47,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="once started, POST this Flux event to the stack (demo)")
     serve.add_argument("--status-addr", metavar="HOST:PORT",
                        help="status page address (default 127.0.0.1:9294; empty: no page)")
+    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="time a client has to send each request (default: 10)")
+    serve.add_argument("--max-connections", type=int, default=512, metavar="N",
+                       help="open connections at most; more get 503 (default: 512)")
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
@@ -236,31 +239,43 @@ def _replay(args) -> int:
 
 
 def _serve(args) -> int:
-    from fluxnotify.ops.local import LocalStack, PrintingSink
+    import sqlite3
 
+    from fluxnotify.ops.local import LocalStack, PrintingSink
+    from fluxnotify.ops.signals import StopSignals
+
+    stop = StopSignals()
     configure_logging("INFO")
     if args.sink:
         host, _, port = args.sink.rpartition(":")
-        PrintingSink(host or "127.0.0.1", int(port)).start()
+        try:
+            PrintingSink(host or "127.0.0.1", int(port)).start()
+        except (OSError, ValueError) as err:
+            return _fail(f"cannot listen on {args.sink} (--sink): {getattr(err, 'strerror', None) or err}")
     try:
         stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
                            workers=args.workers, token=args.token, separate_process=True,
-                           status_addr=_status_addr(args)).start()
+                           read_timeout=args.read_timeout, max_connections=args.max_connections,
+                           status_addr=_status_addr(args))
     except (ManifestError, ValueError) as err:
         return _fail(str(err))
+    except sqlite3.Error as err:
+        return _fail(f"{args.db}: cannot use the database: {err}")
     except OSError as err:
         return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+    try:
+        stack.start()
+    except RuntimeError as err:
+        return _fail(str(err))
     print(f"fluxnotify: receiving Flux events on {stack.url}/ (queue: {args.db}); Ctrl-C to stop",
           file=sys.stderr, flush=True)
     if stack.status_page is not None:
         print(f"fluxnotify: status page on {stack.status_page.url}/", file=sys.stderr, flush=True)
     for path in args.post:
         _post_example(stack.url, path, args.token)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        stack.stop()
+    signum = stop.wait()
+    print(f"fluxnotify: stopping ({signum.name})", file=sys.stderr, flush=True)
+    stack.stop()
     return 0
 
 

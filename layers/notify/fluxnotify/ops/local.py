@@ -8,39 +8,39 @@ the YAML config store instead of SSM/Secrets Manager:
     (main process)                              (dispatcher process) └── failures → SQLite "dead"
 
 Messages are deleted only after the dispatcher handled them, so a crash (even
-kill -9) loses nothing: after a restart they become visible again.
+kill -9) loses nothing: after a restart they become visible again. `GET /healthz`
+reports the dispatcher and the store (ops/health.py); the HTTP limits are in
+ops/httpserver.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
+import sqlite3
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from fluxnotify.config.files import FileStore
-from fluxnotify.delivery.dispatcher import Dispatcher
-from fluxnotify.delivery.status_sqlite import SqliteStatus
 from fluxnotify.ingress.dedup import NoDedup, SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
-from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.ops.dispatchproc import DispatcherProcess
+from fluxnotify.ops.health import health
+from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
+from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
 
 logger = logging.getLogger(__name__)
 
-VISIBILITY_TIMEOUT = float(os.environ.get("FLUXNOTIFY_VISIBILITY_TIMEOUT", "90"))  # > the longest delivery
-MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
+RECEIVER_LOCK_TIMEOUT = 1.0  # POSTs wait this long for a store locked by another program, then 503
 
 
 class LocalStack:
     """Receiver HTTP server + dispatcher workers on one SQLite file.
 
     ``separate_process=True`` (what `fluxnotify serve` uses) runs the dispatcher workers in
-    a child process, so deliveries do not compete with the receiver for the GIL (about
-    twice the ingest rate); the child polls the queue every 10 ms and exits when its
-    parent dies. In-process workers (the default) are easier to inspect in tests.
+    a supervised child process (ops/dispatchproc.py), so deliveries do not compete with the
+    receiver for the GIL; the child polls the queue every 10 ms and exits when its parent
+    dies. In-process workers (the default) are easier to inspect in tests.
     """
 
     def __init__(
@@ -55,26 +55,33 @@ class LocalStack:
         token: str | None = None,
         dispatcher_options: dict | None = None,
         separate_process: bool = False,
+        read_timeout: float = 10.0,
+        max_connections: int = 512,
         status_addr: str = "",
     ):
-        self.db = SqliteDatabase(database)
+        self.store = FileStore.from_paths(config_paths)
+        self.db = SqliteDatabase(database, busy_timeout=RECEIVER_LOCK_TIMEOUT)
+        self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
         self.queue = SqliteQueue(self.db, "events")
         self.dead = SqliteQueue(self.db, "dead")
         interval = rate_limit_interval
         if interval is None:
             interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
         dedup = SqliteDedup(self.db, interval) if interval > 0 else NoDedup()
-        self.store = FileStore.from_paths(config_paths)
         self.receiver = Receiver(self.queue, dedup, token=lambda: token)
-        self.server = ThreadingHTTPServer((host, port), _handler_for(self.receiver))
-        self.server.daemon_threads = True
+        self.server = HttpServer(self._answer, host, port, max_body=self.receiver.max_body,
+                                 read_timeout=read_timeout, max_connections=max_connections,
+                                 batch_app=self._answer_batch)
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._worker_args = (config_paths, database, workers, dispatcher_options or {})
-        self.workers: DispatchWorkers | None = None
-        self._child = None
+        self.workers = None
+        self.dispatcher_process: DispatcherProcess | None = None
         if workers and not separate_process:
+            from fluxnotify.ops.workers import DispatchWorkers  # serve's parent never needs it
+
             self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, dispatcher_options or {})
-        self._separate = separate_process and workers > 0
+        elif workers:
+            self.dispatcher_process = DispatcherProcess((config_paths, database, workers, dispatcher_options or {}))
+        self._gone_logged = threading.Event()
         self.status_page = _status_page(self.db, status_addr)
 
     def start(self) -> LocalStack:
@@ -82,75 +89,62 @@ class LocalStack:
         self.queue.release_claimed()
         if self.workers is not None:
             self.workers.start()
-        if self._separate:
-            self._child = _start_child(*self._worker_args)
-        threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True).start()
+        if self.dispatcher_process is not None:
+            self.dispatcher_process.start()
+        self.server.start()
         if self.status_page is not None:
             self.status_page.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         if self.status_page is not None:
             self.status_page.stop()
         if self.workers is not None:
             self.workers.stop()
-        if self._child is not None:
-            self._child.terminate()
-            self._child.join(timeout=5)
+        if self.dispatcher_process is not None:
+            self.dispatcher_process.stop()
 
+    def dispatcher_alive(self) -> bool:
+        if self.workers is not None:
+            return self.workers.alive()
+        return self.dispatcher_process is not None and self.dispatcher_process.alive()
 
-class DispatchWorkers:
-    """Threads that take messages from the SQLite queue and hand them to the Dispatcher."""
-
-    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, options: dict,
-                 idle_poll: float = 0.5):
-        self.queue = queue
-        self.dead = dead
-        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), **options)
-        # In-process, a send wakes the workers at once; another process can only poll.
-        self.idle_poll = idle_poll
-        self._stopping = threading.Event()
-        self._threads = [threading.Thread(target=self._work, name=f"dispatch-{i}", daemon=True)
-                         for i in range(count)]
-
-    def start(self) -> DispatchWorkers:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        with self.queue.db.changed:
-            self.queue.db.changed.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def _work(self) -> None:
-        while not self._stopping.is_set():
-            messages = self.queue.receive(max_messages=10, visibility_timeout=VISIBILITY_TIMEOUT)
-            for message in messages:
-                self._process(message)
-            if not messages:
-                next_in = self.queue.next_visible_in()
-                wait = self.idle_poll if next_in is None else min(self.idle_poll, max(next_in, 0.005))
-                self.queue.wait(wait)
-
-    def _process(self, message) -> None:
-        if message.receive_count > MAX_RECEIVES:
-            letter = {"raw": message.body, "error": f"received {message.receive_count - 1} times without "
-                      "being handled", "reason": "max receives exceeded"}
-            self.dead.send(json.dumps(letter))
-            self.queue.delete(message.id)
-            return
+    def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
+        if target.split("?")[0] == "/healthz":
+            if method != "GET":
+                return Answer(405, json.dumps({"error": f"method {method} not allowed: GET /healthz",
+                                               "status": 405}), {"Content-Type": "application/json", "Allow": "GET"})
+            status, report = health(self.db, self.dispatcher_alive)
+            return Answer(status, json.dumps(report), {"Content-Type": "application/json"})
         try:
-            self.dispatcher.handle(message.body)
-        except Exception:
-            # The follow-up could not be written: leave the message to reappear later.
-            logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
-            return
-        self.queue.delete(message.id)
+            self.db.check_file()
+        except DatabaseGone as err:
+            return self._store_gone(err)
+        answer = self.receiver.handle(method, target, headers, body)
+        return Answer(answer.status, answer.body, answer.headers)
+
+    def _answer_batch(self, requests: list) -> list[Answer]:
+        """POSTs that arrived together, in one transaction (each event in its own savepoint).
+
+        A 202 is only true once the commit is: when it fails, every 202 of the batch becomes 503.
+        """
+        try:
+            with self.db.transaction():
+                answers = [self._answer(*request) for request in requests]
+        except sqlite3.Error as err:
+            if not isinstance(err, DatabaseGone):
+                logger.error("could not queue %d event(s): %s", len(requests), err)
+            gone = isinstance(err, DatabaseGone)
+            return [self._store_gone(err) if gone else error_answer(503, "the event could not be queued; retry later")
+                    for _ in requests]
+        return answers
+
+    def _store_gone(self, err: Exception) -> Answer:
+        if not self._gone_logged.is_set():
+            self._gone_logged.set()
+            logger.error("%s; refusing events with 503 until serve is restarted", err)
+        return error_answer(503, "the local queue's database file is gone; events are refused until restart")
 
 
 def _status_page(db: SqliteDatabase, addr: str):
@@ -165,80 +159,12 @@ def _status_page(db: SqliteDatabase, addr: str):
         raise ValueError(f"--status-addr {addr}: cannot listen: {err.strerror or err}") from err
 
 
-def _start_child(config_paths: list[str], database: str, workers: int, options: dict):
-    context = multiprocessing.get_context("spawn")
-    ready = context.Event()
-    child = context.Process(
-        target=_child_main, args=(config_paths, database, workers, options, os.getpid(), ready),
-        name="fluxnotify-dispatcher", daemon=True,
-    )
-    child.start()
-    # Deliveries must work once the port answers: wait until the child is up.
-    if not ready.wait(timeout=60):
-        child.terminate()
-        raise RuntimeError("the dispatcher process did not start")
-    return child
-
-
-def _child_main(config_paths, database, workers, options, parent_pid, ready) -> None:
-    from fluxnotify.ops.logs import configure_logging
-
-    configure_logging("INFO")
-    db = SqliteDatabase(database)
-    store = FileStore.from_paths(config_paths)
-    pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, options,
-                           idle_poll=0.01).start()
-    ready.set()
-    while os.getppid() == parent_pid:  # the parent died (even by kill -9): stop too
-        time.sleep(0.2)
-    pool.stop()
-
-
-def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "fluxnotify"
-        # Headers and body are two writes: without TCP_NODELAY each answer waits ~40 ms
-        # for the peer's delayed ACK.
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def _handle(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0:
-                self._send(400, json.dumps({"error": "invalid Content-Length", "status": 400}), {})
-                return
-            # Read at most one byte past the limit: enough to refuse, never unbounded.
-            body = self.rfile.read(min(length, receiver.max_body + 1))
-            if length > len(body):
-                self.close_connection = True
-            response = receiver.handle(self.command, self.path, dict(self.headers.items()), body)
-            self._send(response.status, response.body, response.headers)
-
-        def _send(self, status: int, body: str, headers: dict[str, str]) -> None:
-            payload = body.encode("utf-8")
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
-
-    return Handler
-
-
 class PrintingSink:
     """A tiny HTTP endpoint that prints what providers send it (the quick start's 'chat')."""
 
     def __init__(self, host: str, port: int, out=None):
         import sys
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         stream = out or sys.stdout
 

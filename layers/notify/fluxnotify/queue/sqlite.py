@@ -7,11 +7,13 @@ Several named queues (``events``, ``dead``) share one database file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fluxnotify.queue import MAX_DELAY_SECONDS
@@ -36,25 +38,82 @@ class Message:
     receive_count: int
 
 
-class SqliteDatabase:
-    """One connection shared by threads behind a lock; WAL for durability with speed."""
+class DatabaseGone(sqlite3.OperationalError):
+    """The database file was deleted or replaced under a running process."""
 
-    def __init__(self, path: str):
+
+class SqliteDatabase:
+    """One connection shared by threads behind a lock; WAL for durability with speed.
+
+    Every write first checks that the path still names the file that was opened: writes
+    into an unlinked file would be lost at the next start (DatabaseGone instead).
+    """
+
+    def __init__(self, path: str, busy_timeout: float = 5.0):
         self.path = path
-        self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                          timeout=busy_timeout)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.executescript(_SCHEMA)
-        self.lock = threading.Lock()
+        self._identity = _file_identity(path)
+        self.lock = threading.RLock()
         self.changed = threading.Condition()
 
     def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self.lock:
+            if not self.connection.in_transaction and not sql.lstrip().upper().startswith("SELECT"):
+                self.check_file()
             return self.connection.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; an inner one is a savepoint, so
+        its failure undoes only its own writes (one event of a group commit)."""
+        with self.lock:
+            if self.connection.in_transaction:
+                yield from self._savepoint()
+                return
+            self.check_file()
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
+
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        self.connection.execute("SAVEPOINT inner")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK TO inner")
+            self.connection.execute("RELEASE inner")
+            raise
+        self.connection.execute("RELEASE inner")
+
+    def check_file(self) -> None:
+        if _file_identity(self.path) != self._identity:
+            raise DatabaseGone(f"{self.path} was deleted or replaced while in use")
+
+    def probe_write(self) -> None:
+        """Raise sqlite3.Error when the database cannot be written now (read-only, locked)."""
+        with self.transaction():
+            self.connection.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+            self.connection.execute("DROP TABLE probe")
 
     def close(self) -> None:
         with self.lock:
             self.connection.close()
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 class SqliteQueue:
@@ -77,23 +136,20 @@ class SqliteQueue:
     def receive(self, max_messages: int = 10, visibility_timeout: float = 60.0) -> list[Message]:
         """Claim up to max_messages visible messages, hiding them for visibility_timeout."""
         now = time.time()
-        with self.db.lock:
-            cursor = self.db.connection
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                rows = cursor.execute(
-                    "SELECT id, body, receive_count FROM messages WHERE queue = ? AND visible_at <= ?"
-                    " ORDER BY visible_at LIMIT ?",
-                    (self.name, now, max_messages),
-                ).fetchall()
-                cursor.executemany(
-                    "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1 WHERE id = ?",
-                    [(now + visibility_timeout, row[0]) for row in rows],
-                )
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
+        # A read first: an idle poll must not take the write lock the receiver needs.
+        if not self.db.execute("SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT 1",
+                               (self.name, now)):
+            return []
+        with self.db.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT id, body, receive_count FROM messages WHERE queue = ? AND visible_at <= ?"
+                " ORDER BY visible_at LIMIT ?",
+                (self.name, now, max_messages),
+            ).fetchall()
+            cursor.executemany(
+                "UPDATE messages SET visible_at = ?, receive_count = receive_count + 1 WHERE id = ?",
+                [(now + visibility_timeout, row[0]) for row in rows],
+            )
         return [Message(row[0], row[1], row[2] + 1) for row in rows]
 
     def release_claimed(self) -> int:
@@ -110,6 +166,12 @@ class SqliteQueue:
 
     def delete(self, message_id: str) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def delete_many(self, message_ids: list[str]) -> None:
+        """One transaction for a whole batch: one commit instead of one per message."""
+        if message_ids:
+            with self.db.transaction() as connection:
+                connection.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in message_ids])
 
     def wait(self, timeout: float) -> None:
         """Sleep until a send in this process or the timeout (other processes: polling)."""

@@ -1,0 +1,113 @@
+"""Dispatcher worker threads of the local stack: SQLite queue → Dispatcher → providers.
+
+A worker never dies of a store error (a lock held by another program, a full disk, the file
+gone): it logs the first failure of a streak, backs off (up to MAX_BACKOFF) and goes on, and
+logs again once the store works. Messages are deleted only after they were handled, so
+whatever failed is received again later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+
+from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.status_sqlite import SqliteStatus
+from fluxnotify.queue.sqlite import SqliteQueue
+
+logger = logging.getLogger(__name__)
+
+VISIBILITY_TIMEOUT = float(os.environ.get("FLUXNOTIFY_VISIBILITY_TIMEOUT", "90"))  # > the longest delivery
+MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
+MAX_BACKOFF = 2.0
+
+
+class DispatchWorkers:
+    """Threads that take messages from the SQLite queue and hand them to the Dispatcher."""
+
+    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, options: dict,
+                 idle_poll: float = 0.5):
+        self.queue = queue
+        self.dead = dead
+        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), **options)
+        # In-process, a send wakes the workers at once; another process can only poll.
+        self.idle_poll = idle_poll
+        self._stopping = threading.Event()
+        self._failing = threading.Event()  # set while the store fails (one log line per streak)
+        self._threads = [threading.Thread(target=self._work, name=f"dispatch-{i}", daemon=True)
+                         for i in range(count)]
+
+    def start(self) -> DispatchWorkers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def alive(self) -> bool:
+        return all(thread.is_alive() for thread in self._threads)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self.queue.db.changed:
+            self.queue.db.changed.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._until_done(self._poll)
+            except Exception:  # only while stopping
+                return
+
+    def _until_done(self, action):
+        """Run a store action until it succeeds (or we stop), backing off between failures."""
+        backoff = 0.05
+        while True:
+            try:
+                result = action()
+            except Exception as err:
+                if self._stopping.is_set():
+                    raise
+                if not self._failing.is_set():
+                    self._failing.set()
+                    logger.error("dispatcher: the queue store failed (%s: %s); retrying with back-off",
+                                 type(err).__name__, err)
+                self._stopping.wait(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            if self._failing.is_set():
+                self._failing.clear()
+                logger.warning("dispatcher: the queue store works again")
+            return result
+
+    def _poll(self) -> None:
+        messages = self.queue.receive(max_messages=10, visibility_timeout=VISIBILITY_TIMEOUT)
+        handled = [message.id for message in messages if self._process(message)]
+        # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
+        self._until_done(lambda: self.queue.delete_many(handled))
+        if not messages:
+            next_in = self.queue.next_visible_in()
+            wait = self.idle_poll if next_in is None else min(self.idle_poll, max(next_in, 0.005))
+            self.queue.wait(wait)
+
+    def _process(self, message) -> bool:
+        """Handle one message; True when it is done with (to be deleted)."""
+        if message.receive_count > MAX_RECEIVES:
+            letter = {"raw": message.body, "error": f"received {message.receive_count - 1} times without "
+                      "being handled", "reason": "max receives exceeded"}
+            self._until_done(lambda: self._dead_letter(message.id, json.dumps(letter)))
+            return False
+        try:
+            self.dispatcher.handle(message.body)
+        except Exception:
+            # The follow-up could not be written: leave the message to reappear later.
+            logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
+            return False
+        return True
+
+    def _dead_letter(self, message_id: str, letter: str) -> None:
+        with self.queue.db.transaction():
+            self.dead.send(letter)
+            self.queue.delete(message_id)
