@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="once started, POST this Flux event to the stack (demo)")
     serve.add_argument("--status-addr", metavar="HOST:PORT",
                        help="status page address (default 127.0.0.1:9294; empty: no page)")
+    serve.add_argument("--no-cross-namespace-refs", action="store_true",
+                       default=os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() == "true",
+                       help="an Alert only takes events of its own namespace (env NO_CROSS_NAMESPACE_REFS)")
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
@@ -239,6 +242,8 @@ def _serve(args) -> int:
     from fluxnotify.ops.local import LocalStack, PrintingSink
 
     configure_logging("INFO")
+    if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
+        os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
     if args.sink:
         host, _, port = args.sink.rpartition(":")
         PrintingSink(host or "127.0.0.1", int(port)).start()

@@ -1,0 +1,238 @@
+"""Where digest windows live between their first event and their flush: SQLite or DynamoDB.
+
+A window goes open → closed → sent. ``add`` puts an event into the key's open window
+(opening one when there is none) once per queue message id, so a redelivered message is
+not counted twice; ``close`` atomically turns the open window into a closed one, so later
+events open the next window; ``close`` of a window already closed but not sent returns it
+again (a flush that crashed before sending sends it then), ``mark_sent`` ends it.
+
+DynamoDB (STATE_TABLE, DESIGN.md shared contract 2): the open window is the item
+``digest#<key>``, a closed one ``digest#<key>#<window>``; both expire (TTL) a week after
+their due time. Locally the tables ``digest_windows`` and ``digest_events`` of serve's file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+SEVERITY_RANK = {"trace": 0, "info": 1, "error": 2}
+KEEP_SECONDS = 7 * 24 * 3600  # how long a window outlives its due time
+MAX_ENTRIES = 500  # lines kept per window (the count goes on): DynamoDB's item limit
+
+
+@dataclass
+class Window:
+    key: str
+    window: str
+    alert: str
+    cluster: str
+    due: float
+    count: int = 0
+    severity: str = "info"  # the worst seen
+    entries: list[dict] = field(default_factory=list)  # {"t": timestamp, "line": text}
+    base: dict = field(default_factory=dict)  # the first event, as queued
+    opener: str = ""  # the message id that opened the window
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event's contribution to a window."""
+
+    key: str
+    alert: str
+    cluster: str
+    seconds: float
+    message_id: str
+    severity: str
+    timestamp: str
+    line: str
+    base: dict
+
+
+def worst(a: str, b: str) -> str:
+    return a if SEVERITY_RANK.get(a, 1) >= SEVERITY_RANK.get(b, 1) else b
+
+
+class DigestStore(Protocol):
+    def add(self, entry: Entry, now: float | None = None) -> Window: ...
+
+    def close(self, key: str, window: str) -> Window | None: ...
+
+    def mark_sent(self, key: str, window: str) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS digest_windows (
+    key TEXT NOT NULL, window TEXT PRIMARY KEY, state TEXT NOT NULL, alert TEXT NOT NULL,
+    cluster TEXT NOT NULL, due REAL NOT NULL, count INTEGER NOT NULL, severity TEXT NOT NULL,
+    base TEXT NOT NULL, opener TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS digest_windows_open ON digest_windows (key, state);
+CREATE TABLE IF NOT EXISTS digest_events (
+    window TEXT NOT NULL, message_id TEXT NOT NULL, t TEXT NOT NULL, line TEXT NOT NULL,
+    PRIMARY KEY (window, message_id));
+"""
+
+
+class SqliteDigests:
+    def __init__(self, database: Any):
+        self.db = database
+        with self.db.lock:
+            self.db.connection.executescript(_SCHEMA)
+
+    def _transaction(self, work):
+        with self.db.lock:
+            connection = self.db.connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return result
+
+    def add(self, entry: Entry, now: float | None = None) -> Window:
+        now = time.time() if now is None else now
+
+        def work(db) -> str:
+            row = db.execute("SELECT window FROM digest_windows WHERE key = ? AND state = 'open'",
+                             (entry.key,)).fetchone()
+            if row is None:
+                window = uuid.uuid4().hex
+                db.execute("INSERT INTO digest_windows VALUES (?, ?, 'open', ?, ?, ?, 0, 'trace', ?, ?)",
+                           (entry.key, window, entry.alert, entry.cluster, now + entry.seconds,
+                            json.dumps(entry.base), entry.message_id))
+            else:
+                window = row[0]
+            added = db.execute("INSERT OR IGNORE INTO digest_events VALUES (?, ?, ?, ?)",
+                               (window, entry.message_id, entry.timestamp, entry.line)).rowcount
+            if added:
+                (severity,) = db.execute("SELECT severity FROM digest_windows WHERE window = ?",
+                                         (window,)).fetchone()
+                db.execute("UPDATE digest_windows SET count = count + 1, severity = ? WHERE window = ?",
+                           (worst(severity, entry.severity), window))
+            return window
+
+        return self._load(self._transaction(work))
+
+    def close(self, key: str, window: str) -> Window | None:
+        def work(db) -> bool:
+            state = db.execute("SELECT state FROM digest_windows WHERE window = ?", (window,)).fetchone()
+            if state is None or state[0] == "sent":
+                return False
+            db.execute("UPDATE digest_windows SET state = 'closed' WHERE window = ?", (window,))
+            return True
+
+        return self._load(window) if self._transaction(work) else None
+
+    def mark_sent(self, key: str, window: str) -> None:
+        self.db.execute("UPDATE digest_windows SET state = 'sent' WHERE window = ?", (window,))
+        self.db.execute("DELETE FROM digest_events WHERE window = ?", (window,))
+        cutoff = time.time() - KEEP_SECONDS
+        self.db.execute("DELETE FROM digest_windows WHERE state = 'sent' AND due < ?", (cutoff,))
+
+    def _load(self, window: str) -> Window:
+        row = self.db.execute(
+            "SELECT key, alert, cluster, due, count, severity, base, opener FROM digest_windows "
+            "WHERE window = ?", (window,))[0]
+        entries = self.db.execute("SELECT t, line FROM digest_events WHERE window = ? ORDER BY rowid",
+                                  (window,))
+        key, alert, cluster, due, count, severity, base, opener = row
+        return Window(key, window, alert, cluster, due, count, severity,
+                      [{"t": t, "line": line} for t, line in entries], json.loads(base), opener)
+
+
+class DynamoDigests:
+    """Conditional updates and one transaction per close, so concurrent dispatchers agree."""
+
+    def __init__(self, table: str, client: Any = None):
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self.client = client
+        self.table = table
+
+    def add(self, entry: Entry, now: float | None = None) -> Window:
+        now = time.time() if now is None else now
+        pk = {"pk": {"S": f"digest#{entry.key}"}}
+        item = json.dumps({"t": entry.timestamp, "line": entry.line}, ensure_ascii=False)
+        values = {
+            ":w": {"S": uuid.uuid4().hex}, ":alert": {"S": entry.alert}, ":cluster": {"S": entry.cluster},
+            ":due": {"N": repr(now + entry.seconds)}, ":base": {"S": json.dumps(entry.base)},
+            ":opener": {"S": entry.message_id}, ":one": {"N": "1"},
+            ":err": {"N": "1" if entry.severity == "error" else "0"},
+            ":id": {"SS": [entry.message_id]}, ":mid": {"S": entry.message_id},
+            ":exp": {"N": str(int(now + entry.seconds + KEEP_SECONDS))},
+        }
+        base_update = ("SET #w = if_not_exists(#w, :w), alert = if_not_exists(alert, :alert), "
+                       "#c = if_not_exists(#c, :cluster), due = if_not_exists(due, :due), "
+                       "base = if_not_exists(base, :base), opener = if_not_exists(opener, :opener), "
+                       "expires_at = if_not_exists(expires_at, :exp)")
+        not_seen = "(attribute_not_exists(ids) OR NOT contains(ids, :mid))"
+        names = {"#w": "window", "#c": "cluster", "#n": "count"}
+        errors = self.client.exceptions
+        try:
+            answer = self.client.update_item(
+                TableName=self.table, Key=pk, ReturnValues="ALL_NEW",
+                UpdateExpression=base_update + ", entries = list_append(if_not_exists(entries, :empty), :entry) "
+                "ADD #n :one, errors :err, ids :id",
+                ConditionExpression=f"{not_seen} AND (attribute_not_exists(entries) OR size(entries) < :max)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":empty": {"L": []}, ":entry": {"L": [{"S": item}]},
+                                           ":max": {"N": str(MAX_ENTRIES)}},
+            )
+        except errors.ConditionalCheckFailedException:
+            try:  # a full window keeps counting without the line
+                answer = self.client.update_item(
+                    TableName=self.table, Key=pk, ReturnValues="ALL_NEW",
+                    UpdateExpression=base_update + " ADD #n :one, errors :err, ids :id",
+                    ConditionExpression=not_seen, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                )
+            except errors.ConditionalCheckFailedException:  # this message is already in the window
+                answer = {"Attributes": self.client.get_item(TableName=self.table, Key=pk,
+                                                             ConsistentRead=True)["Item"]}
+        return _window(entry.key, answer["Attributes"])
+
+    def close(self, key: str, window: str) -> Window | None:
+        open_key = {"pk": {"S": f"digest#{key}"}}
+        closed_key = {"pk": {"S": f"digest#{key}#{window}"}}
+        current = self.client.get_item(TableName=self.table, Key=open_key, ConsistentRead=True).get("Item")
+        if current is not None and current["window"]["S"] == window:
+            closed = {**current, **closed_key, "state": {"S": "closed"}}
+            closed.pop("ids", None)
+            try:
+                self.client.transact_write_items(TransactItems=[
+                    {"Delete": {"TableName": self.table, "Key": open_key, "ConditionExpression": "#w = :w",
+                                "ExpressionAttributeNames": {"#w": "window"},
+                                "ExpressionAttributeValues": {":w": {"S": window}}}},
+                    {"Put": {"TableName": self.table, "Item": closed,
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ])
+            except self.client.exceptions.TransactionCanceledException:
+                pass  # another flush of the same window won: read what it wrote
+        item = self.client.get_item(TableName=self.table, Key=closed_key, ConsistentRead=True).get("Item")
+        if item is None or item["state"]["S"] != "closed":
+            return None
+        return _window(key, item)
+
+    def mark_sent(self, key: str, window: str) -> None:
+        self.client.update_item(
+            TableName=self.table, Key={"pk": {"S": f"digest#{key}#{window}"}},
+            UpdateExpression="SET #s = :sent REMOVE entries, base", ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":sent": {"S": "sent"}},
+        )
+
+
+def _window(key: str, item: dict) -> Window:
+    return Window(
+        key=key, window=item["window"]["S"], alert=item["alert"]["S"], cluster=item["cluster"]["S"],
+        due=float(item["due"]["N"]), count=int(item["count"]["N"]),
+        severity="error" if int(item.get("errors", {"N": "0"})["N"]) else "info",
+        entries=[json.loads(e["S"]) for e in item.get("entries", {"L": []})["L"]],
+        base=json.loads(item["base"]["S"]), opener=item["opener"]["S"],
+    )
