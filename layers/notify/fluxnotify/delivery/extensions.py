@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from fluxnotify import providers
-from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, ProviderConfig
 from fluxnotify.delivery import digests, threads
 from fluxnotify.delivery.annotations import (
     DEFAULT_CLUSTER,
@@ -35,6 +35,7 @@ from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.providers.base import Skip
+from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
 from fluxnotify.queue.messages import Envelope
 from fluxnotify.transport.http import Transport
 
@@ -77,11 +78,19 @@ def before_merge(raw: Event, alert: Alert | None, context: Context) -> AlertExte
 
 def after_merge(event: Event, alert: Alert | None, provider: Provider, ext: AlertExtensions,
                 context: Context) -> Event:
+    commit_status = provider.spec.type in COMMIT_STATUS_TYPES
+    if commit_status and TEMPLATED_DESCRIPTION in event.metadata:  # only the template may set it
+        event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
     if alert is None or ext.template is None or context.digest:
         return event
     from fluxnotify.delivery import templates
 
-    return templates.apply(ext.template, event, alert, provider, cluster_name(context.cluster), context.metrics)
+    templated = templates.apply(ext.template, event, alert, provider, cluster_name(context.cluster),
+                                context.metrics)
+    if commit_status and templated is not event:  # it becomes the status description
+        description = templated.message.strip()[:MAX_TEMPLATED_DESCRIPTION]
+        templated = templated.with_metadata({**templated.metadata, TEMPLATED_DESCRIPTION: description})
+    return templated
 
 
 def preview(prepared: Any, raw: Event, alert: Alert | None, provider: Provider, get_secret) -> Any:
