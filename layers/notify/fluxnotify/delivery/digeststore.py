@@ -169,19 +169,20 @@ class DynamoDigests:
             ":id": {"SS": [entry.message_id]}, ":mid": {"S": entry.message_id},
             ":exp": {"N": str(int(now + entry.seconds + KEEP_SECONDS))},
         }
-        base_update = ("SET #w = if_not_exists(#w, :w), alert = if_not_exists(alert, :alert), "
-                       "#c = if_not_exists(#c, :cluster), due = if_not_exists(due, :due), "
-                       "base = if_not_exists(base, :base), opener = if_not_exists(opener, :opener), "
-                       "expires_at = if_not_exists(expires_at, :exp)")
-        not_seen = "(attribute_not_exists(ids) OR NOT contains(ids, :mid))"
-        names = {"#w": "window", "#c": "cluster", "#n": "count"}
+        # Every attribute through a name placeholder: several (count, base, window…) are reserved words.
+        fields = ("window", "alert", "cluster", "due", "base", "opener", "expires_at")
+        sources = (":w", ":alert", ":cluster", ":due", ":base", ":opener", ":exp")
+        base_update = "SET " + ", ".join(f"#{f} = if_not_exists(#{f}, {v})" for f, v in zip(fields, sources, strict=True))
+        not_seen = "(attribute_not_exists(#ids) OR NOT contains(#ids, :mid))"
+        without_entries = {f"#{name}": name for name in (*fields, "count", "errors", "ids")}
+        names = {**without_entries, "#entries": "entries"}
         errors = self.client.exceptions
         try:
             answer = self.client.update_item(
                 TableName=self.table, Key=pk, ReturnValues="ALL_NEW",
-                UpdateExpression=base_update + ", entries = list_append(if_not_exists(entries, :empty), :entry) "
-                "ADD #n :one, errors :err, ids :id",
-                ConditionExpression=f"{not_seen} AND (attribute_not_exists(entries) OR size(entries) < :max)",
+                UpdateExpression=base_update + ", #entries = list_append(if_not_exists(#entries, :empty), :entry) "
+                "ADD #count :one, #errors :err, #ids :id",
+                ConditionExpression=f"{not_seen} AND (attribute_not_exists(#entries) OR size(#entries) < :max)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={**values, ":empty": {"L": []}, ":entry": {"L": [{"S": item}]},
                                            ":max": {"N": str(MAX_ENTRIES)}},
@@ -190,8 +191,9 @@ class DynamoDigests:
             try:  # a full window keeps counting without the line
                 answer = self.client.update_item(
                     TableName=self.table, Key=pk, ReturnValues="ALL_NEW",
-                    UpdateExpression=base_update + " ADD #n :one, errors :err, ids :id",
-                    ConditionExpression=not_seen, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                    UpdateExpression=base_update + " ADD #count :one, #errors :err, #ids :id",
+                    ConditionExpression=not_seen, ExpressionAttributeNames=without_entries,
+                    ExpressionAttributeValues=values,
                 )
             except errors.ConditionalCheckFailedException:  # this message is already in the window
                 answer = {"Attributes": self.client.get_item(TableName=self.table, Key=pk,
@@ -223,7 +225,8 @@ class DynamoDigests:
     def mark_sent(self, key: str, window: str) -> None:
         self.client.update_item(
             TableName=self.table, Key={"pk": {"S": f"digest#{key}#{window}"}},
-            UpdateExpression="SET #s = :sent REMOVE entries, base", ExpressionAttributeNames={"#s": "state"},
+            UpdateExpression="SET #s = :sent REMOVE #e, #b",
+            ExpressionAttributeNames={"#s": "state", "#e": "entries", "#b": "base"},
             ExpressionAttributeValues={":sent": {"S": "sent"}},
         )
 
