@@ -203,3 +203,18 @@ def test_dispatcher_state_is_the_queue_database(tmp_path, sink):
     harness = Harness(generic_manifests(sink.url, DIGEST), state=state)
     harness.send(event())
     assert database.execute("SELECT count FROM digest_windows")[0][0] == 1
+
+
+def test_a_dead_lettered_digest_is_replayed_as_it_is(sink):
+    harness = Harness(generic_manifests(sink.url, {**DIGEST, "fluxnotify.io/message": "T: {{ event.message }}"}))
+    harness.send(event("apps"))
+    sink.respond(400, "bad")
+    (failed,) = flush_now(harness)
+    assert failed.outcome == "dead"
+    (letter,) = harness.dead.bodies()
+    assert letter["reason"] == "permanent failure" and letter["targets"] == ["flux-system/team"]
+    (replayed,) = harness.dispatcher.handle(json.dumps(letter))  # what `fluxnotify replay` queues
+    assert replayed.outcome == "delivered"
+    first, second = (r.json() for r in sink.wait_for(2))
+    assert first["message"] == second["message"] == "Kustomization/flux-system/apps: ReconciliationSucceeded: T: applied"
+    assert second["metadata"]["events"] == "1"

@@ -33,6 +33,7 @@ from fluxnotify.queue.messages import Envelope
 
 logger = logging.getLogger(__name__)
 
+DIGEST_ID_PREFIX = "digest-"  # message id of a digest notification (and of its dead letter)
 DEFAULT_BUDGET = 3000  # characters of digest text, unless the provider module has MAX_TEXT
 MAX_LINE = 300
 

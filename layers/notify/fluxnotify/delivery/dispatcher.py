@@ -132,7 +132,7 @@ class Dispatcher:
 
     # --- one target --------------------------------------------------------
 
-    def _deliver(self, event: Event, alert: Alert, envelope: Envelope, digest: bool = False) -> TargetResult:
+    def _deliver(self, event: Event, alert: Alert, envelope: Envelope) -> TargetResult:
         started = time.monotonic()
         ns, provider_name = alert.metadata.namespace, alert.spec.provider_ref.name
         result = TargetResult(target=alert.metadata.key, provider=f"{ns}/{provider_name}")
@@ -143,7 +143,7 @@ class Dispatcher:
             if provider is None:
                 raise ConfigError(f"failed to read provider: Provider '{ns}/{provider_name}' not found")
             result.provider_type = provider.spec.type
-            context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics, digest)
+            context = Context.of(envelope, self.no_cross_namespace_refs, self.metrics)
             prepared = prepare(event, alert, provider, self.store.secret, context)
             secrets = prepared.config.sensitive_values()
             gathered = self.extensions.deliver(prepared.event, prepared.config, prepared.extensions, alert,

@@ -49,6 +49,12 @@ class Context:
     metrics: Metrics | None = None
     digest: bool = False  # the digest itself: filters and template were applied per event
 
+    @classmethod
+    def of(cls, envelope: Envelope, no_cross_namespace_refs: bool, metrics: Metrics | None) -> Context:
+        # A digest (also one replayed from the dead-letter queue) is sent as it is.
+        digest = envelope.id.startswith(digests.DIGEST_ID_PREFIX)
+        return cls(envelope.cluster, no_cross_namespace_refs, metrics, digest)
+
 
 def no_cross_namespace_refs_from_env() -> bool:
     return os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() in ("1", "true", "yes")
@@ -162,9 +168,9 @@ class Extensions:
             module = providers.get(provider.spec.type) if provider is not None else None
             budget = digests.budget_of(module) if module is not None else digests.DEFAULT_BUDGET
             event = digests.digest_event(window, budget)
-            envelope = Envelope(event.to_dict(), attempt, [alert.metadata.key], f"digest-{window.window}",
-                                window.cluster)
-            result = dispatcher._deliver(event, alert, envelope, digest=True)
+            envelope = Envelope(event.to_dict(), attempt, [alert.metadata.key],
+                                digests.DIGEST_ID_PREFIX + window.window, window.cluster)
+            result = dispatcher._deliver(event, alert, envelope)
             if result.outcome == "retry" and attempt < dispatcher.max_attempts:
                 delay = dispatcher.backoff(attempt, [result.retry_after])
                 dispatcher.queue.send(digests.flush_body(window, attempt + 1), delay)
