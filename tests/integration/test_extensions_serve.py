@@ -183,6 +183,8 @@ spec:
             post(url, event("podinfo", "InstallFailed", kind="HelmRelease", severity=severity))
             wait_until(lambda n=count: len([r for r in sink.requests if r.path.startswith("/slack")]) == n, 15,
                        "slack not delivered")
+            # the parent's ts is kept once Slack has answered
+            wait_until(lambda: query(tmp_path / "q.db", "SELECT ts FROM threads") == [("9.1",)], 15, "no thread")
     finally:
         stop(process)
     (hook,) = [r.json() for r in sink.requests if r.path == "/hook"]
