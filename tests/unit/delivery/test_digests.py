@@ -218,3 +218,14 @@ def test_a_dead_lettered_digest_is_replayed_as_it_is(sink):
     first, second = (r.json() for r in sink.wait_for(2))
     assert first["message"] == second["message"] == "Kustomization/flux-system/apps: ReconciliationSucceeded: T: applied"
     assert second["metadata"]["events"] == "1"
+
+
+def test_a_window_longer_than_the_queue_delay_takes_several_hops(sink):
+    harness = Harness(generic_manifests(sink.url, {"fluxnotify.io/digest": "1h"}))
+    harness.send(event("apps"))
+    ((body, delay),) = harness.take_queued()
+    assert delay == 900  # SQS's longest delay
+    assert harness.dispatcher.handle(body) == []  # 45 minutes early: one more hop, nothing sent
+    ((again, next_delay),) = harness.take_queued()
+    assert json.loads(again) == json.loads(body) and 895 <= next_delay <= 900
+    assert sink.requests == []
