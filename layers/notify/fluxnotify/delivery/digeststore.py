@@ -117,7 +117,7 @@ class SqliteDigests:
                            (worst(severity, entry.severity), window))
             return window
 
-        return self._load(self._transaction(work))
+        return self._load(self._transaction(work), with_entries=False)  # add stays O(1) in big windows
 
     def close(self, key: str, window: str) -> Window | None:
         def work(db) -> bool:
@@ -135,12 +135,12 @@ class SqliteDigests:
         cutoff = time.time() - KEEP_SECONDS
         self.db.execute("DELETE FROM digest_windows WHERE state = 'sent' AND due < ?", (cutoff,))
 
-    def _load(self, window: str) -> Window:
+    def _load(self, window: str, with_entries: bool = True) -> Window:
         row = self.db.execute(
             "SELECT key, alert, cluster, due, count, severity, base, opener FROM digest_windows "
             "WHERE window = ?", (window,))[0]
         entries = self.db.execute("SELECT t, line FROM digest_events WHERE window = ? ORDER BY rowid",
-                                  (window,))
+                                  (window,)) if with_entries else []
         key, alert, cluster, due, count, severity, base, opener = row
         return Window(key, window, alert, cluster, due, count, severity,
                       [{"t": t, "line": line} for t, line in entries], json.loads(base), opener)
