@@ -12,7 +12,7 @@ from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
 
 from fluxnotify.delivery.digests import cut_lines, event_line
-from fluxnotify.delivery.digeststore import DynamoDigests, Entry, SqliteDigests
+from fluxnotify.delivery.digeststore import LEASE_SECONDS, DynamoDigests, Entry, FlushBusy, SqliteDigests
 from fluxnotify.delivery.extensions import State
 from fluxnotify.delivery.threads import SqliteThreads
 from fluxnotify.model.event import parse_event
@@ -166,12 +166,17 @@ def test_store_window_lifecycle(store):
     second = store.add(entry("m2", severity="error", line="two"), now=1002.0)
     assert first.window == again.window == second.window
     assert (first.opener, second.opener, second.due, second.count) == ("m1", "m1", 1060.0, 2)
-    closed = store.close(first.key, first.window)
+    closed = store.close(first.key, first.window, now=2000.0)
     assert closed.count == 2 and closed.severity == "error" and [e["line"] for e in closed.entries] == ["one", "two"]
     assert closed.cluster == "prod" and closed.base["involvedObject"]["name"] == "x"
     later = store.add(entry("m3"), now=1003.0)
     assert later.window != first.window and later.opener == "m3" and later.count == 1
-    assert store.close(first.key, first.window).count == 2  # closed, not sent: a crashed flush resends
+    with pytest.raises(FlushBusy):  # a second flush while the first may still be sending
+        store.close(first.key, first.window, now=2000.0 + LEASE_SECONDS - 1)
+    # closed, not sent, lease over: the flush of a crashed dispatcher resends it
+    assert store.close(first.key, first.window, now=2000.0 + LEASE_SECONDS + 1).count == 2
+    store.release(first.key, first.window)  # a failed send: the retry need not wait for the lease
+    assert store.close(first.key, first.window, now=2000.0 + LEASE_SECONDS + 2).count == 2
     store.mark_sent(first.key, first.window)
     assert store.close(first.key, first.window) is None
     assert store.close(later.key, later.window).count == 1
@@ -228,4 +233,18 @@ def test_a_window_longer_than_the_queue_delay_takes_several_hops(sink):
     assert harness.dispatcher.handle(body) == []  # 45 minutes early: one more hop, nothing sent
     ((again, next_delay),) = harness.take_queued()
     assert json.loads(again) == json.loads(body) and 895 <= next_delay <= 900
+    assert sink.requests == []
+
+
+def test_a_second_flush_message_waits_for_the_first_to_finish(sink):
+    harness = Harness(generic_manifests(sink.url, DIGEST))
+    harness.send(event("apps"))
+    ((body, _),) = harness.take_queued()
+    data = json.loads(body)
+    data["digest"]["due"] = time.time() - 1
+    window = data["digest"]
+    harness.dispatcher.extensions.state.digests.close(window["key"], window["window"])  # a flush in flight
+    assert harness.dispatcher.handle(json.dumps(data)) == []
+    ((again, delay),) = harness.take_queued()
+    assert json.loads(again) == data and 140 <= delay <= LEASE_SECONDS
     assert sink.requests == []

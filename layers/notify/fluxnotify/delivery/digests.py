@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fluxnotify.delivery.annotations import MIN_EVENTS, AlertExtensions, alert_extensions
-from fluxnotify.delivery.digeststore import DigestStore, Entry, Window
+from fluxnotify.delivery.digeststore import DigestStore, Entry, FlushBusy, Window
 from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event, event_from_data
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.queue import MAX_DELAY_SECONDS
@@ -91,7 +91,11 @@ def flush(store: DigestStore, data: dict, dispatcher: Any, deliver_digest) -> li
     if float(digest["due"]) - time.time() > 1:  # a long window: one more hop
         dispatcher.queue.send(json.dumps(data), _delay(float(digest["due"])))
         return []
-    window = store.close(digest["key"], digest["window"])
+    try:
+        window = store.close(digest["key"], digest["window"])
+    except FlushBusy as busy:  # another flush of this window is sending it: check again later
+        dispatcher.queue.send(json.dumps(data), math.ceil(busy.retry_in))
+        return []
     if window is None:
         logger.info("digest already sent", extra={"alert": digest["alert"], "window": digest["window"]})
         return []

@@ -4,7 +4,9 @@ A window goes open → closed → sent. ``add`` puts an event into the key's ope
 (opening one when there is none) once per queue message id, so a redelivered message is
 not counted twice; ``close`` atomically turns the open window into a closed one, so later
 events open the next window; ``close`` of a window already closed but not sent returns it
-again (a flush that crashed before sending sends it then), ``mark_sent`` ends it.
+again (a flush that crashed before sending sends it then) once its lease has passed
+(FlushBusy before: a second flush message of the same window waits rather than sending it
+twice while the first is sending), ``mark_sent`` ends it.
 
 DynamoDB (STATE_TABLE, DESIGN.md shared contract 2): the open window is the item
 ``digest#<key>``, a closed one ``digest#<key>#<window>``; both expire (TTL) a week after
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 SEVERITY_RANK = {"trace": 0, "info": 1, "error": 2}
 KEEP_SECONDS = 7 * 24 * 3600  # how long a window outlives its due time
+LEASE_SECONDS = 150.0  # > the dispatcher's function timeout (120 s) and serve's visibility timeout
 MAX_ENTRIES = 500  # lines kept per window (the count goes on): DynamoDB's item limit
 
 
@@ -53,6 +56,14 @@ class Entry:
     base: dict
 
 
+class FlushBusy(Exception):
+    """Another flush of this window started less than LEASE_SECONDS ago."""
+
+    def __init__(self, retry_in: float):
+        super().__init__(f"the window is being flushed; retry in {retry_in:.0f} s")
+        self.retry_in = retry_in
+
+
 def worst(a: str, b: str) -> str:
     return a if SEVERITY_RANK.get(a, 1) >= SEVERITY_RANK.get(b, 1) else b
 
@@ -60,7 +71,11 @@ def worst(a: str, b: str) -> str:
 class DigestStore(Protocol):
     def add(self, entry: Entry, now: float | None = None) -> Window: ...
 
-    def close(self, key: str, window: str) -> Window | None: ...
+    def close(self, key: str, window: str, now: float | None = None) -> Window | None: ...
+
+    def release(self, key: str, window: str) -> None:
+        """A send attempt ended without success: the next flush may try at once."""
+        ...
 
     def mark_sent(self, key: str, window: str) -> None: ...
 
@@ -69,7 +84,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS digest_windows (
     key TEXT NOT NULL, window TEXT PRIMARY KEY, state TEXT NOT NULL, alert TEXT NOT NULL,
     cluster TEXT NOT NULL, due REAL NOT NULL, count INTEGER NOT NULL, severity TEXT NOT NULL,
-    base TEXT NOT NULL, opener TEXT NOT NULL);
+    base TEXT NOT NULL, opener TEXT NOT NULL, closed_at REAL);
 CREATE INDEX IF NOT EXISTS digest_windows_open ON digest_windows (key, state);
 CREATE TABLE IF NOT EXISTS digest_events (
     window TEXT NOT NULL, message_id TEXT NOT NULL, t TEXT NOT NULL, line TEXT NOT NULL,
@@ -103,7 +118,7 @@ class SqliteDigests:
                              (entry.key,)).fetchone()
             if row is None:
                 window = uuid.uuid4().hex
-                db.execute("INSERT INTO digest_windows VALUES (?, ?, 'open', ?, ?, ?, 0, 'trace', ?, ?)",
+                db.execute("INSERT INTO digest_windows VALUES (?, ?, 'open', ?, ?, ?, 0, 'trace', ?, ?, NULL)",
                            (entry.key, window, entry.alert, entry.cluster, now + entry.seconds,
                             json.dumps(entry.base), entry.message_id))
             else:
@@ -119,15 +134,22 @@ class SqliteDigests:
 
         return self._load(self._transaction(work), with_entries=False)  # add stays O(1) in big windows
 
-    def close(self, key: str, window: str) -> Window | None:
+    def close(self, key: str, window: str, now: float | None = None) -> Window | None:
+        now = time.time() if now is None else now
+
         def work(db) -> bool:
-            state = db.execute("SELECT state FROM digest_windows WHERE window = ?", (window,)).fetchone()
-            if state is None or state[0] == "sent":
+            row = db.execute("SELECT state, closed_at FROM digest_windows WHERE window = ?", (window,)).fetchone()
+            if row is None or row[0] == "sent":
                 return False
-            db.execute("UPDATE digest_windows SET state = 'closed' WHERE window = ?", (window,))
+            if row[0] == "closed" and now - row[1] < LEASE_SECONDS:
+                raise FlushBusy(LEASE_SECONDS - (now - row[1]))
+            db.execute("UPDATE digest_windows SET state = 'closed', closed_at = ? WHERE window = ?", (now, window))
             return True
 
         return self._load(window) if self._transaction(work) else None
+
+    def release(self, key: str, window: str) -> None:
+        self.db.execute("UPDATE digest_windows SET closed_at = 0 WHERE window = ? AND state = 'closed'", (window,))
 
     def mark_sent(self, key: str, window: str) -> None:
         self.db.execute("UPDATE digest_windows SET state = 'sent' WHERE window = ?", (window,))
@@ -200,12 +222,13 @@ class DynamoDigests:
                                                              ConsistentRead=True)["Item"]}
         return _window(entry.key, answer["Attributes"])
 
-    def close(self, key: str, window: str) -> Window | None:
+    def close(self, key: str, window: str, now: float | None = None) -> Window | None:
+        now = time.time() if now is None else now
         open_key = {"pk": {"S": f"digest#{key}"}}
         closed_key = {"pk": {"S": f"digest#{key}#{window}"}}
         current = self.client.get_item(TableName=self.table, Key=open_key, ConsistentRead=True).get("Item")
         if current is not None and current["window"]["S"] == window:
-            closed = {**current, **closed_key, "state": {"S": "closed"}}
+            closed = {**current, **closed_key, "state": {"S": "closed"}, "closed_at": {"N": repr(now)}}
             closed.pop("ids", None)
             try:
                 self.client.transact_write_items(TransactItems=[
@@ -215,12 +238,27 @@ class DynamoDigests:
                     {"Put": {"TableName": self.table, "Item": closed,
                              "ConditionExpression": "attribute_not_exists(pk)"}},
                 ])
+                return _window(key, closed)
             except self.client.exceptions.TransactionCanceledException:
                 pass  # another flush of the same window won: read what it wrote
         item = self.client.get_item(TableName=self.table, Key=closed_key, ConsistentRead=True).get("Item")
         if item is None or item["state"]["S"] != "closed":
             return None
+        claimed = item["closed_at"]
+        if now - float(claimed["N"]) < LEASE_SECONDS:
+            raise FlushBusy(LEASE_SECONDS - (now - float(claimed["N"])))
+        try:  # take the lease over from a flush that died
+            self.client.update_item(
+                TableName=self.table, Key=closed_key, UpdateExpression="SET closed_at = :now",
+                ConditionExpression="closed_at = :old",
+                ExpressionAttributeValues={":now": {"N": repr(now)}, ":old": claimed})
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise FlushBusy(LEASE_SECONDS) from None
         return _window(key, item)
+
+    def release(self, key: str, window: str) -> None:
+        self.client.update_item(TableName=self.table, Key={"pk": {"S": f"digest#{key}#{window}"}},
+                                UpdateExpression="SET closed_at = :zero", ExpressionAttributeValues={":zero": {"N": "0"}})
 
     def mark_sent(self, key: str, window: str) -> None:
         self.client.update_item(

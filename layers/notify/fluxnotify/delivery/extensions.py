@@ -173,6 +173,7 @@ class Extensions:
             result = dispatcher._deliver(event, alert, envelope)
             if result.outcome == "retry" and attempt < dispatcher.max_attempts:
                 delay = dispatcher.backoff(attempt, [result.retry_after])
+                store.release(window.key, window.window)
                 dispatcher.queue.send(digests.flush_body(window, attempt + 1), delay)
             else:
                 if result.outcome == "retry":
