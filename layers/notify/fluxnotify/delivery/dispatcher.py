@@ -29,9 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fluxnotify import providers
 from fluxnotify.config.options import ConfigError, redact, referenced_secret_forms
 from fluxnotify.config.store import ConfigStore
+from fluxnotify.delivery.extensions import Context, Extensions, State, no_cross_namespace_refs_from_env
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
 from fluxnotify.delivery.status import NullRecorder, Recorder
@@ -75,6 +75,8 @@ class Dispatcher:
         max_workers: int = 16,
         metrics: Metrics | None = None,
         status: Recorder | None = None,
+        state: State | None = None,
+        no_cross_namespace_refs: bool | None = None,
     ):
         self.store = store
         self.queue = queue
@@ -87,12 +89,19 @@ class Dispatcher:
         )
         self.metrics = metrics or NullMetrics()
         self.status = status or NullRecorder()  # delivery/status.py; never raises
+        self.extensions = Extensions(queue, state)  # digests, threads (delivery/extensions.py)
+        self.no_cross_namespace_refs = (
+            no_cross_namespace_refs if no_cross_namespace_refs is not None else no_cross_namespace_refs_from_env()
+        )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
 
     # --- one message -------------------------------------------------------
 
     def handle(self, body: str) -> list[TargetResult]:
         """Process one queue message. Raises only when a follow-up could not be queued."""
+        flush = self.extensions.flush_request(body)
+        if flush is not None:  # a digest's window has ended
+            return self.extensions.flush(flush, self)
         try:
             envelope = parse_envelope(body)
             event = event_from_data(envelope.event)
@@ -105,9 +114,9 @@ class Dispatcher:
             logger.info("no alert matches the event", extra=_event_fields(event))
             return []
         if len(alerts) == 1:
-            results = [self._deliver(event, alerts[0])]
+            results = [self._deliver(event, alerts[0], envelope)]
         else:
-            results = list(self._pool.map(lambda alert: self._deliver(event, alert), alerts))
+            results = list(self._pool.map(lambda alert: self._deliver(event, alert, envelope), alerts))
         self._follow_up(envelope, results)
         self._report(event, envelope, results)
         return results
@@ -123,7 +132,7 @@ class Dispatcher:
 
     # --- one target --------------------------------------------------------
 
-    def _deliver(self, event: Event, alert: Alert) -> TargetResult:
+    def _deliver(self, event: Event, alert: Alert, envelope: Envelope) -> TargetResult:
         started = time.monotonic()
         ns, provider_name = alert.metadata.namespace, alert.spec.provider_ref.name
         result = TargetResult(target=alert.metadata.key, provider=f"{ns}/{provider_name}")
@@ -134,9 +143,13 @@ class Dispatcher:
             if provider is None:
                 raise ConfigError(f"failed to read provider: Provider '{ns}/{provider_name}' not found")
             result.provider_type = provider.spec.type
-            prepared = prepare(event, alert, provider, self.store.secret)
+            context = Context.of(envelope, self.no_cross_namespace_refs, self.metrics)
+            prepared = prepare(event, alert, provider, self.store.secret, context)
             secrets = prepared.config.sensitive_values()
-            providers.deliver(prepared.event, prepared.config, self.transport)
+            gathered = self.extensions.deliver(prepared.event, prepared.config, prepared.extensions, alert,
+                                               provider, envelope, self.transport, context)
+            if gathered is not None:
+                result.outcome, result.detail = SKIPPED, gathered
         except Skip as skip:
             result.outcome, result.detail = SKIPPED, str(skip)
         except DeliveryError as err:

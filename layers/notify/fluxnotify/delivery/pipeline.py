@@ -3,6 +3,9 @@
 raw event (prefixed metadata, cleaned at the door) + Alert + Provider
   → drop rules (spec §2.3) → combined metadata (§2.4 C) → options and Secrets (§3)
   → commit status id (§3.3) → the provider module's validation → a Prepared delivery.
+The fluxnotify.io/* extensions (delivery/extensions.py) hook in after the drop rules
+(reason and cluster filters, --no-cross-namespace-refs) and after the metadata merge
+(the message template); digests and threads act when the delivery is made.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from types import ModuleType
 
 from fluxnotify import providers
 from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, ProviderConfig, SecretLookup, resolve
+from fluxnotify.delivery import extensions
+from fluxnotify.delivery.annotations import AlertExtensions
 from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop_reason
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
@@ -26,13 +31,22 @@ class Prepared:
     event: Event  # the provider's view: combined metadata with bare keys
     config: ProviderConfig
     module: ModuleType
+    extensions: AlertExtensions = AlertExtensions()
 
 
-def prepare(raw: Event, alert: Alert | None, provider: Provider, get_secret: SecretLookup) -> Prepared:
+def prepare(
+    raw: Event,
+    alert: Alert | None,
+    provider: Provider,
+    get_secret: SecretLookup,
+    context: extensions.Context | None = None,
+) -> Prepared:
     """Raise Skip (a drop rule), ConfigError or the CEL error; else what to deliver."""
+    context = context or extensions.Context()
     reason = drop_reason(raw, provider)
     if reason is not None:
         raise Skip(reason)
+    ext = extensions.before_merge(raw, alert, context)
     event, conflicts = combine_metadata(raw, alert)
     if conflicts and alert is not None:
         logger.info(
@@ -51,6 +65,7 @@ def prepare(raw: Event, alert: Alert | None, provider: Provider, get_secret: Sec
         config = replace(config, commit_status=commit_status_id(event, provider, alert))
     if alert is not None:
         config = replace(config, alert=(alert.metadata.namespace, alert.metadata.name, alert.metadata.effective_uid))
+    event = extensions.after_merge(event, alert, provider, ext, context)
     module.validate(config)
-    return Prepared(event, config, module)
+    return Prepared(event, config, module, ext)
 

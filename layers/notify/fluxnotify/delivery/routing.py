@@ -35,7 +35,9 @@ def alert_matches(event: Event, alert: Alert) -> bool:
 def _source_matches(event: Event, alert: Alert, source) -> bool:
     ref = event.involved_object
     namespace = source.namespace or alert.metadata.namespace
-    if ref.namespace != namespace or ref.kind != source.kind:
+    # "*" (every namespace) is a fluxnotify extension; --no-cross-namespace-refs limits it
+    # to the Alert's own namespace (delivery/extensions.py).
+    if (namespace != "*" and ref.namespace != namespace) or ref.kind != source.kind:
         return False
     severity = alert.spec.event_severity or "info"
     if event.severity != severity and severity != "info":

@@ -81,6 +81,7 @@ class ObjectMeta:
     namespace: str = "default"
     uid: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)  # fluxnotify.io/* extensions
 
     @property
     def key(self) -> str:
@@ -231,9 +232,11 @@ def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:
         raise ManifestError(f"{source}: {kind} is missing metadata.name")
     namespace = meta.get("namespace") or "default"
     labels = meta.get("labels") or {}
-    if not isinstance(namespace, str) or not isinstance(labels, dict):
-        raise ManifestError(f"{source}: {kind} {meta['name']}: metadata.namespace/labels malformed")
-    return ObjectMeta(meta["name"], namespace, str(meta.get("uid") or ""), labels)
+    annotations = meta.get("annotations") or {}
+    if not isinstance(namespace, str) or not isinstance(labels, dict) or not isinstance(annotations, dict):
+        raise ManifestError(f"{source}: {kind} {meta['name']}: metadata.namespace/labels/annotations malformed")
+    annotations = {str(k): "" if v is None else str(v) for k, v in annotations.items()}
+    return ObjectMeta(meta["name"], namespace, str(meta.get("uid") or ""), labels, annotations)
 
 
 def _secret_data(doc: dict[str, Any], where: str) -> dict[str, str]:
@@ -265,6 +268,8 @@ def _object_dict(obj: Provider | Alert) -> dict[str, Any]:
         meta["uid"] = obj.metadata.uid
     if obj.metadata.labels:
         meta["labels"] = obj.metadata.labels
+    if obj.metadata.annotations:
+        meta["annotations"] = obj.metadata.annotations
     return {
         "apiVersion": obj.api_version,
         "kind": obj.kind,

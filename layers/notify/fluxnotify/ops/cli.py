@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="time a client has to send each request (default: 10)")
     serve.add_argument("--max-connections", type=int, default=512, metavar="N",
                        help="open connections at most; more get 503 (default: 512)")
+    serve.add_argument("--no-cross-namespace-refs", action="store_true",
+                       default=os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() == "true",
+                       help="an Alert only takes events of its own namespace (env NO_CROSS_NAMESPACE_REFS)")
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
@@ -246,6 +249,8 @@ def _serve(args) -> int:
 
     stop = StopSignals()
     configure_logging("INFO")
+    if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
+        os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
     if args.sink:
         host, _, port = args.sink.rpartition(":")
         try:

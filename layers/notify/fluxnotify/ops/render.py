@@ -13,6 +13,7 @@ from typing import Any
 
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.delivery import extensions
 from fluxnotify.delivery.mismatch import why_not
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.model.event import Event, clean_metadata, strip_internal
@@ -53,6 +54,7 @@ def render_one(event: Event, alerts: list[Alert], provider: Provider, get_secret
         if skipped:
             raise Skip(skipped)
         prepared = prepare(event, alert, provider, get_secret)
+        prepared = extensions.preview(prepared, event, alert, provider, get_secret)  # digests
         deliveries = prepared.module.encode(prepared.event, prepared.config)
         result["deliveries"] = [delivery_json(d, prepared.config) for d in deliveries]
     except Skip as skip:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from fluxnotify import providers
 from fluxnotify.config.hints import explain
 from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, redact, resolve, secret_forms
+from fluxnotify.delivery import annotations
 from fluxnotify.delivery.routing import pattern_error
 from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
 
@@ -46,15 +47,17 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
     hidden = secret_forms(v for data in secrets.values() for v in data.values())
     provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
     provider_problems = {
-        o.metadata.key: provider_problem(o, lambda ns, n: secrets.get(f"{ns}/{n}"))
+        o.metadata.key: provider_problem(o, lambda ns, n: secrets.get(f"{ns}/{n}")) or _annotations(o, None)
         for o in objects if isinstance(o, Provider)
     }  # fmt: skip
+    by_key = {o.metadata.key: o for o in objects if isinstance(o, Provider)}
     results = []
     for obj in objects:
         if isinstance(obj, Provider):
             problem = provider_problems[obj.metadata.key]
         elif isinstance(obj, Alert):
-            problem = alert_problem(obj, provider_keys) or _provider_not_ready(obj, provider_problems)
+            problem = (alert_problem(obj, provider_keys) or _annotations(obj, by_key)
+                       or _provider_not_ready(obj, provider_problems))
         else:
             continue
         if problem is None:
@@ -120,4 +123,28 @@ def alert_problem(alert: Alert, provider_keys: set[str]) -> tuple[str, str] | No
             if error is not None:
                 camel = "inclusionList" if field_name == "inclusion_list" else "exclusionList"
                 return ("ValidationFailed", f"spec.{camel}[{index}]: invalid regular expression {pattern!r}: {error}")
+    return None
+
+
+def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None) -> tuple[str, str] | None:
+    """The fluxnotify.io/* annotations (delivery/annotations.py) and cluster-wide sources."""
+    if isinstance(obj, Provider):
+        message = annotations.provider_problem(obj)
+    else:
+        provider = (providers_by_key or {}).get(f"{obj.metadata.namespace}/{obj.spec.provider_ref.name}")
+        message = annotations.alert_problem(obj, provider) or _cross_namespace(obj)
+    return None if message is None else ("ValidationFailed", message)
+
+
+def _cross_namespace(alert: Alert) -> str | None:
+    from fluxnotify.delivery.extensions import no_cross_namespace_refs_from_env
+
+    if not no_cross_namespace_refs_from_env():
+        return None
+    for index, source in enumerate(alert.spec.event_sources):
+        if source.namespace and source.namespace != alert.metadata.namespace:
+            return (
+                f"spec.eventSources[{index}].namespace: {source.namespace!r} is another namespace, "
+                "refused under --no-cross-namespace-refs"
+            )
     return None

@@ -54,6 +54,10 @@ class Status:
     context: str  # the CommitStatus option (§3.3)
 
 
+TEMPLATED_DESCRIPTION = "fluxnotify.io/description"  # set by the pipeline only, never by an event
+MAX_TEMPLATED_DESCRIPTION = 140  # GitHub's limit, the smallest of the commit status APIs
+
+
 def commit_status(event: Event, cfg: ProviderConfig, states: dict[str, str], label: str) -> Status:
     """The common rules of §5.0, in the reference's order; raises Skip or ProviderError."""
     if event.reason == PROGRESSING:
@@ -62,7 +66,9 @@ def commit_status(event: Event, cfg: ProviderConfig, states: dict[str, str], lab
     state = states.get(event.severity)
     if state is None:
         raise ProviderError(f"can't convert to {label} state")
-    return Status(commit, state, description(event.reason), cfg.commit_status)
+    # An Alert's fluxnotify.io/message template (delivery/extensions.py) replaces the description.
+    text = event.metadata.get(TEMPLATED_DESCRIPTION) or description(event.reason)
+    return Status(commit, state, text, cfg.commit_status)
 
 
 def get_revision(event: Event) -> str:

@@ -1,0 +1,182 @@
+"""The `fluxnotify.io/*` annotations of Alerts and Providers: parsing, checking, filters.
+
+Extensions notification-controller lacks are configured by annotations, so manifests stay
+valid Flux objects (docs/extensions.md):
+
+* Alert ``fluxnotify.io/message``: a Jinja2 message template (delivery/templates.py);
+* Alert ``fluxnotify.io/digest`` (Go duration) and ``fluxnotify.io/min-events`` (N ≥ 1);
+* Alert ``fluxnotify.io/reasons`` / ``fluxnotify.io/exclude-reasons``: comma-separated
+  reasons, exact and case-sensitive, ``*`` as a glob;
+* Alert ``fluxnotify.io/clusters``: comma-separated cluster-name globs;
+* Provider ``fluxnotify.io/thread: object`` (slack on chat.postMessage): replies in threads.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from fluxnotify.config.options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES
+from fluxnotify.model.event import Event
+from fluxnotify.model.manifests import Alert, Provider
+
+PREFIX = "fluxnotify.io/"
+MESSAGE = PREFIX + "message"
+DIGEST = PREFIX + "digest"
+MIN_EVENTS = PREFIX + "min-events"
+REASONS = PREFIX + "reasons"
+EXCLUDE_REASONS = PREFIX + "exclude-reasons"
+CLUSTERS = PREFIX + "clusters"
+THREAD = PREFIX + "thread"
+THREAD_TTL = PREFIX + "thread-ttl"
+ALERT_KEYS = (MESSAGE, DIGEST, MIN_EVENTS, REASONS, EXCLUDE_REASONS, CLUSTERS)
+PROVIDER_KEYS = (THREAD, THREAD_TTL)
+DEFAULT_CLUSTER = "default"  # queue/messages.py: an unnamed cluster
+
+_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class AnnotationError(ValueError):
+    """An annotation that cannot be used; the message names it."""
+
+
+def go_duration(text: str) -> float:
+    """Go's time.ParseDuration (``90s``, ``5m``, ``1h30m``), in seconds."""
+    rest, total = text.strip(), 0.0
+    if not rest:
+        raise ValueError("empty duration")
+    while rest:
+        match = _GO_DURATION.match(rest)
+        if match is None or match.group(1) in ("", "."):
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        rest = rest[match.end() :]
+    return total
+
+
+def split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def glob_matches(value: str, patterns: list[str]) -> bool:
+    """Exact and case-sensitive; ``*`` is the only special character."""
+    return any(fnmatch.fnmatchcase(value, _literal_but_star(pattern)) for pattern in patterns)
+
+
+def _literal_but_star(pattern: str) -> str:
+    return "".join(c if c == "*" else f"[{c}]" if c in "[?" else c for c in pattern)
+
+
+@dataclass(frozen=True)
+class AlertExtensions:
+    template: str | None = None
+    digest_seconds: float | None = None
+    digest_text: str = ""
+    min_events: int | None = None
+    reasons: tuple[str, ...] = ()
+    exclude_reasons: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()
+
+
+def alert_extensions(alert: Alert | None) -> AlertExtensions:
+    """The Alert's extensions; raise AnnotationError for an unusable annotation."""
+    if alert is None:
+        return AlertExtensions()
+    notes = alert.metadata.annotations
+    digest_seconds, min_events = None, None
+    if DIGEST in notes:
+        try:
+            digest_seconds = go_duration(notes[DIGEST])
+        except ValueError:
+            raise AnnotationError(
+                f"{DIGEST}: {notes[DIGEST]!r} is not a duration (Go syntax, e.g. 90s, 5m, 1h)"
+            ) from None
+        if digest_seconds < 1:
+            raise AnnotationError(f"{DIGEST}: {notes[DIGEST]!r} is shorter than one second")
+    if MIN_EVENTS in notes:
+        text = notes[MIN_EVENTS].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise AnnotationError(f"{MIN_EVENTS}: {notes[MIN_EVENTS]!r} must be a whole number ≥ 1")
+        if digest_seconds is None:
+            raise AnnotationError(f"{MIN_EVENTS} needs {DIGEST}: events are counted in a digest window")
+        min_events = int(text)
+    return AlertExtensions(
+        template=notes.get(MESSAGE),
+        digest_seconds=digest_seconds,
+        digest_text=notes.get(DIGEST, ""),
+        min_events=min_events,
+        reasons=tuple(split_list(notes.get(REASONS, ""))) if REASONS in notes else (),
+        exclude_reasons=tuple(split_list(notes.get(EXCLUDE_REASONS, ""))),
+        clusters=tuple(split_list(notes.get(CLUSTERS, ""))) if CLUSTERS in notes else (),
+    )
+
+
+def skip_rule(ext: AlertExtensions, event: Event, cluster: str) -> str | None:
+    """The rule that keeps this event from the Alert (reasons, clusters), or None."""
+    notes_reasons = ext.reasons
+    if notes_reasons and not glob_matches(event.reason, list(notes_reasons)):
+        return f"{REASONS}: reason {event.reason!r} is not one of {', '.join(notes_reasons)}"
+    if ext.exclude_reasons and glob_matches(event.reason, list(ext.exclude_reasons)):
+        return f"{EXCLUDE_REASONS}: reason {event.reason!r} is excluded ({', '.join(ext.exclude_reasons)})"
+    if ext.clusters and not glob_matches(cluster, list(ext.clusters)):
+        return f"{CLUSTERS}: cluster {cluster!r} is not one of {', '.join(ext.clusters)}"
+    return None
+
+
+def cluster_name(cluster: str) -> str:
+    """What templates see: the name, or "" for the unnamed cluster."""
+    return "" if cluster in ("", DEFAULT_CLUSTER) else cluster
+
+
+def threads_by_object(provider: Provider) -> bool:
+    return provider.metadata.annotations.get(THREAD) == "object"
+
+
+def thread_ttl_seconds(provider: Provider, default: float) -> float:
+    text = provider.metadata.annotations.get(THREAD_TTL)
+    if not text:
+        return default
+    try:
+        return go_duration(text)
+    except ValueError:
+        return default
+
+
+def provider_problem(provider: Provider) -> str | None:
+    """validate: what is wrong with a Provider's annotations, or None."""
+    notes = provider.metadata.annotations
+    if THREAD in notes:
+        if notes[THREAD] != "object":
+            return f"{THREAD}: {notes[THREAD]!r} is not supported (expected 'object')"
+        if provider.spec.type != "slack":
+            return f"{THREAD}: threads are only supported by slack Providers, not {provider.spec.type}"
+    if THREAD_TTL in notes:
+        try:
+            go_duration(notes[THREAD_TTL])
+        except ValueError:
+            return f"{THREAD_TTL}: {notes[THREAD_TTL]!r} is not a duration (Go syntax, e.g. 24h)"
+    return None
+
+
+def alert_problem(alert: Alert, provider: Provider | None) -> str | None:
+    """validate: what is wrong with an Alert's annotations, or None (template syntax included)."""
+    try:
+        ext = alert_extensions(alert)
+    except AnnotationError as err:
+        return str(err)
+    for key in (REASONS, EXCLUDE_REASONS, CLUSTERS):
+        if key in alert.metadata.annotations and not split_list(alert.metadata.annotations[key]):
+            return f"{key}: empty list"
+    if ext.template is not None:
+        from fluxnotify.delivery.templates import syntax_error
+
+        error = syntax_error(ext.template)
+        if error is not None:
+            return f"{MESSAGE}: {error}"
+    if ext.digest_seconds is not None and provider is not None:
+        kind = provider.spec.type
+        if kind in COMMIT_STATUS_TYPES or kind in CHANGE_REQUEST_TYPES:
+            return f"{DIGEST}: digests are not supported for {kind} Providers (commit statuses and comments)"
+    return None

@@ -1,0 +1,91 @@
+"""Slack threads: fluxnotify.io/thread: object on a chat.postMessage Provider (delivery/threads.py)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from exthelpers import Harness, event
+
+from fluxnotify.delivery.threads import SqliteThreads
+from fluxnotify.queue.sqlite import SqliteDatabase
+
+THREAD_TOKEN = "xoxb-thread-token-0042"
+
+
+def slack_manifests(annotations: dict | None = None, address: str = "https://slack.com/api/chat.postMessage") -> str:
+    notes = json.dumps({"fluxnotify.io/thread": "object", **(annotations or {})})
+    return f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: slack-token, namespace: flux-system}}
+stringData: {{token: {THREAD_TOKEN}}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Provider
+metadata: {{name: slack, namespace: flux-system, annotations: {notes}}}
+spec: {{type: slack, channel: C0123, address: "{address}", secretRef: {{name: slack-token}}}}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1beta3
+kind: Alert
+metadata: {{name: slack, namespace: flux-system}}
+spec:
+  providerRef: {{name: slack}}
+  eventSources: [{{kind: Kustomization, name: '*'}}]
+"""
+
+
+@pytest.fixture
+def slack_api(sink, monkeypatch):
+    """The sink as Slack's Web API: every chat.postMessage gets a new ts."""
+    monkeypatch.setenv("SLACK_API_URL", sink.url + "/api")
+    numbers = itertools.count(1)
+    sink.handler = lambda r: (200, {"Content-Type": "application/json"},
+                              json.dumps({"ok": True, "ts": f"1700000000.{next(numbers):06}"}).encode())
+    return sink
+
+
+def test_later_notifications_about_an_object_are_replies(slack_api):
+    harness = Harness(slack_manifests())
+    harness.send(event("apps", message="first"))
+    harness.send(event("apps", message="second"))
+    harness.send(event("infra", message="other object"))
+    harness.send(event("apps", message="broke", severity="error", reason="ReconciliationFailed"))
+    requests = slack_api.wait_for(4)
+    assert {r.path for r in requests} == {"/api/chat.postMessage"}
+    assert {r.header("Authorization") for r in requests} == {f"Bearer {THREAD_TOKEN}"}
+    bodies = [r.json() for r in requests]
+    assert "thread_ts" not in bodies[0] and "thread_ts" not in bodies[2]
+    assert bodies[1]["thread_ts"] == "1700000000.000001" and "reply_broadcast" not in bodies[1]
+    assert bodies[3]["thread_ts"] == "1700000000.000001" and bodies[3]["reply_broadcast"] is True
+
+
+def test_threads_are_per_cluster(slack_api):
+    harness = Harness(slack_manifests())
+    harness.send(event("apps"), cluster="prod")
+    harness.send(event("apps"), cluster="staging")
+    assert ["thread_ts" in r.json() for r in slack_api.wait_for(2)] == [False, False]
+
+
+def test_a_thread_expires_after_its_ttl(slack_api, tmp_path):
+    store = SqliteThreads(SqliteDatabase(str(tmp_path / "t.db")))
+    store.put("k", "1.1", ttl=60, now=1000.0)
+    assert store.get("k", now=1059.0) == "1.1"
+    assert store.get("k", now=1060.0) is None
+
+
+def test_webhook_slack_providers_post_as_usual(sink):
+    harness = Harness(slack_manifests(address=sink.url + "/services/T/B/X"))
+    harness.send(event("apps"))
+    harness.send(event("apps"))
+    assert ["thread_ts" in r.json() for r in sink.wait_for(2)] == [False, False]
+
+
+def test_a_refused_reply_is_a_delivery_failure(slack_api):
+    harness = Harness(slack_manifests())
+    harness.send(event("apps"))
+    slack_api.respond(200, {"ok": False, "error": "thread_not_found"})
+    (result,) = harness.send(event("apps"))
+    assert result.outcome == "dead"
+    assert "thread_not_found" in result.detail and THREAD_TOKEN not in result.detail
