@@ -1,39 +1,50 @@
-"""Cold start: import time of the Lambda handler modules vs `import boto3` alone.
+"""Cold start: import time of the Lambda handlers on the built layer vs `import boto3` alone.
 
-Each case runs in a fresh interpreter (subprocess) with the environment the
-handlers need (dummy QUEUE_URL/DLQ_URL, AWS_DEFAULT_REGION). Wall time of the
-subprocess minus that of an interpreter doing nothing (`pass`) is the import
-cost. Cases are interleaved and repeated; medians and the ratios to boto3 are
-reported. A last child imports the dispatcher handler, renders a slack and a
-generic delivery (`fluxnotify.ops.render`), and reports whether the heavy optional
-modules (azure.eventhub, celpy) got imported. `-X importtime` of that child
-gives the largest imports in our code.
+Measured the way Lambda imports them: Python 3.12, the function code from `.aws-sam/build`
+first on sys.path, then the built NotifyLayer (`.aws-sam/build/NotifyLayer/python`, as
+/opt/python), then the runtime's boto3 (pinned like the layer's Makefile, installed once
+into `.aws-sam/bench-runtime`, as /var/lang's site-packages). The layer is used read-only:
+PYTHONDONTWRITEBYTECODE=1, and the run checks that no file appeared in it. Each case runs
+in a fresh interpreter (subprocess) with the environment the handlers need; wall time
+minus that of an interpreter doing nothing (`pass`) is the import cost. Cases are
+interleaved and repeated; medians and the ratios to boto3 are reported. A last child
+imports the dispatcher handler, renders a slack and a generic delivery, and reports
+whether the heavy optional modules (azure.eventhub, celpy) got imported; its
+`-X importtime` gives the largest imports in our code.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
-from common import PYTHON, ROOT, median
+from common import ROOT, median
 
+BUILD = ROOT / ".aws-sam" / "build"
+LAYER = BUILD / "NotifyLayer" / "python"
+RUNTIME = ROOT / ".aws-sam" / "bench-runtime"
 ENV = {
     "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/events",
     "DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dead",
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "fluxnotify",
+    "PYTHONDONTWRITEBYTECODE": "1",
 }
+PATHS = "import sys; sys.path[:0] = {paths!r}; "
 CASES = {
-    "baseline": "pass",
-    "boto3": "import boto3",
-    "receiver": "import sys; sys.path.insert(0, 'functions/receiver'); import app",
-    "dispatcher": "import sys; sys.path.insert(0, 'functions/dispatcher'); import app",
+    "baseline": ("", "pass"),
+    "boto3": ("", "import boto3"),
+    "receiver": ("ReceiverFunction", "import app"),
+    "dispatcher": ("DispatcherFunction", "import app"),
 }
 HEAVY = ("azure.eventhub", "celpy")
 CHECK = """
-import json, sys
-sys.path.insert(0, 'functions/dispatcher')
+import json
 import app
 from pathlib import Path
 from fluxnotify.model.event import parse_event
@@ -46,14 +57,50 @@ print(json.dumps({"rendered": [r["type"] for r in rendered if r["deliveries"]],
 """ % (HEAVY,)
 
 
-def wall(code: str, env: dict) -> float:
+def python312() -> str | None:
+    found = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
+    return str(found[-1]) if found else shutil.which("python3.12")
+
+
+def runtime_sdk() -> dict[str, str]:
+    """The boto3 and botocore versions the layer is resolved against (layers/notify/Makefile)."""
+    makefile = (ROOT / "layers" / "notify" / "Makefile").read_text()
+    return {name: re.search(rf"^RUNTIME_{name.upper()} \?= (\S+)", makefile, re.M).group(1)
+            for name in ("boto3", "botocore")}
+
+
+def ensure_runtime(python: str) -> Path:
+    """The runtime's boto3, with its bytecode (like the Lambda image), installed once."""
+    pins = [f"{name}=={version}" for name, version in runtime_sdk().items()]
+    marker = RUNTIME / ("." + "-".join(pins))
+    if not marker.exists():
+        shutil.rmtree(RUNTIME, ignore_errors=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--target", str(RUNTIME), *pins], check=True, capture_output=True, timeout=300)
+        marker.touch()
+    return RUNTIME
+
+
+def layer_files() -> int:
+    return sum(1 for _ in LAYER.rglob("*"))
+
+
+def code_for(function: str, statement: str, runtime: Path) -> str:
+    if not statement or statement == "pass":
+        return statement
+    paths = ([str(BUILD / function)] if function else []) + [str(LAYER), str(runtime)]
+    return PATHS.format(paths=paths) + statement
+
+
+def wall(python: str, code: str, env: dict) -> float:
     started = time.perf_counter()
-    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([python, "-s", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
-def heavy_modules(env: dict) -> dict:
-    done = subprocess.run([PYTHON, "-X", "importtime", "-c", CHECK], cwd=ROOT, env=env,
+def heavy_modules(python: str, runtime: Path, env: dict) -> dict:
+    code = code_for("DispatcherFunction", CHECK, runtime)
+    done = subprocess.run([python, "-s", "-X", "importtime", "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["top_fluxnotify"] = top_imports(done.stderr, "fluxnotify")
@@ -73,22 +120,36 @@ def top_imports(importtime: str, prefix: str, count: int = 5) -> list[tuple[str,
 
 
 def run(repeats: int = 9) -> dict:
-    import os
+    from size import ensure_built
 
-    env = {**os.environ, **ENV}
+    python = python312()
+    if python is None:
+        return {"error": "no Python 3.12 interpreter (the Lambda runtime's version)"}
+    problem = ensure_built()
+    if problem or not LAYER.is_dir():
+        return {"error": problem or "the layer is not built"}
+    runtime = ensure_runtime(python)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **ENV}
+    codes = {name: code_for(function, statement, runtime) for name, (function, statement) in CASES.items()}
+    codes["boto3"] = PATHS.format(paths=[str(runtime)]) + "import boto3"
+    before = layer_files()
     times: dict[str, list[float]] = {name: [] for name in CASES}
     for _ in range(repeats):
-        for name, code in CASES.items():
-            times[name].append(wall(code, env))
+        for name, code in codes.items():
+            times[name].append(wall(python, code, env))
     base = median(times["baseline"])
     cost = {name: (median(values) - base) * 1000 for name, values in times.items() if name != "baseline"}
+    heavy = heavy_modules(python, runtime, env)
     return {
         "interpreter_ms": base * 1000,
         "import_ms": cost,
         "receiver_vs_boto3": cost["receiver"] / cost["boto3"],
         "dispatcher_vs_boto3": cost["dispatcher"] / cost["boto3"],
         "runs": repeats,
-        **heavy_modules(env),
+        "python": python,
+        "runtime_sdk": runtime_sdk(),
+        "files_written_to_layer": layer_files() - before,
+        **heavy,
     }
 
 

@@ -6,6 +6,7 @@ could not be written is reported as a batch item failure, so SQS redelivers it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import cache
 
@@ -39,7 +40,10 @@ def lambda_handler(event: dict, context) -> dict:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
 
-if os.environ.get("FLUXNOTIFY_TRACING") == "true":  # X-Ray via Powertools Tracer, when enabled
+# Tracing is Lambda's active tracing (template parameter Tracing). The layer ships no
+# aws-xray-sdk (it pulls in botocore); Powertools' Tracer adds subsegments only when an
+# optional layer provides the SDK.
+if os.environ.get("FLUXNOTIFY_TRACING") == "true" and importlib.util.find_spec("aws_xray_sdk"):
     from aws_lambda_powertools import Tracer
 
     lambda_handler = Tracer(service="fluxnotify").capture_lambda_handler(lambda_handler)

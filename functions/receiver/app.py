@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import cache
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 
 from fluxnotify.ingress.apigw import handle_api_event
 from fluxnotify.ingress.dedup import DynamoDedup, NoDedup
 from fluxnotify.ingress.receiver import Receiver
+from fluxnotify.ingress.tokens import SecretTokens
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 
 logger = Logger(service="fluxnotify")
 
 
-def webhook_token() -> str | None:
-    """The token from Secrets Manager (cached for 5 minutes, so rotation takes effect soon)."""
+def webhook_tokens() -> SecretTokens | None:
+    """Cluster → tokens from the token secret (read on the first request, cached 5 minutes)."""
     secret_id = os.environ.get("WEBHOOK_TOKEN_SECRET")
-    if not secret_id:
-        return None
-    from aws_lambda_powertools.utilities import parameters  # first request only: not on the cold path
-
-    return parameters.get_secret(secret_id, max_age=300).strip()
+    return SecretTokens(secret_id, max_age=300) if secret_id else None
 
 
 @cache
@@ -31,16 +30,21 @@ def receiver() -> Receiver:
     interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
     table = os.environ.get("DEDUP_TABLE")
     dedup = DynamoDedup(table, interval) if table and interval > 0 else NoDedup()
-    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=webhook_token, metrics=EmfMetrics())
+    tokens = webhook_tokens()
+    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=tokens or (lambda: None), metrics=EmfMetrics())
 
 
-@logger.inject_lambda_context(clear_state=True)
+# The API Gateway request id (also in the access log) is the correlation id of every log line.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     # Any event shape gets an HTTP answer (ingress/apigw.py), never an unhandled exception.
     return handle_api_event(receiver(), event)
 
 
-if os.environ.get("FLUXNOTIFY_TRACING") == "true":  # X-Ray via Powertools Tracer, when enabled
+# Tracing is Lambda's active tracing (template parameter Tracing). The layer ships no
+# aws-xray-sdk (it pulls in botocore); Powertools' Tracer adds subsegments only when an
+# optional layer provides the SDK.
+if os.environ.get("FLUXNOTIFY_TRACING") == "true" and importlib.util.find_spec("aws_xray_sdk"):
     from aws_lambda_powertools import Tracer
 
     lambda_handler = Tracer(service="fluxnotify").capture_lambda_handler(lambda_handler)

@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 
+from fluxnotify.model.event import Event
 from fluxnotify.queue.messages import DEFAULT_CLUSTER
 
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label, like a Kubernetes name
@@ -74,3 +75,22 @@ def cluster_for_signature(tokens: TokenMap, body: bytes, signature: str) -> str 
             if hmac.compare_digest(f"sha256={digest}".encode(), signature.strip().encode("utf-8", "replace")):
                 found = found or name
     return found
+
+
+CLUSTER_METADATA_KEY = "event.toolkit.fluxcd.io/cluster"
+
+
+def tag_cluster(event: Event, cluster: str) -> Event:
+    """The event with metadata ``cluster: NAME`` for a named cluster, unless it has that key.
+
+    Added after the door's clean-up (spec §2.4 step A) under the event-group prefix, so it
+    survives it and the queue, and step C hands providers the bare key ``cluster`` at the
+    lowest precedence (an Alert's ``eventMetadata.cluster`` or an object-group key wins).
+    A key ``cluster`` the event already carries, bare (forwarded) or prefixed, is kept.
+    """
+    if cluster == DEFAULT_CLUSTER:
+        return event
+    present = ("cluster", CLUSTER_METADATA_KEY, f"{event.group}/cluster")
+    if any(key in event.metadata for key in present):
+        return event
+    return event.with_metadata({**event.metadata, CLUSTER_METADATA_KEY: cluster})

@@ -8,6 +8,9 @@ A key exists only for an event that was queued (``admit``): in SQLite the key an
 message are one transaction; on DynamoDB the key is first written with a lease, the
 message sent, then the lease removed, and a failed send deletes the key again. A key
 whose lease ran out (the receiver died between the two writes) counts as unseen.
+
+The key (``model.event.dedup_key(event, cluster)``) includes a named cluster, so the same
+event from two clusters passes twice.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ is queued then; only a queue outage answers 503 (so Flux's controller retries).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -18,6 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from fluxnotify.ingress.clusters import (
+    TokenMap,
+    TokenSecretError,
+    cluster_for_signature,
+    cluster_for_token,
+    parse_token_secret,
+    tag_cluster,
+)
 from fluxnotify.ingress.dedup import DedupStore, NoDedup
 from fluxnotify.ingress.forwarded import as_raw, is_forwarded
 from fluxnotify.metrics import Metrics, NullMetrics
@@ -30,7 +36,7 @@ from fluxnotify.model.event import (
     validate_event,
 )
 from fluxnotify.queue import Queue
-from fluxnotify.queue.messages import new_envelope
+from fluxnotify.queue.messages import DEFAULT_CLUSTER, new_envelope
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +44,8 @@ DEFAULT_MAX_BODY = 256 * 1024
 QUEUE_MESSAGE_LIMIT = 1024 * 1024
 JSON_CONTENT_TYPES = ("application/json", "text/json")
 
-TokenSource = Callable[[], "str | None"]
+# A plain token (cluster ``default``), the token secret's text, or a cluster → tokens map.
+TokenSource = Callable[[], "str | TokenMap | None"]
 REJECTION_REASONS = {
     400: "invalid_event", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
     413: "too_large", 415: "unsupported_media_type", 503: "queue_unavailable",
@@ -99,9 +106,9 @@ class Receiver:
         segments = [s for s in path.split("?")[0].split("/") if s]
         if len(segments) > 1:
             return _error(404, "not found: POST to / or /<token>")
-        refusal = self._authenticate(segments[0] if segments else "", headers, body)
-        if refusal is not None:
-            return refusal
+        cluster = self._authenticate(segments[0] if segments else "", headers, body)
+        if isinstance(cluster, HttpResponse):
+            return cluster
         if len(body) > self.max_body:
             return _error(413, f"request body is {len(body)} bytes, the limit is {self.max_body}")
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -114,29 +121,38 @@ class Receiver:
             return _error(400, str(err), err.field)
         if is_forwarded(headers, event):  # already processed by notification-controller
             event = as_raw(event)
-        return self._accept(clean_metadata(event))
+        return self._accept(clean_metadata(event), cluster)
 
-    def _authenticate(self, path_token: str, headers: dict[str, str], body: bytes) -> HttpResponse | None:
+    def _authenticate(self, path_token: str, headers: dict[str, str], body: bytes) -> str | HttpResponse:
+        """The cluster whose token the request carries (path or X-Signature), or a refusal."""
         try:
-            expected = self.token()
-        except Exception as err:  # the secret store is unreachable: Flux retries a 503
-            logger.error("could not read the webhook token: %s", type(err).__name__)
+            tokens = self._tokens()
+        except Exception as err:  # the secret cannot be read or parsed: a server problem, Flux retries a 503
+            reason = str(err) if isinstance(err, TokenSecretError) else type(err).__name__
+            logger.error("could not read the webhook tokens: %s", reason)
             return _error(503, "the webhook token could not be read; retry later")
-        if not expected:
-            return None
-        if path_token and hmac.compare_digest(path_token.encode(), expected.encode()):
-            return None
+        if tokens is None:  # no token configured: webhook auth is off
+            return DEFAULT_CLUSTER
+        cluster = cluster_for_token(tokens, path_token) if path_token else None
         signature = headers.get("x-signature", "")
-        if signature:
+        if cluster is None and signature:
             algorithm, _, digest = signature.partition("=")
-            computed = hmac.new(expected.encode(), body, hashlib.sha256).hexdigest()
-            if algorithm == "sha256" and hmac.compare_digest(digest.lower().encode(), computed.encode()):
-                return None
-        return _error(401, "unauthorized: the webhook token in the path or X-Signature is missing or wrong")
+            if algorithm.strip() == "sha256":
+                cluster = cluster_for_signature(tokens, body, f"sha256={digest.strip().lower()}")
+        if cluster is None:
+            return _error(401, "unauthorized: the webhook token in the path or X-Signature is missing or wrong")
+        return cluster
 
-    def _accept(self, event) -> HttpResponse:
+    def _tokens(self) -> TokenMap | None:
+        """None when auth is off; a configured map without tokens refuses every request."""
+        value = self.token()
+        if value is None or value == "":
+            return None
+        return parse_token_secret(value) if isinstance(value, str) else value
+
+    def _accept(self, event, cluster: str) -> HttpResponse:
         # Serialise first: an event that cannot become a message is refused before its key exists.
-        envelope = new_envelope(strip_internal(event))
+        envelope = new_envelope(tag_cluster(strip_internal(event), cluster), cluster)
         try:
             message = envelope.to_json()
             message.encode("utf-8")
@@ -144,7 +160,7 @@ class Receiver:
             return _error(400, f"the event contains a lone surrogate ({err.object[err.start]!r}): send valid UTF-8")
         try:
             # The key is recorded only together with the message (DedupStore.admit).
-            verdict = self.dedup.admit(dedup_key(event), lambda: self.queue.send(message))
+            verdict = self.dedup.admit(dedup_key(event, cluster), lambda: self.queue.send(message))
         except Exception as err:
             logger.error("could not queue the event: %s", _reason(err), extra={"object": _object(event)})
             return _error(503, "the event could not be queued; retry later")
@@ -155,7 +171,7 @@ class Receiver:
         if not verdict.allowed:
             logger.info("duplicate event refused", extra={"object": _object(event)})
             return _error(429, "duplicate event inside the rate-limit window", **limit_headers, **{"Retry-After": reset})
-        logger.info("event queued", extra={"object": _object(event), "message_id": envelope.id})
+        logger.info("event queued", extra={"object": _object(event), "message_id": envelope.id, "cluster": cluster})
         body = json.dumps({"status": "queued", "id": envelope.id})
         return HttpResponse(202, body, {"Content-Type": "application/json", **limit_headers})
 

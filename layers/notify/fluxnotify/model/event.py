@@ -244,14 +244,20 @@ def clean_metadata(event: Event) -> Event:
     return event.with_metadata(kept)
 
 
-def dedup_key(event: Event) -> str:
-    """SHA-256 key of spec §2.6, computed on the cleaned raw event."""
+def dedup_key(event: Event, cluster: str = "default") -> str:
+    """SHA-256 key of spec §2.6, computed on the cleaned raw event.
+
+    A named cluster joins the key (``/cluster=<name>``), so the same event from two clusters
+    is queued twice; for the ``default`` cluster the key is the reference's, unchanged.
+    """
     ref = event.involved_object
     text = f"event/name={ref.name}/namespace={ref.namespace}/kind={ref.kind}/message={event.message}"
     group_prefix = event.group + "/"
     for key in ("originRevision", "revision", "token"):
         if group_prefix + key in event.metadata:
             text += f"/{key}={event.metadata[group_prefix + key]}"
+    if cluster != "default":
+        text += f"/cluster={cluster}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
+from fluxnotify.ops import cluster_admin
 from fluxnotify.ops.logs import configure_logging
 
 
@@ -39,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="SQLite file for the queue, dead letters and dedup (env FLUXNOTIFY_DB)")
     serve.add_argument("--workers", type=int, default=4, help="dispatcher threads")
     serve.add_argument("--token", default=os.environ.get("WEBHOOK_TOKEN"),
-                       help="require this webhook token (POST /<token> or X-Signature; env WEBHOOK_TOKEN)")
+                       help="require this webhook token (POST /<token> or X-Signature; env WEBHOOK_TOKEN), "
+                            "cluster default")
+    serve.add_argument("--cluster", action="append", default=[], metavar="NAME=TOKEN",
+                       help="accept TOKEN as the webhook token of cluster NAME (repeatable)")
     serve.add_argument("--sink", metavar="HOST:PORT",
                        help="also run an endpoint that prints every notification it receives")
     serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
@@ -99,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="delivery status of each Provider and Alert, queue, dead letters")
     _status_arguments(status)
     status.set_defaults(run=_status)
+    cluster_admin.add_parser(commands)
     for listed in commands._choices_actions:  # every subcommand: its purpose and its defaults
         command = commands.choices[listed.dest]
         command.formatter_class = _HelpFormatter
@@ -251,6 +256,10 @@ def _serve(args) -> int:
     configure_logging("INFO")
     if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
         os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
+    try:
+        tokens = cluster_admin.serve_tokens(args.token, args.cluster)
+    except cluster_admin.ClusterError as err:
+        return _fail(str(err))
     if args.sink:
         host, _, port = args.sink.rpartition(":")
         try:
@@ -259,7 +268,7 @@ def _serve(args) -> int:
             return _fail(f"cannot listen on {args.sink} (--sink): {getattr(err, 'strerror', None) or err}")
     try:
         stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
-                           workers=args.workers, token=args.token, separate_process=True,
+                           workers=args.workers, token=tokens, separate_process=True,
                            read_timeout=args.read_timeout, max_connections=args.max_connections,
                            status_addr=_status_addr(args))
     except (ManifestError, ValueError) as err:
@@ -276,8 +285,9 @@ def _serve(args) -> int:
           file=sys.stderr, flush=True)
     if stack.status_page is not None:
         print(f"fluxnotify: status page on {stack.status_page.url}/", file=sys.stderr, flush=True)
+    demo_token = next((values[-1] for values in (tokens or {}).values()), None)
     for path in args.post:
-        _post_example(stack.url, path, args.token)
+        _post_example(stack.url, path, demo_token)
     signum = stop.wait()
     print(f"fluxnotify: stopping ({signum.name})", file=sys.stderr, flush=True)
     stack.stop()

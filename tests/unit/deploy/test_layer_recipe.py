@@ -1,0 +1,58 @@
+"""The NotifyLayer build recipe (layers/notify/Makefile, requirements.txt): lean and compiled.
+
+`make build` itself is too slow for the suite (CI runs it); these check the recipe."""
+
+from __future__ import annotations
+
+import re
+
+from template_helpers import ROOT
+
+LAYER = ROOT / "layers" / "notify"
+RUNTIME_SDK = {"boto3", "botocore", "s3transfer", "aws-xray-sdk"}
+
+
+def requirement_names() -> set[str]:
+    names = set()
+    for line in (LAYER / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            names.add(re.split(r"[<>=!~\[; ]", line)[0].lower())
+    return names
+
+
+def recipe() -> str:
+    return (LAYER / "Makefile").read_text()
+
+
+def test_no_sdk_nor_xray_in_the_layer_requirements():
+    names = requirement_names()
+    assert names and not names & RUNTIME_SDK
+
+
+def test_runtime_sdk_pinned_for_resolution_then_removed():
+    text = recipe()
+    assert re.search(r"^RUNTIME_BOTO3 \?= \d+\.\d+\.\d+$", text, re.M)
+    assert "boto3==$(RUNTIME_BOTO3) botocore==$(RUNTIME_BOTOCORE)" in text
+    assert re.search(r"NOT_SHIPPED = boto3 botocore s3transfer", text)
+    assert "must not be in the layer" in text
+
+
+def test_wheels_for_the_lambda_platform_and_python():
+    text = recipe()
+    assert "--only-binary=:all:" in text and "--python-version 3.12" in text
+    assert "--platform manylinux2014_$(ARCH)" in text
+
+
+def test_bytecode_compiled_hash_based_at_build_time():
+    commands = [line for line in recipe().splitlines() if "compileall" in line and not line.lstrip().startswith("#")]
+    assert commands and all("--invalidation-mode unchecked-hash" in c for c in commands)
+    assert any('"$(TARGET)/fluxnotify"' in c for c in commands)
+
+
+def test_every_runtime_dependency_of_the_package_is_in_the_layer():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {re.split(r"[<>=!~\[; ]", d)[0].lower() for d in project["dependencies"]} - {"boto3"}
+    assert needed <= requirement_names()

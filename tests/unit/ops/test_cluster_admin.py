@@ -1,0 +1,121 @@
+"""`fluxnotify cluster add|rotate|remove|list` against moto (Secrets Manager, CloudFormation)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fluxnotify.ingress.clusters import parse_token_secret
+from fluxnotify.ingress.receiver import Receiver
+from fluxnotify.ingress.tokens import SecretTokens
+from fluxnotify.ops import cluster_admin
+from fluxnotify.ops.cli import main
+from helpers import MemoryQueue
+
+BASE = "https://abc123.execute-api.eu-west-1.amazonaws.com"
+EVENT = json.dumps({"involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"},
+                    "severity": "info", "message": "applied"}).encode()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        secrets = boto3.client("secretsmanager")
+        arn = secrets.create_secret(Name="fluxnotify-webhook-token", SecretString="first-token")["ARN"]
+        template = {
+            "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+            "Outputs": {"WebhookTokenSecretArn": {"Value": arn}, "WebhookBaseUrl": {"Value": BASE}},
+        }
+        boto3.client("cloudformation").create_stack(StackName="fluxnotify", TemplateBody=json.dumps(template))
+        yield secrets, arn
+
+
+def stored(secrets, arn) -> dict:
+    return parse_token_secret(secrets.get_secret_value(SecretId=arn)["SecretString"])
+
+
+def lines(capsys) -> list[str]:
+    return capsys.readouterr().out.splitlines()
+
+
+def test_list_prints_the_full_url_from_the_stack(aws, capsys):
+    assert main(["cluster", "list", "--stack", "fluxnotify"]) == 0
+    assert lines(capsys) == [f"default\t{BASE}/first-token"]
+
+
+def test_add_rotate_finish_remove(aws, capsys):
+    secrets, arn = aws
+    assert main(["cluster", "add", "prod-eu", "--stack", "fluxnotify"]) == 0
+    (eu_token,) = stored(secrets, arn)["prod-eu"]
+    assert f"prod-eu\t{BASE}/{eu_token}" in lines(capsys)
+    assert len(eu_token) >= 40 and stored(secrets, arn)["default"] == ["first-token"]
+
+    assert main(["cluster", "rotate", "prod-eu", "--secret-id", arn, "--base-url", BASE + "/"]) == 0
+    old, new = stored(secrets, arn)["prod-eu"]
+    assert old == eu_token and new != eu_token
+    out = lines(capsys)
+    assert any(line.startswith(f"prod-eu\t{BASE}/{new}") and "previous token" in line for line in out)
+
+    main(["cluster", "rotate", "prod-eu", "--stack", "fluxnotify"])  # a second rotation drops the oldest
+    tokens = stored(secrets, arn)["prod-eu"]
+    assert tokens[0] == new and eu_token not in tokens
+
+    assert main(["cluster", "rotate", "prod-eu", "--finish", "--stack", "fluxnotify"]) == 0
+    assert stored(secrets, arn)["prod-eu"] == tokens[-1:]
+
+    assert main(["cluster", "remove", "prod-eu", "--stack", "fluxnotify"]) == 0
+    assert stored(secrets, arn) == {"default": ["first-token"]}
+
+
+def test_rotation_overlap_both_tokens_are_accepted_by_the_receiver(aws):
+    secrets, arn = aws
+    main(["cluster", "add", "staging", "--secret-id", arn])
+    main(["cluster", "rotate", "staging", "--secret-id", arn])
+    queue = MemoryQueue()
+    receiver = Receiver(queue, token=SecretTokens(arn, secrets))
+    for token in stored(secrets, arn)["staging"]:
+        assert receiver.handle("POST", f"/{token}", {}, EVENT).status == 202
+    assert [m["cluster"] for m in queue.bodies()] == ["staging", "staging"]
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["cluster", "add", "default"], "exists already"),
+    (["cluster", "add", "Prod_EU"], "not a DNS label"),
+    (["cluster", "rotate", "nope"], "no cluster 'nope'"),
+    (["cluster", "remove", "nope"], "no cluster 'nope'"),
+    (["cluster", "remove", "default"], "the last one"),
+])
+def test_mistakes_are_one_line_errors_without_tokens(aws, capsys, argv, problem):
+    secrets, arn = aws
+    assert main([*argv, "--secret-id", arn]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "first-token" not in err
+    assert stored(secrets, arn) == {"default": ["first-token"]}
+
+
+def test_unknown_stack_is_an_aws_error(aws, capsys):
+    assert main(["cluster", "list", "--stack", "missing"]) == 2
+    assert "AWS error" in capsys.readouterr().err
+
+
+def test_serve_tokens_from_token_and_cluster_options():
+    assert cluster_admin.serve_tokens(None, []) is None
+    assert cluster_admin.serve_tokens("t", ["eu=a", "eu=b", "us=c"]) == {"default": ["t"], "eu": ["a", "b"], "us": ["c"]}
+    with pytest.raises(cluster_admin.ClusterError, match="NAME=TOKEN"):
+        cluster_admin.serve_tokens(None, ["eu"])
+    with pytest.raises(cluster_admin.ClusterError, match="DNS label"):
+        cluster_admin.serve_tokens(None, ["EU=x"])
+
+
+
+def test_a_stack_without_the_secret_output_asks_for_secret_id(aws, capsys):
+    template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"WebhookBaseUrl": {"Value": BASE}}}
+    boto3.client("cloudformation").create_stack(StackName="other", TemplateBody=json.dumps(template))
+    assert main(["cluster", "list", "--stack", "other"]) == 2
+    assert "--secret-id" in capsys.readouterr().err
