@@ -2,8 +2,11 @@
 
 One fast sink process (bench/sink.py). Per round, side by side on the same sink:
   * raw capacity: bench/loadgen.py, closed loop, 16 keep-alive connections;
-  * fluxnotify: bench/dispatch_worker.py — Dispatcher.handle, generic provider,
-    fan-out to PROVIDERS providers per event, pooled connections (urllib3);
+  * fluxnotify: bench/dispatch_worker.py — the Lambda handler's shape: batches of BATCH
+    records through BatchRunner → Dispatcher.handle, generic provider, fan-out to
+    PROVIDERS providers per event, pooled connections (urllib3), EMF metrics;
+  * bare urllib3: bench/urllib3_worker.py — the same POSTs from BATCH threads sharing one
+    PoolManager, nothing else (the ceiling of the client we use, at the same concurrency);
   * Apprise: bench/apprise_worker.py in bench/.venv-apprise (created with
     `pip install apprise` on first use) — the same number of `json://` notifications.
 Rounds are repeated; medians and ratios are reported, with the peak RSS of each worker.
@@ -20,6 +23,7 @@ from common import BENCH, HOST, PYTHON, median, run_json, start_sink, stop
 
 PROVIDERS = 4
 EVENTS = 500
+BATCH = 10  # records of an SQS batch handled at once
 APPRISE_VENV = BENCH / ".venv-apprise"
 
 
@@ -46,19 +50,20 @@ def sink_capacity(port: int) -> dict:
                          "--body", body.name, "--concurrency", "16", "--duration", "2", "--warmup", "0.5"])
 
 
-def worker(python: Path | str, script: str, port: int) -> dict:
+def worker(python: Path | str, script: str, port: int, *extra: str) -> dict:
     return run_json([str(python), str(BENCH / script), "--sink-port", str(port),
-                     "--providers", str(PROVIDERS), "--events", str(EVENTS)])
+                     "--providers", str(PROVIDERS), "--events", str(EVENTS), *extra])
 
 
 def run(repeats: int = 3) -> dict:
     apprise = apprise_python()
-    rounds: dict[str, list[dict]] = {"sink": [], "fluxnotify": [], "apprise": []}
+    rounds: dict[str, list[dict]] = {"sink": [], "fluxnotify": [], "apprise": [], "urllib3": []}
     sink, port = start_sink()
     try:
         for _ in range(repeats):
             rounds["sink"].append(sink_capacity(port))
-            rounds["fluxnotify"].append(worker(PYTHON, "dispatch_worker.py", port))
+            rounds["fluxnotify"].append(worker(PYTHON, "dispatch_worker.py", port, "--batch", str(BATCH)))
+            rounds["urllib3"].append(worker(PYTHON, "urllib3_worker.py", port, "--concurrency", str(BATCH)))
             if apprise is not None:
                 rounds["apprise"].append(worker(apprise, "apprise_worker.py", port))
     finally:
@@ -76,6 +81,11 @@ def summarize(rounds: dict[str, list[dict]]) -> dict:
         "fluxnotify_vs_sink": median([f["per_s"] / s["accepted_per_s"] for f, s in zip(ours, rounds["sink"], strict=False)]),
         "fluxnotify_peak_rss_mb": max(r["peak_rss_mb"] for r in ours),
         "fluxnotify_complete": all(r["deliveries"] == r["expected"] for r in ours),
+        "batch": BATCH,
+        "urllib3_per_s": median([r["per_s"] for r in rounds["urllib3"]]),
+        "fluxnotify_vs_urllib3": median([f["per_s"] / u["per_s"] for f, u in zip(ours, rounds["urllib3"], strict=False)]),
+        "fluxnotify_cpu_us": median([r["cpu_us_per_delivery"] for r in ours]),
+        "urllib3_cpu_us": median([r["cpu_us_per_delivery"] for r in rounds["urllib3"]]),
     }
     # ratios are taken per round (each pair ran back to back on the same sink), then the median
     if rounds["apprise"]:

@@ -24,6 +24,7 @@ import cold_start  # noqa: E402
 import dispatch  # noqa: E402
 import e2e  # noqa: E402
 import ingest  # noqa: E402
+import lambda_batch  # noqa: E402
 import size  # noqa: E402
 from common import ROOT  # noqa: E402
 from report import render  # noqa: E402
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[int], dict]] = {
     "cold_start": lambda n: cold_start.run(3 * n),
     "ingest": ingest.run,
     "dispatch": dispatch.run,
+    "lambda_batch": lambda_batch.run,
     "e2e": e2e.run,
     "size": lambda n: size.run(),
 }
@@ -82,6 +84,8 @@ def headline(name: str, result: dict) -> str:
         case "dispatch":
             apprise = f"{result['fluxnotify_vs_apprise']:.1f}× apprise, " if "fluxnotify_vs_apprise" in result else ""
             return f"{result['fluxnotify_per_s']:.0f}/s, {apprise}{result['fluxnotify_vs_sink']:.0%} of sink"
+        case "lambda_batch":
+            return f"{result['batch_ms']:.0f} ms = {result['ratio']:.2f}× one provider latency"
         case "e2e":
             return f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
         case "size":

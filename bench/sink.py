@@ -6,7 +6,7 @@ asyncio Protocol, no framework: every request is answered `200` with an empty bo
 the number after `bench-id:` in the body (the end-to-end benchmark's clock: Linux
 CLOCK_MONOTONIC is shared by every process on the machine).
 
-    python bench/sink.py --port 9393 [--record]
+    python bench/sink.py --port 9393 [--record] [--delay-ms 100]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Sink(asyncio.Protocol):
     count = 0
     records: list[tuple[int, float]] = []
     record = False
+    delay = 0.0  # seconds before each answer (--delay-ms: a provider as slow as Slack)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -60,7 +61,14 @@ class Sink(asyncio.Protocol):
             found = MARKER.search(body)
             if found:
                 Sink.records.append((int(found.group(1)), time.monotonic()))
-        self.transport.write(OK)
+        if Sink.delay:
+            asyncio.get_running_loop().call_later(Sink.delay, self._late_answer)
+        else:
+            self.transport.write(OK)
+
+    def _late_answer(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(OK)
 
 
 def _content_length(head: bytes) -> int:
@@ -82,8 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--delay-ms", type=float, default=0.0)
     args = parser.parse_args()
     Sink.record = args.record
+    Sink.delay = args.delay_ms / 1000
     try:
         asyncio.run(serve(args.port))
     except KeyboardInterrupt:

@@ -1,7 +1,9 @@
 """DispatcherFunction: SQS batch → fluxnotify.delivery.dispatcher → providers. Wiring only.
 
-Each record is handled on its own; a record whose follow-up (retry or dead letter)
-could not be written is reported as a batch item failure, so SQS redelivers it.
+The batch's records are handled concurrently within the invocation's deadline
+(fluxnotify.delivery.batch); a record whose follow-up (retry or dead letter) could not
+be written, or that could not finish in time, is reported as a batch item failure, so
+SQS redelivers it; the delivery ledger keeps a redelivery from sending anything twice.
 """
 
 from __future__ import annotations
@@ -11,33 +13,34 @@ import os
 from functools import cache
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from fluxnotify.config.aws import AwsStore
+from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.ledger import DynamoLedger
 from fluxnotify.delivery.status_dynamo import DynamoStatus
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 
 logger = Logger(service="fluxnotify")
-processor = BatchProcessor(event_type=EventType.SQS)
+metrics = EmfMetrics()
 
 
 @cache
-def dispatcher() -> Dispatcher:
+def runner() -> BatchRunner:
     queues = SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"])
-    metrics = EmfMetrics()
-    return Dispatcher(AwsStore(), *queues, metrics=metrics, status=DynamoStatus.from_env(metrics))
-
-
-def record_handler(record: SQSRecord) -> None:
-    dispatcher().handle(record.body)
+    ledger = DynamoLedger(os.environ["STATE_TABLE"]) if os.environ.get("STATE_TABLE") else None
+    status = DynamoStatus.from_env(metrics)
+    dispatcher = Dispatcher(AwsStore(metrics=metrics), *queues, metrics=metrics, ledger=ledger, status=status)
+    return BatchRunner(dispatcher.handle)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    try:
+        return runner().run(event, context)
+    finally:
+        metrics.flush()  # one EMF document per dimension set and invocation
 
 
 # Tracing is Lambda's active tracing (template parameter Tracing). The layer ships no

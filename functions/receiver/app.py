@@ -17,6 +17,7 @@ from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
 
 logger = Logger(service="fluxnotify")
+metrics = EmfMetrics()
 
 
 def webhook_tokens() -> SecretTokens | None:
@@ -31,14 +32,17 @@ def receiver() -> Receiver:
     table = os.environ.get("DEDUP_TABLE")
     dedup = DynamoDedup(table, interval) if table and interval > 0 else NoDedup()
     tokens = webhook_tokens()
-    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=tokens or (lambda: None), metrics=EmfMetrics())
+    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=tokens or (lambda: None), metrics=metrics)
 
 
 # The API Gateway request id (also in the access log) is the correlation id of every log line.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     # Any event shape gets an HTTP answer (ingress/apigw.py), never an unhandled exception.
-    return handle_api_event(receiver(), event)
+    try:
+        return handle_api_event(receiver(), event)
+    finally:
+        metrics.flush()  # one EMF document per dimension set and invocation
 
 
 # Tracing is Lambda's active tracing (template parameter Tracing). The layer ships no

@@ -156,7 +156,7 @@ def write(tmp_path):
 def parameters(aws, path="/fluxnotify") -> dict[str, dict]:
     found = {}
     for page in aws["ssm"].get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=True):
-        found.update({p["Name"]: p for p in page["Parameters"]})
+        found.update({p["Name"]: p for p in page["Parameters"] if "/_meta/" not in p["Name"]})  # version marker
     return found
 
 

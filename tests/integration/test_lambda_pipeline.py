@@ -107,9 +107,6 @@ def aws(monkeypatch, sink):
             "CONFIG_PREFIX": "/fluxnotify", "SECRETS_PREFIX": "fluxnotify", "RATE_LIMIT_INTERVAL": "300",
         }.items():
             monkeypatch.setenv(key, value)
-        from aws_lambda_powertools.utilities import parameters
-
-        parameters.clear_caches()
         yield {"sqs": sqs, "queue": queue, "dlq": dlq, "receiver": load_handler("receiver"),
                "dispatcher": load_handler("dispatcher")}
 

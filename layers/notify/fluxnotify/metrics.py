@@ -10,15 +10,25 @@ Names (namespace ``fluxnotify``):
 * dispatcher, no dimension: ``StatusWriteFailed`` (delivery status not recorded,
   delivery/status.py).
 
-The local stack uses ``NullMetrics``; Lambda handlers use ``EmfMetrics``, which prints
-one EMF document per data point to stdout, where CloudWatch Logs extracts it.
+* both: ``ColdStart`` (count 1, in the first invocation of an environment), and the
+  dispatcher's ``ConfigRefreshFailed`` and ``LedgerWriteFailed`` (no dimension).
+
+The local stack uses ``NullMetrics``; Lambda handlers use ``EmfMetrics``, which adds up
+an invocation's data points and prints them at ``flush()`` (the end of the invocation)
+as one EMF document per dimension set, where CloudWatch Logs extracts them: counts are
+summed, latencies go as a list of values (EMF takes up to 100 per document).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+import sys
+import threading
+import time
+from typing import Protocol, TextIO
 
 NAMESPACE = "fluxnotify"
+MAX_VALUES = 100  # EMF: values of one metric in one document
 
 
 class Metrics(Protocol):
@@ -35,21 +45,66 @@ class NullMetrics:
         pass
 
 
-class EmfMetrics:
-    def __init__(self, namespace: str = NAMESPACE):
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+Dimensions = tuple[tuple[str, str], ...]
 
+
+class EmfMetrics:
+    def __init__(self, namespace: str = NAMESPACE, out: TextIO | None = None, service: str = "fluxnotify"):
         self.namespace = namespace
-        self._single_metric = single_metric
-        self._units = MetricUnit
+        self.service = service
+        self._out = out
+        self._lock = threading.Lock()
+        self._counts: dict[Dimensions, dict[str, float]] = {}
+        self._latencies: dict[Dimensions, dict[str, list[float]]] = {}
+        self._cold = True
 
     def count(self, name: str, dimensions: dict[str, str] | None = None, value: float = 1) -> None:
-        self._emit(name, self._units.Count, value, dimensions)
+        key = _key(dimensions)
+        with self._lock:
+            counts = self._counts.setdefault(key, {})
+            counts[name] = counts.get(name, 0) + value
 
     def milliseconds(self, name: str, value: float, dimensions: dict[str, str] | None = None) -> None:
-        self._emit(name, self._units.Milliseconds, value, dimensions)
+        key = _key(dimensions)
+        with self._lock:
+            self._latencies.setdefault(key, {}).setdefault(name, []).append(round(value, 3))
 
-    def _emit(self, name: str, unit, value: float, dimensions: dict[str, str] | None) -> None:
-        with self._single_metric(name=name, unit=unit, value=value, namespace=self.namespace) as metric:
-            for key, dimension in (dimensions or {}).items():
-                metric.add_dimension(name=key, value=dimension or "none")
+    def flush(self) -> None:
+        """Print what the invocation measured (and ColdStart the first time), then forget it."""
+        with self._lock:
+            if self._cold:
+                self._counts.setdefault((), {})["ColdStart"] = 1
+                self._cold = False
+            counts, latencies = self._counts, self._latencies
+            self._counts, self._latencies = {}, {}
+        out = self._out or sys.stdout
+        for key in sorted(set(counts) | set(latencies)):
+            for document in self._documents(key, counts.get(key, {}), latencies.get(key, {})):
+                out.write(json.dumps(document, separators=(",", ":")) + "\n")
+        out.flush()
+
+    def _documents(self, key: Dimensions, counts: dict[str, float], latencies: dict[str, list[float]]):
+        first = True
+        while first or any(latencies.values()):
+            values: dict[str, float | list[float]] = dict(counts) if first else {}
+            units = dict.fromkeys(values, "Count")
+            for name, series in latencies.items():
+                if series:
+                    values[name], latencies[name] = series[:MAX_VALUES], series[MAX_VALUES:]
+                    units[name] = "Milliseconds"
+            first = False
+            if not values:
+                return
+            directive = {"Namespace": self.namespace, "Dimensions": [[name for name, _ in key]],
+                         "Metrics": [{"Name": name, "Unit": units[name]} for name in values]}
+            yield {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [directive]},
+                   "service": self.service, **dict(key), **values}
+
+
+def _key(dimensions: dict[str, str] | None) -> Dimensions:
+    if not dimensions:
+        return ()
+    if len(dimensions) == 1:
+        ((name, value),) = dimensions.items()
+        return ((name, value or "none"),)
+    return tuple(sorted((k, v or "none") for k, v in dimensions.items()))

@@ -1,15 +1,15 @@
-"""Config from AWS: SSM Parameter Store (Alerts, Providers) and Secrets Manager (Secrets).
+"""Config from AWS: SSM Parameter Store (Alerts, Providers) and Secrets (secretstore.py).
 
-Layout, under the prefixes from the environment:
+Refreshes are cheap and never fatal once a snapshot exists (config/snapshot.py):
 
-* ``<CONFIG_PREFIX>/<namespace>/<Kind>/<name>`` — one String parameter per Provider or
-  Alert holding its manifest as JSON (``fluxnotify import`` writes them);
-* ``<SECRETS_PREFIX>/<namespace>/<name>`` — one secret per Kubernetes Secret, a JSON
-  object of its keys (decoded values).
-
-Reads go through Powertools parameters with a TTL cache (CONFIG_TTL seconds), so warm
-invocations do not call AWS for every event. A malformed object is logged and left
-out rather than failing every delivery.
+* every CONFIG_TTL seconds (default 60) one GetParameter reads the version marker; only
+  when it changed (or after CONFIG_FULL_TTL, default 900 s, or without a marker) is the
+  whole configuration re-read, as one snapshot;
+* Secrets are read on first use and kept until the configuration changes or SECRETS_TTL
+  (default 900 s) passes;
+* AWS calls retry throttling with botocore's adaptive mode and short timeouts; a refresh
+  that still fails keeps the last good snapshot (a log line and ``ConfigRefreshFailed``)
+  and a failed secret read keeps the last value read, if any.
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import time
+from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-from fluxnotify.model.manifests import Alert, ManifestError, Provider, parse_object
+from fluxnotify.config.secretstore import read_secret, secret_store
+from fluxnotify.config.snapshot import Snapshot, load_snapshot, read_version
+from fluxnotify.metrics import Metrics, NullMetrics
+from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.transport.http import DeliveryError
 
 logger = logging.getLogger(__name__)
+
+RETRY_FAILED_REFRESH = 10.0  # seconds before a failed refresh is tried again
 
 
 def parameter_name(prefix: str, namespace: str, kind: str, name: str) -> str:
@@ -34,61 +40,121 @@ def secret_name(prefix: str, namespace: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/{namespace}/{name}"
 
 
+def aws_client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "adaptive", "max_attempts": 6}, connect_timeout=3, read_timeout=5)
+    return boto3.client(service, config=config)
+
+
+def _seconds(env: str, default: float) -> float:
+    return float(os.environ.get(env, default))
+
+
 class AwsStore:
     def __init__(
         self,
         config_prefix: str | None = None,
         secrets_prefix: str | None = None,
-        ttl: int | None = None,
-        ssm: SSMProvider | None = None,
-        secrets: SecretsProvider | None = None,
+        ttl: float | None = None,
+        ssm: Any = None,
+        secrets: Any = None,
+        *,
+        store: str | None = None,
+        metrics: Metrics | None = None,
     ):
         self.config_prefix = (config_prefix or os.environ.get("CONFIG_PREFIX", "/fluxnotify")).rstrip("/")
         self.secrets_prefix = secrets_prefix or os.environ.get("SECRETS_PREFIX", "fluxnotify")
-        self.ttl = int(ttl if ttl is not None else os.environ.get("CONFIG_TTL", "60"))
-        self._ssm = ssm or SSMProvider()
-        self._secrets = secrets or SecretsProvider()
-        self._raw: dict | None = None
-        self._alerts: list[Alert] = []
-        self._providers: dict[str, Provider] = {}
+        self.ttl = ttl if ttl is not None else _seconds("CONFIG_TTL", 60)
+        self.full_ttl = max(self.ttl, _seconds("CONFIG_FULL_TTL", 900))
+        self.secrets_ttl = max(self.ttl, _seconds("SECRETS_TTL", 900))
+        self.store = store or secret_store()
+        self._ssm = ssm or aws_client("ssm")
+        self._secrets = secrets or (self._ssm if self.store == "ssm" else aws_client("secretsmanager"))
+        self.metrics = metrics or NullMetrics()
+        self.generation = 0  # changes whenever what provider() or secret() answers may change
+        self._snapshot: Snapshot | None = None
+        self._checked_at = 0.0
+        self._secret_values: dict[str, dict[str, str] | None] = {}
+        self._last_good_secrets: dict[str, dict[str, str] | None] = {}
+        self._secrets_read_at = 0.0
+        self._lock = threading.Lock()
 
-    def _load(self) -> None:
-        raw = self._ssm.get_multiple(self.config_prefix, max_age=self.ttl, recursive=True)
-        if raw is self._raw:
-            return  # Powertools served its cache: the parsed objects are still current
-        alerts, providers = [], {}
-        for name in sorted(raw):
-            try:
-                obj = parse_object(json.loads(raw[name]), source=f"ssm:{self.config_prefix}/{name}")
-            except (ValueError, ManifestError) as err:
-                logger.error("ignoring malformed parameter", extra={"parameter": name, "error": str(err)})
-                continue
-            if isinstance(obj, Alert):
-                alerts.append(obj)
-            elif isinstance(obj, Provider):
-                providers[obj.metadata.key] = obj
-        self._raw, self._alerts, self._providers = raw, alerts, providers
+    # --- the snapshot ---------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        now = time.monotonic()
+        if self._snapshot is None or now >= self._checked_at + self.ttl:
+            with self._lock:
+                if self._snapshot is None or now >= self._checked_at + self.ttl:
+                    self._refresh(now)
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def _refresh(self, now: float) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            version = read_version(self._ssm, self.config_prefix)
+            current = self._snapshot
+            if current is None or version is None or version != current.version or (
+                now >= current.loaded_at + self.full_ttl
+            ):
+                self._snapshot = load_snapshot(self._ssm, self.config_prefix, version)
+                self._forget_secrets(now)
+            elif now >= self._secrets_read_at + self.secrets_ttl:
+                self._forget_secrets(now)
+            self._checked_at = now
+        except (BotoCoreError, ClientError) as err:
+            if self._snapshot is None:
+                raise  # nothing to fall back on: the batch fails and SQS redelivers it
+            logger.error("config refresh failed; using the last good snapshot",
+                         extra={"error": str(err)[:300], "snapshot_version": self._snapshot.version})
+            self.metrics.count("ConfigRefreshFailed")
+            self._checked_at = now - self.ttl + min(self.ttl, RETRY_FAILED_REFRESH)
+
+    def _forget_secrets(self, now: float) -> None:
+        self._last_good_secrets.update(self._secret_values)
+        self._secret_values = {}
+        self._secrets_read_at = now
+        self.generation += 1
 
     def alerts(self) -> list[Alert]:
-        self._load()
-        return self._alerts
+        return self.snapshot().alerts
 
     def provider(self, namespace: str, name: str) -> Provider | None:
-        self._load()
-        return self._providers.get(f"{namespace}/{name}")
+        return self.snapshot().providers.get(f"{namespace}/{name}")
+
+    # --- secrets --------------------------------------------------------------------
 
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        self.snapshot()  # a due refresh also decides whether secrets are re-read
+        key = f"{namespace}/{name}"
+        values = self._secret_values
+        if key not in values:
+            values[key] = self._read_secret(namespace, name)
+        return values[key]
+
+    def _read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = f"{namespace}/{name}"
         try:
-            value = self._secrets.get(secret_name(self.secrets_prefix, namespace, name), max_age=self.ttl)
-        except GetParameterError as err:
-            if "ResourceNotFound" in str(err) or "can't find" in str(err).lower():
-                return None
-            raise
+            text = read_secret(self.store, self._secrets, secret_name(self.secrets_prefix, namespace, name))
+        except (BotoCoreError, ClientError) as err:
+            if key in self._last_good_secrets:
+                logger.error("secret read failed; using the last value read", extra={"secret": key})
+                self.metrics.count("ConfigRefreshFailed")
+                return self._last_good_secrets[key]
+            raise DeliveryError(f"failed to read secret '{key}': {type(err).__name__}", retryable=True) from None
+        if text is None:
+            return None
         try:
-            data = json.loads(value)
+            data = json.loads(text)
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            logger.error("secret is not a JSON object", extra={"secret": f"{namespace}/{name}"})
+            logger.error("secret is not a JSON object", extra={"secret": key})
             return None
         return {str(k): str(v) for k, v in data.items()}

@@ -6,14 +6,14 @@ Message bodies (JSON):
 * a retry: the same with ``attempt`` > 1 and ``targets`` naming only the Alerts
   (``namespace/name``) whose delivery failed with a retryable error;
 * a dead letter (DLQ): ``{"event", "targets", "attempt", "provider", "type", "error",
-  "reason", "failed_at"}`` — moved back by ``fluxnotify replay``, it starts again at
-  attempt 1 for its targets only;
+  "reason", "failed_at"}`` — moved back by ``fluxnotify replay``, it starts a new retry
+  chain at attempt 1 for its targets only;
 * a bare Flux event is accepted too (e.g. a hand-written SQS test message).
 
 Each target ends delivered, skipped by a rule (logged with the rule), re-queued with
-back-off (retryable failures, spec §4.3) or dead-lettered with its reason
-(permanent failures, exhausted attempts, undecodable messages). A target that
-succeeded is never part of a retry, so providers do not get the same event twice.
+back-off (retryable failures, spec §4.3) or dead-lettered with its reason (permanent
+failures, exhausted attempts, undecodable messages). The ledger (ledger.py) keeps a
+redelivered message from sending a target twice or forking a second retry chain.
 """
 
 from __future__ import annotations
@@ -23,20 +23,24 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from fluxnotify.config.options import ConfigError, redact, referenced_secret_forms
 from fluxnotify.config.store import ConfigStore
+from fluxnotify.delivery.batch import Abandoned, Deadline
+from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.extensions import Context, Extensions, State, no_cross_namespace_refs_from_env
+from fluxnotify.delivery.ledger import Ledger, NullLedger
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
 from fluxnotify.delivery.status import NullRecorder, Recorder
 from fluxnotify.metrics import Metrics, NullMetrics
-from fluxnotify.model.event import Event, EventError, event_from_data
+from fluxnotify.model.event import Event, EventError, event_from_data, validate_event
 from fluxnotify.model.manifests import Alert
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.queue import MAX_DELAY_SECONDS, Queue
@@ -49,6 +53,12 @@ DEFAULT_MAX_ATTEMPTS = 9  # back-off 30 s … 900 s: retries span about an hour
 DEFAULT_RETRY_BASE = 30.0
 
 DELIVERED, SKIPPED, RETRY, DEAD = "delivered", "skipped", "retry", "dead"
+UNFINISHED = "unfinished"  # out of time: the message is left to the queue
+INLINE_BUDGET = 0.05  # seconds: targets expected to finish within it together go one after another
+
+
+class _OutOfTime(Exception):
+    pass
 
 
 @dataclass
@@ -72,9 +82,10 @@ class Dispatcher:
         *,
         max_attempts: int | None = None,
         retry_base: float | None = None,
-        max_workers: int = 16,
+        max_workers: int = 32,
         metrics: Metrics | None = None,
         status: Recorder | None = None,
+        ledger: Ledger | None = None,
         state: State | None = None,
         no_cross_namespace_refs: bool | None = None,
     ):
@@ -89,37 +100,70 @@ class Dispatcher:
         )
         self.metrics = metrics or NullMetrics()
         self.status = status or NullRecorder()  # delivery/status.py; never raises
+        self._status_lock = threading.Lock()
         self.extensions = Extensions(queue, state)  # digests, threads (delivery/extensions.py)
         self.no_cross_namespace_refs = (
             no_cross_namespace_refs if no_cross_namespace_refs is not None else no_cross_namespace_refs_from_env()
         )
+        self.ledger = ledger or NullLedger()
+        self._configs = ResolvedConfigs(store)
+        self._latency: dict[str, float] = {}  # provider → recent delivery seconds (moving average)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
 
     # --- one message -------------------------------------------------------
 
-    def handle(self, body: str) -> list[TargetResult]:
-        """Process one queue message. Raises only when a follow-up could not be queued."""
+    def handle(self, body: str, message_id: str = "", deadline: Deadline | None = None) -> list[TargetResult]:
+        """Process one queue message (``message_id``: the queue's id, stable across redeliveries).
+
+        Raises when a follow-up or the ledger could not be written, and Abandoned when the
+        deadline came first; then nothing was queued for it (SQS redelivers it).
+        """
+        deadline = deadline or Deadline()
         flush = self.extensions.flush_request(body)
         if flush is not None:  # a digest's window has ended
             return self.extensions.flush(flush, self)
         try:
-            envelope = parse_envelope(body)
+            envelope = parse_envelope(body, default_id=message_id or None)
             event = event_from_data(envelope.event)
-        except (UndecodableMessage, EventError) as err:
-            self._dead_letter_raw(body, str(err))
+            validate_event(event)  # what the receiver checks: a message may come from elsewhere
+            event.timestamp_text()
+        except (UndecodableMessage, EventError, RecursionError, OverflowError) as err:
+            self._dead_letter_raw(body, str(err) or type(err).__name__)
             self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
-        alerts = self._targets(event, envelope.targets)
-        if not alerts:
-            logger.info("no alert matches the event", extra=_event_fields(event))
+        done = self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
+        if done is None:
+            logger.warning("message already handled, or a duplicate follow-up: dropped",
+                           extra={"message_id": envelope.id, "attempt": envelope.attempt})
             return []
-        if len(alerts) == 1:
-            results = [self._deliver(event, alerts[0], envelope)]
-        else:
-            results = list(self._pool.map(lambda alert: self._deliver(event, alert, envelope), alerts))
+        alerts = [alert for alert in self._targets(event, envelope.targets) if alert.metadata.key not in done]
+        if not alerts and not done:
+            logger.info("no alert matches the event", extra=_event_fields(event))
+        results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
+        if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
+            raise Abandoned(f"message {envelope.id}: deadline reached")
         self._follow_up(envelope, results)
-        self._report(event, envelope, results)
+        if any(r.outcome in (RETRY, DEAD) for r in results):  # else a redelivery has nothing left to do
+            self.ledger.complete(envelope.id, envelope.step)
+        if results:
+            self._report(event, envelope, results)
         return results
+
+    def _fan_out(self, event: Event, envelope: Envelope, alerts: list[Alert], deadline: Deadline) -> list[TargetResult]:
+        """Every target at once, the last one in this thread; one after another in this thread
+        when their recent latencies add up to less than a pool hand-off is worth (fast sinks)."""
+        def one(alert: Alert) -> TargetResult:
+            result = self._deliver(event, alert, envelope, deadline)
+            previous = self._latency.get(result.provider, result.seconds)
+            self._latency[result.provider] = 0.8 * previous + 0.2 * result.seconds
+            return result
+
+        expected = sum(self._latency.get(f"{a.metadata.namespace}/{a.spec.provider_ref.name}", 1.0) for a in alerts)
+        if expected < INLINE_BUDGET:
+            return [one(alert) for alert in alerts]
+        others = [self._pool.submit(one, alert) for alert in alerts[:-1]]
+        last = one(alerts[-1])
+        return [future.result() for future in others] + [last]
 
     def _targets(self, event: Event, names: list[str] | None) -> list[Alert]:
         if names is None:
@@ -132,39 +176,55 @@ class Dispatcher:
 
     # --- one target --------------------------------------------------------
 
-    def _deliver(self, event: Event, alert: Alert, envelope: Envelope) -> TargetResult:
-        started = time.monotonic()
+    def _deliver(self, event: Event, alert: Alert, envelope: Envelope, deadline: Deadline | None = None) -> TargetResult:
+        started, deadline = time.monotonic(), deadline or Deadline()
         ns, provider_name = alert.metadata.namespace, alert.spec.provider_ref.name
         result = TargetResult(target=alert.metadata.key, provider=f"{ns}/{provider_name}")
-        secrets: list[str] = []
-        provider = None
+        config = provider = None  # their secrets are redacted from errors (computed only on failure)
         try:
             provider = self.store.provider(ns, provider_name)
             if provider is None:
                 raise ConfigError(f"failed to read provider: Provider '{ns}/{provider_name}' not found")
             result.provider_type = provider.spec.type
             context = Context.of(envelope, self.no_cross_namespace_refs, self.metrics)
-            prepared = prepare(event, alert, provider, self.store.secret, context)
-            secrets = prepared.config.sensitive_values()
-            gathered = self.extensions.deliver(prepared.event, prepared.config, prepared.extensions, alert,
+            prepared = prepare(event, alert, provider, self.store.secret, context, self._configs)
+            config = prepared.config
+            if (left := deadline.delivery_seconds()) < config.timeout:
+                if left <= 0:
+                    raise _OutOfTime
+                config = replace(config, timeout=left)  # a delivery never outlives the invocation
+            gathered = self.extensions.deliver(prepared.event, config, prepared.extensions, alert,
                                                provider, envelope, self.transport, context)
             if gathered is not None:
                 result.outcome, result.detail = SKIPPED, gathered
         except Skip as skip:
             result.outcome, result.detail = SKIPPED, str(skip)
+        except _OutOfTime:
+            result.outcome = UNFINISHED
         except DeliveryError as err:
             result.outcome = RETRY if err.retryable else DEAD
-            result.detail, result.retry_after = redact(str(err), secrets), err.retry_after
+            result.detail, result.retry_after = redact(str(err), _secrets(config)), err.retry_after
         except (ConfigError, ProviderError) as err:
-            secrets = secrets or referenced_secret_forms(provider, self.store.secret)  # failed before options
+            secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)  # before options
             result.outcome, result.detail = DEAD, redact(str(err), secrets)
         except Exception as err:  # a bug must not lose the event: retry it, and say why
-            secrets = secrets or referenced_secret_forms(provider, self.store.secret)
+            secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)
             logger.error("unexpected error while delivering",  # the traceback, redacted like every output
                          extra={"alert": result.target, "traceback": redact(traceback.format_exc(), secrets)})
             result.outcome, result.detail = RETRY, redact(f"internal error: {err!r}", secrets)
+        if result.outcome != DELIVERED and deadline.delivery_seconds() <= 0:
+            result.outcome = UNFINISHED  # cut short by the deadline, not by the provider
         result.seconds = time.monotonic() - started
+        if result.outcome == DELIVERED:
+            self._remember(envelope.id, result.target)
         return result
+
+    def _remember(self, message_id: str, target: str) -> None:
+        try:
+            self.ledger.delivered(message_id, target)
+        except Exception as err:  # the delivery happened; only a redelivery could repeat it
+            logger.warning("delivery ledger write failed", extra={"alert": target, "error": repr(err)[:300]})
+            self.metrics.count("LedgerWriteFailed")
 
     # --- what happens next -------------------------------------------------------
 
@@ -177,9 +237,8 @@ class Dispatcher:
             retry = []
         if retry:
             delay = self.backoff(envelope.attempt, [r.retry_after for r in retry])
-            follow_up = Envelope(
-                envelope.event, envelope.attempt + 1, [r.target for r in retry], envelope.id, envelope.cluster
-            )
+            follow_up = Envelope(envelope.event, envelope.attempt + 1, [r.target for r in retry], envelope.id,
+                                 envelope.cluster, envelope.chain)
             self.queue.send(follow_up.to_json(), delay)
         for result in results:
             if result.outcome == DEAD:
@@ -208,6 +267,23 @@ class Dispatcher:
         }
         self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
 
+    def exhausted_letter(self, body: str, message_id: str, error: str) -> str | None:
+        """The dead letter of a message received too often without being handled (the local
+        stack's maxReceiveCount), naming only the targets the ledger has not seen delivered;
+        None when every target was delivered."""
+        try:
+            envelope = parse_envelope(body, default_id=message_id or None)
+            names = envelope.targets
+            if names is None:
+                names = [a.metadata.key for a in match_alerts(event_from_data(envelope.event), self.store.alerts())]
+            done = self.ledger.begin(envelope.id, envelope.step, message_id) or set()
+        except (UndecodableMessage, EventError, RecursionError):
+            return json.dumps({"raw": body, "error": error, "reason": "max receives exceeded"}, ensure_ascii=False)
+        letter = {"event": envelope.event, "targets": [n for n in names if n not in done], "attempt": envelope.attempt,
+                  "error": error, "reason": "max receives exceeded", "failed_at": _now(), "id": envelope.id,
+                  "cluster": envelope.cluster}
+        return json.dumps(letter, ensure_ascii=False) if letter["targets"] else None
+
     def _dead_letter_raw(self, body: str, error: str) -> None:
         letter = {"raw": body[:200_000], "error": error, "reason": "undecodable message", "failed_at": _now()}
         logger.error("undecodable message sent to the dead-letter queue", extra={"error": error})
@@ -224,18 +300,13 @@ class Dispatcher:
             if result.outcome != DELIVERED:
                 self._log_one(common, result)
             self._measure(result)
-        self.status.record(event, envelope, results)
+        with self._status_lock:  # records run concurrently; their status items overlap (same Provider)
+            self.status.record(event, envelope, results)
 
     @staticmethod
     def _log_one(common: dict, result: TargetResult) -> None:
-        fields = {
-            **common,
-            "alert": result.target,
-            "provider": result.provider,
-            "provider_type": result.provider_type,
-            "outcome": result.outcome,
-            "duration_ms": round(result.seconds * 1000, 1),
-        }
+        fields = {**common, "alert": result.target, "provider": result.provider, "provider_type":
+                  result.provider_type, "outcome": result.outcome, "duration_ms": round(result.seconds * 1000, 1)}
         if result.outcome == SKIPPED:
             logger.info("skipped by rule", extra={**fields, "rule": result.detail})
         else:
@@ -253,6 +324,10 @@ class Dispatcher:
             self.metrics.count(name, dimensions)
         if result.outcome != SKIPPED:
             self.metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
+
+
+def _secrets(config) -> list[str]:
+    return config.sensitive_values() if config is not None else []
 
 
 def _event_fields(event: Event) -> dict[str, str]:

@@ -18,6 +18,7 @@ from fluxnotify import providers
 from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, ProviderConfig, SecretLookup, resolve
 from fluxnotify.delivery import extensions
 from fluxnotify.delivery.annotations import AlertExtensions
+from fluxnotify.delivery.configcache import PER_EVENT_CHECKS, ResolvedConfigs
 from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop_reason
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
@@ -40,8 +41,10 @@ def prepare(
     provider: Provider,
     get_secret: SecretLookup,
     context: extensions.Context | None = None,
+    configs: ResolvedConfigs | None = None,
 ) -> Prepared:
-    """Raise Skip (a drop rule), ConfigError or the CEL error; else what to deliver."""
+    """Raise Skip (a drop rule), ConfigError or the CEL error; else what to deliver.
+    ``configs`` (the dispatcher's) resolves and checks each Provider once per snapshot."""
     context = context or extensions.Context()
     reason = drop_reason(raw, provider)
     if reason is not None:
@@ -60,12 +63,13 @@ def prepare(
             "outside Kubernetes; store static credentials in the Secret instead"
         )
     module = providers.get(provider.spec.type)
-    config = resolve(provider, get_secret)
+    config = configs.get(provider) if configs is not None else resolve(provider, get_secret)
     if provider.spec.type in COMMIT_STATUS_TYPES:
         config = replace(config, commit_status=commit_status_id(event, provider, alert))
     if alert is not None:
         config = replace(config, alert=(alert.metadata.namespace, alert.metadata.name, alert.metadata.effective_uid))
     event = extensions.after_merge(event, alert, provider, ext, context)
-    module.validate(config)
+    if configs is None or provider.spec.type in PER_EVENT_CHECKS:
+        module.validate(config)
     return Prepared(event, config, module, ext)
 

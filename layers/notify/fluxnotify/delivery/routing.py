@@ -123,8 +123,19 @@ def drop_reason(event: Event, provider: Provider) -> str | None:
 def combine_metadata(event: Event, alert: Alert | None) -> tuple[Event, list[str]]:
     """Step C: the provider's view of the event, and the keys set by several sources.
 
-    ``alert`` is None when render shows a Provider no Alert references.
+    ``alert`` is None when render shows a Provider no Alert references. Alerts that add no
+    metadata of their own share one view of an event (so its Go-JSON is encoded once).
     """
+    plain = alert is None or not (alert.spec.event_metadata or alert.spec.summary)
+    if plain and (view := event.__dict__.get("_plain_view")) is not None:
+        return view[0], list(view[1])
+    result = _combine(event, alert)
+    if plain:
+        object.__setattr__(event, "_plain_view", result)  # the event is frozen; this is a cache
+    return result
+
+
+def _combine(event: Event, alert: Alert | None) -> tuple[Event, list[str]]:
     group_prefix = event.group + "/"
     layers = [
         _strip_prefix(event.metadata, EVENT_GROUP_PREFIX),

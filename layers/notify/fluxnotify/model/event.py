@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from fluxnotify.model import gojson
@@ -126,8 +127,13 @@ class Event:
         return data
 
     def go_json(self) -> str:
-        """Byte-exact Go-JSON of the event (spec §1.4)."""
-        return gojson.dumps(self.to_dict())
+        """Byte-exact Go-JSON of the event (spec §1.4), encoded once per Event object
+        (the object is frozen; providers sharing it share the text)."""
+        text = self.__dict__.get("_go_json")
+        if text is None:
+            text = gojson.dumps(self.to_dict())
+            object.__setattr__(self, "_go_json", text)
+        return text
 
 
 def parse_event(body: bytes | str) -> Event:
@@ -308,6 +314,7 @@ def _json_type(value: Any) -> str:
     return "string"
 
 
+@cache  # a handful of field names, asked for on every event
 def _json_name(attr: str) -> str:
     head, *rest = attr.split("_")
     return head + "".join(part.title() for part in rest)

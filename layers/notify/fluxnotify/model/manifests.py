@@ -89,8 +89,15 @@ class ObjectMeta:
 
     @property
     def effective_uid(self) -> str:
-        """metadata.uid, or one derived from namespace/name so renders are stable."""
-        return self.uid or str(uuid.uuid5(_UID_NAMESPACE, self.key))
+        """metadata.uid, or one derived from namespace/name so renders are stable (derived
+        once per object: deliveries ask for it every time)."""
+        if self.uid:
+            return self.uid
+        derived = self.__dict__.get("_derived_uid")
+        if derived is None:
+            derived = str(uuid.uuid5(_UID_NAMESPACE, self.key))
+            object.__setattr__(self, "_derived_uid", derived)  # frozen: a cache, not state
+        return derived
 
 
 @dataclass(frozen=True)

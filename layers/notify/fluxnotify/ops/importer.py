@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import uuid
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from fluxnotify.config.aws import parameter_name, secret_name
+from fluxnotify.config.snapshot import read_version, version_parameter
 from fluxnotify.model.manifests import (
     Alert,
     Manifest,
@@ -254,6 +256,17 @@ def apply_change(change: Change, ssm, secrets, recovery_days: int | None = None)
         )
 
 
+def bump_version(stored: Stored, changed: bool) -> None:
+    """A new version marker after a change (or when there is none yet): dispatchers then
+    re-read the configuration; while it stays the same, a refresh costs one call."""
+    name = version_parameter(stored.config_prefix)
+    if not changed and aws_call(f"reading parameter {name}", read_version, ssm=stored.ssm,
+                                config_prefix=stored.config_prefix) is not None:
+        return
+    aws_call(f"writing parameter {name}", stored.ssm.put_parameter, Name=name, Value=uuid.uuid4().hex,
+             Type="String", Overwrite=True)
+
+
 def summary_total(changes: list[Change]) -> str:
     count = {a: sum(1 for c in changes if c.action == a) for a in "+~=-"}
     return f"total: {count['+']} new, {count['~']} changed, {count['=']} unchanged, {count['-']} pruned"
@@ -315,6 +328,8 @@ def import_files(
             if not dry_run:
                 apply_change(change, stored.ssm, stored.secrets)
             print(prefix + change.line(), file=out, flush=True)
+        if not dry_run:
+            bump_version(stored, changed=any(c.action != "=" for c in changes))
         print(prefix + summary_total(changes), file=out)
     except AwsError as problem:
         print(f"fluxnotify: AWS error: {problem}", file=err)

@@ -31,6 +31,8 @@ from typing import Any
 
 from fluxnotify.config.aws import secret_name
 from fluxnotify.config.options import redact, secret_forms
+from fluxnotify.config.secretstore import SSM, SsmSecretsClient, secret_store
+from fluxnotify.config.snapshot import META
 from fluxnotify.model.manifests import (
     Alert,
     Manifest,
@@ -116,6 +118,8 @@ class Stored:
     """What is stored under the prefixes, read lazily and cached for one command."""
 
     def __init__(self, ssm, secrets, config_prefix: str, secrets_prefix: str):
+        if secret_store() == SSM:  # SECRET_STORE=ssm: Secrets as SecureString parameters
+            secrets = SsmSecretsClient(ssm, secrets_prefix)
         self.ssm, self.secrets = ssm, secrets
         self.config_prefix, self.secrets_prefix = config_prefix, secrets_prefix
         self._parameters: dict[str, dict] | None = None
@@ -137,7 +141,8 @@ class Stored:
                     **kwargs,
                 )
                 for item in page.get("Parameters", []):
-                    found[item["Name"]] = item
+                    if not item["Name"].startswith(f"{self.config_prefix}/{META}/"):  # the version marker
+                        found[item["Name"]] = item
                 token = page.get("NextToken")
                 if not token:
                     break

@@ -8,12 +8,12 @@ whatever failed is received again later.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 
 from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.ledger import SqliteLedger
 from fluxnotify.delivery.status_sqlite import SqliteStatus
 from fluxnotify.queue.sqlite import SqliteQueue
 
@@ -31,7 +31,8 @@ class DispatchWorkers:
                  idle_poll: float = 0.5):
         self.queue = queue
         self.dead = dead
-        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), **options)
+        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), ledger=SqliteLedger(queue.db),
+                                     **options)
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
         self._stopping = threading.Event()
@@ -95,19 +96,20 @@ class DispatchWorkers:
     def _process(self, message) -> bool:
         """Handle one message; True when it is done with (to be deleted)."""
         if message.receive_count > MAX_RECEIVES:
-            letter = {"raw": message.body, "error": f"received {message.receive_count - 1} times without "
-                      "being handled", "reason": "max receives exceeded"}
-            self._until_done(lambda: self._dead_letter(message.id, json.dumps(letter)))
+            error = f"received {message.receive_count - 1} times without being handled"
+            letter = self.dispatcher.exhausted_letter(message.body, message.id, error)  # undelivered targets only
+            self._until_done(lambda: self._dead_letter(message.id, letter))
             return False
         try:
-            self.dispatcher.handle(message.body)
+            self.dispatcher.handle(message.body, message.id)
         except Exception:
             # The follow-up could not be written: leave the message to reappear later.
             logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
             return False
         return True
 
-    def _dead_letter(self, message_id: str, letter: str) -> None:
+    def _dead_letter(self, message_id: str, letter: str | None) -> None:
         with self.queue.db.transaction():
-            self.dead.send(letter)
+            if letter is not None:
+                self.dead.send(letter)
             self.queue.delete(message_id)

@@ -7,6 +7,7 @@ Slack never imports the Event Hubs SDK or the CEL library.
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from types import ModuleType
 
 from fluxnotify.config.options import ConfigError, ProviderConfig
@@ -57,6 +58,7 @@ def supported_types() -> list[str]:
     return [name for name in _MODULES if _find(name) is not None]
 
 
+@cache  # import_module per delivery costs more than a dict lookup
 def _find(type_name: str) -> ModuleType | None:
     module_name = _MODULES.get(type_name)
     if module_name is None:

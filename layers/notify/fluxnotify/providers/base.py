@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model import gojson
@@ -117,6 +118,7 @@ def obj_dot(event: Event) -> str:
     return f"{ref.kind.lower()}/{ref.name}.{ref.namespace}"
 
 
+@lru_cache(maxsize=1024)  # header names repeat on every request
 def canonical_header(name: str) -> str:
     """Go's CanonicalMIMEHeaderKey: 'x-signature' → 'X-Signature'."""
     if not name or any(c in name for c in " \t\r\n:"):

@@ -1,0 +1,53 @@
+"""Provider options resolved (Secrets applied, spec §3.2) and checked once per config snapshot.
+
+Resolving reads Secrets and parses headers, proxy and TLS material; validating runs the
+provider's URL checks. Neither changes until the configuration does, so the dispatcher
+does both once per Provider object and store ``generation`` (AwsStore bumps it on every
+new snapshot or secret refresh; a FileStore never changes) instead of once per delivery.
+Commit-status and change-request types are validated per delivery: their checks may
+use the per-event commit status id or the Alert. A config error is remembered too; a failed Secret read is not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fluxnotify import providers
+from fluxnotify.config.options import (
+    CHANGE_REQUEST_TYPES,
+    COMMIT_STATUS_TYPES,
+    ConfigError,
+    ProviderConfig,
+    resolve,
+)
+from fluxnotify.model.manifests import Provider
+
+PER_EVENT_CHECKS = COMMIT_STATUS_TYPES | CHANGE_REQUEST_TYPES
+
+
+class ResolvedConfigs:
+    def __init__(self, store: Any):
+        self.store = store
+        self._generation: object = None
+        self._entries: dict[int, tuple[Provider, ProviderConfig | ConfigError]] = {}
+
+    def get(self, provider: Provider) -> ProviderConfig:
+        generation = getattr(self.store, "generation", 0)
+        if generation != self._generation:
+            self._entries, self._generation = {}, generation
+        entry = self._entries.get(id(provider))
+        if entry is None or entry[0] is not provider:  # keyed by identity: a new snapshot has new objects
+            entry = (provider, self._resolve(provider))
+            self._entries[id(provider)] = entry
+        if isinstance(entry[1], ConfigError):
+            raise ConfigError(str(entry[1]))
+        return entry[1]
+
+    def _resolve(self, provider: Provider) -> ProviderConfig | ConfigError:
+        try:
+            config = resolve(provider, self.store.secret)
+            if provider.spec.type not in PER_EVENT_CHECKS:
+                providers.get(provider.spec.type).validate(config)
+            return config
+        except ConfigError as err:
+            return err

@@ -1,0 +1,78 @@
+"""The batch runner alone: partial-batch answers, the time budget, abandoning records."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fluxnotify.delivery.batch import Abandoned, BatchRunner, Deadline, budget
+
+
+class Context:
+    def __init__(self, millis: int):
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+def records(*ids: str) -> dict:
+    return {"Records": [{"messageId": i, "body": i} for i in ids]}
+
+
+def test_failures_name_the_records_whose_handler_raised():
+    def handle(body, message_id, deadline):
+        if body == "bad":
+            raise ConnectionError("queue down")
+
+    answer = BatchRunner(handle).run(records("ok", "bad", "ok2"), Context(10_000))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+def test_a_record_still_running_at_the_deadline_is_reported_and_cannot_commit_later():
+    release, checked = threading.Event(), threading.Event()
+    committed = []
+
+    def handle(body, message_id, deadline):
+        if body == "slow":
+            release.wait(5)
+        try:
+            if not deadline.begin_commit():
+                raise Abandoned()
+            committed.append(body)
+        finally:
+            if body == "slow":
+                checked.set()
+
+    answer = BatchRunner(handle).run(records("fast", "slow"), Context(400))
+    release.set()
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "slow"}]}
+    assert checked.wait(5)
+    assert committed == ["fast"]
+
+
+def test_the_budget_leaves_time_to_return_and_to_write_follow_ups():
+    now = time.monotonic()
+    finish_by, deliver_by, hard_stop = budget(Context(120_000))
+    assert now + 116 < finish_by < now + 117.1
+    assert deliver_by == finish_by - 2.0
+    assert finish_by < hard_stop < now + 120
+    finish_by, deliver_by, _ = budget(Context(1_000))
+    assert deliver_by < finish_by < now + 1.0
+
+
+def test_a_committing_record_is_not_abandoned():
+    deadline = Deadline()
+    assert deadline.begin_commit()
+    assert not deadline.abandon()
+    fresh = Deadline()
+    assert fresh.abandon() and not fresh.begin_commit()
+
+
+def test_duplicate_and_nameless_records_are_ignored():
+    seen = []
+    answer = BatchRunner(lambda body, message_id, deadline: seen.append(message_id)).run(
+        {"Records": [{"messageId": "a", "body": "x"}, {"messageId": "a", "body": "y"}, {"body": "z"}, 7]},
+        Context(5_000))
+    assert answer == {"batchItemFailures": []}
+    assert seen == ["a"]
