@@ -14,7 +14,7 @@ import sys
 sys.path[:0] = ["."]
 import fluxnotify  # noqa: E402
 
-EXTRA = ("aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.logging.correlation_paths",
+EXTRA = ("aws_lambda_powertools.logging", "aws_lambda_powertools.logging.correlation_paths", "aws_lambda_powertools.tracing",
          "celpy", "re2", "yaml", "azure.eventhub", "nats", "opentelemetry.proto.trace.v1.trace_pb2", "rsa")
 needs_sdk = []
 names = [m.name for m in pkgutil.walk_packages(fluxnotify.__path__, "fluxnotify.")]
