@@ -18,7 +18,7 @@ from fixtures.incident.incident_helpers import (
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError
 from fluxnotify.model.event import ObjectRef
-from fluxnotify.providers.chat.zulip import flux_status_markdown
+from fluxnotify.providers.markdown import flux_status_markdown
 from fluxnotify.transport.http import DeliveryError, Transport
 
 KS = ObjectRef(kind="Kustomization", namespace="default", name="test-ks")

@@ -12,23 +12,10 @@ import urllib.parse
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.base import parse_error
+from fluxnotify.providers.markdown import flux_status_markdown
 from fluxnotify.transport.http import Request
 
 MESSAGES_PATH = "/api/v1/messages"
-_CHANGE_REQUEST = "change_request"
-
-
-def flux_status_markdown(event: Event) -> str:
-    """MARKDOWN(event) of spec §5.0 (metadata sorted, `change_request` left out)."""
-    ref = event.involved_object
-    emoji = "\u26a0\ufe0f" if event.severity == "error" else "\u2139\ufe0f"
-    lines = "".join(
-        f"* `{key}`: {event.metadata[key]}\n" for key in sorted(event.metadata) if key != _CHANGE_REQUEST
-    )
-    return (
-        f"## Flux Status\n\n{emoji} {ref.kind}/{ref.namespace}/{ref.name}\n\n"
-        f"{event.message}\n\nMetadata:\n{lines}"
-    )
 
 
 def stream_and_topic(channel: str) -> tuple[str, str]:

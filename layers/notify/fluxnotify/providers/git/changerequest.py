@@ -15,9 +15,9 @@ from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.base import ProviderError, go_quote
 from fluxnotify.providers.git import gitstatus
+from fluxnotify.providers.markdown import CHANGE_REQUEST_KEY, flux_status_markdown
 from fluxnotify.transport.http import Response
 
-CHANGE_REQUEST_KEY = "change_request"
 PR_PREFIX = "flux-pr-comment-key"  # GitHub, Gitea
 MR_PREFIX = "flux-mr-comment-key"  # GitLab
 USER_PREFIX = "failed to get authenticated user info: "
@@ -61,21 +61,8 @@ def marker(event: Event, cfg: ProviderConfig, prefix: str) -> str:
     return f"<!-- {prefix}:{comment_key(event, cfg)} -->"
 
 
-def markdown(event: Event) -> str:
-    """The visible part: status, object, message and the metadata sorted by key."""
-    ref = event.involved_object
-    emoji = "\u26a0\ufe0f" if event.severity == "error" else "\u2139\ufe0f"
-    lines = "".join(
-        f"* `{key}`: {event.metadata[key]}\n" for key in sorted(event.metadata) if key != CHANGE_REQUEST_KEY
-    )
-    return (
-        f"## Flux Status\n\n{emoji} {ref.kind}/{ref.namespace}/{ref.name}\n\n"
-        f"{event.message}\n\nMetadata:\n{lines}"
-    )
-
-
 def body(event: Event, cfg: ProviderConfig, prefix: str) -> str:
-    return marker(event, cfg, prefix) + "\n\n" + markdown(event)
+    return marker(event, cfg, prefix) + "\n\n" + flux_status_markdown(event)
 
 
 def find_comment(comments: object, identity: str, wanted_marker: str, author: tuple[str, str]) -> int | None:
