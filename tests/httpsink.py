@@ -76,7 +76,8 @@ class HttpSink:
             self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
         scheme = "https" if tls_context is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, once per test that uses a sink.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def respond(self, status: int, body: bytes | str | dict = b"", headers: dict | None = None):
         if isinstance(body, dict):
