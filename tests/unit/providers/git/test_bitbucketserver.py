@@ -29,7 +29,6 @@ from fluxnotify.providers.git import bitbucketserver
 from fluxnotify.transport.http import DeliveryError, Response, TLSMaterial, Transport
 from helpers import dispatch
 
-ISSUE_12_1 = pytest.mark.xfail(reason="issue 12.1, fidelity branch", strict=False)
 ADDRESS = "https://example.com:7990/scm/projectfoo/repobar.git"
 KEY = hashlib.sha1(CONTEXT.encode()).hexdigest()
 BUILDS = f"/rest/api/latest/projects/projectfoo/repos/repobar/commits/{SHA}/builds"
@@ -248,7 +247,6 @@ def test_tls_is_honoured_and_the_proxy_is_not():
     assert [options for _, options in transport.sent] == [{"proxy": "", "tls": tls, "timeout": 15.0}] * 2
 
 
-@ISSUE_12_1
 def test_flux_docs_examples_validate_as_flux_would():
     verdict = ready(docs_yaml("bitbucketserver"))
     assert verdict["Provider/flux-system/bb-server-basic"] == ("True", "Initialized")

@@ -28,7 +28,6 @@ from fluxnotify.providers.git import gitea
 from fluxnotify.transport.http import DeliveryError, TLSMaterial, Transport
 from helpers import dispatch
 
-ISSUE_12_1 = pytest.mark.xfail(reason="issue 12.1, fidelity branch", strict=False)
 STATUSES = f"/api/v1/repos/owner/repo/commits/{SHA}/statuses?limit=50&page=1"
 
 
@@ -207,7 +206,6 @@ def test_proxy_and_tls_are_honoured_on_every_call():
     assert [options for _, options in transport.sent] == [{"proxy": "http://proxy:3128", "tls": tls, "timeout": 5.0}] * 3
 
 
-@ISSUE_12_1
 def test_flux_docs_example_is_ready():
     assert ready(docs_yaml("gitea"))["Provider/flux-system/gitea-status"] == ("True", "Initialized")
 
@@ -220,7 +218,7 @@ def test_flux_docs_example_builds_a_client():
         gitea.validate(resolved(without_token, "flux-system/gitea-status", commit_status=CONTEXT))
 
 
-@ISSUE_12_1
 def test_validate_reports_the_token_error():
     without_token = docs_yaml("gitea").replace("token: <GITEA-TOKEN>", "other: x")
-    assert ready(without_token)["Provider/flux-system/gitea-status"] == ("False", "gitea token cannot be empty")
+    expected = "Secret flux-system/gitea-token has no 'token' key (gitea token cannot be empty)"
+    assert ready(without_token)["Provider/flux-system/gitea-status"] == ("False", expected)
