@@ -28,9 +28,14 @@ metrics = EmfMetrics()
 
 @cache
 def runner() -> BatchRunner:
+    import boto3  # at the first invocation, not at import
+
     queues = SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"])
-    ledger = DynamoLedger(os.environ["STATE_TABLE"]) if os.environ.get("STATE_TABLE") else None
-    status = DynamoStatus.from_env(metrics)
+    table = os.environ.get("STATE_TABLE")
+    # One DynamoDB client for the ledger and the status store: each client costs cold-start time.
+    dynamodb = boto3.client("dynamodb") if table else None
+    ledger = DynamoLedger(table, client=dynamodb) if table else None
+    status = DynamoStatus.from_env(metrics, client=dynamodb)
     dispatcher = Dispatcher(AwsStore(metrics=metrics), *queues, metrics=metrics, ledger=ledger, status=status)
     return BatchRunner(dispatcher.handle)
 

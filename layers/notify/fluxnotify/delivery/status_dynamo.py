@@ -51,10 +51,10 @@ class DynamoStatus(SafeRecorder):
         self.table = table
 
     @classmethod
-    def from_env(cls, metrics: Metrics | None = None) -> DynamoStatus | NullRecorder:
+    def from_env(cls, metrics: Metrics | None = None, client: Any = None) -> DynamoStatus | NullRecorder:
         """The store for the dispatcher Lambda: STATE_TABLE, or no status when unset."""
         table = os.environ.get("STATE_TABLE")
-        return cls(table, metrics=metrics) if table else NullRecorder()
+        return cls(table, client, metrics=metrics) if table else NullRecorder()
 
     # --- write -----------------------------------------------------------------
 
