@@ -314,3 +314,51 @@ def test_importing_the_handler_pulls_no_parameters_provider_batch_utility_or_asy
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(
                               [str(ROOT / "layers" / "notify"), os.environ.get("PYTHONPATH", "")])})
     assert done.stdout.strip() == "[]"
+
+
+# --- deliveries of records handed back to SQS ----------------------------------------------------
+
+
+def test_deliveries_of_an_abandoned_record_are_logged_counted_and_in_status(aws, sink, capsys, caplog):
+    """A record with a fast and a never-answering target runs out of time and goes back to
+    SQS; its fast delivery happened (the redelivery will not repeat it), so it is reported."""
+    from fluxnotify.ops.cli import main
+
+    stuck = [record(message("silent")) for _ in range(6)]  # to-a (fast) and to-silent (no answer)
+    fine = [record(message("apps")) for _ in range(4)]  # to-a only
+    capsys.readouterr()
+    with caplog.at_level("INFO"):
+        answer = invoke(aws, stuck + fine, seconds=1.5)
+        invoke(aws, stuck[:2], seconds=1.0)  # redelivered: to-a is in the ledger, to-silent hangs again
+    assert sorted(f["itemIdentifier"] for f in answer["batchItemFailures"]) == sorted(r["messageId"] for r in stuck)
+    captured = accepted(sink, "/a")
+    assert captured == 10
+
+    sent = sum(d.get("DeliveriesSent", 0) for d in emf_documents(capsys.readouterr().out))
+    logged = sum(len(r.providers) for r in caplog.records if r.getMessage() == "delivered")
+    assert main(["status", "--from-aws", "--state-table", "state", "--queue-url", aws["queue"],
+                 "--dlq-url", aws["dlq"], "-o", "json"]) == 0
+    objects = {(o["kind"], o["name"]): o for o in json.loads(capsys.readouterr().out)["objects"]}
+    shown = objects[("Provider", "flux-system/a")]["lastHour"]["delivered"]
+    assert (captured, sent, logged, shown) == (10, 10, 10, 10)
+    assert "delivered" not in json.dumps(objects.get(("Provider", "flux-system/silent"), {}).get("lastHour", {}))
+
+
+def test_deliveries_of_a_record_whose_follow_up_failed_are_counted_once(aws, sink, capsys):
+    sink.handler = lambda r: (503, {}, b"busy") if r.path == "/b" else (200, {}, b"ok")
+    dispatcher_queue = aws["handler"].runner().handle.__self__.queue
+    real_send, calls = dispatcher_queue.send, []
+
+    def failing_once(body, delay=0):
+        calls.append(body)
+        if len(calls) == 1:
+            raise ConnectionError("SQS unreachable")
+        return real_send(body, delay)
+
+    dispatcher_queue.send = failing_once
+    first = record(message("pair"))
+    capsys.readouterr()
+    assert invoke(aws, [first])["batchItemFailures"]  # /a delivered, the retry of /b not written
+    assert invoke(aws, [first]) == {"batchItemFailures": []}  # redelivered: only /b again
+    sent = sum(d.get("DeliveriesSent", 0) for d in emf_documents(capsys.readouterr().out))
+    assert accepted(sink, "/a") == sent == 1

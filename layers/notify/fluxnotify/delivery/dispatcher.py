@@ -116,7 +116,8 @@ class Dispatcher:
         """Process one queue message (``message_id``: the queue's id, stable across redeliveries).
 
         Raises when a follow-up or the ledger could not be written, and Abandoned when the
-        deadline came first; then nothing was queued for it (SQS redelivers it).
+        deadline came first; then nothing was queued for it (SQS redelivers it), and the
+        deliveries it made are reported (log, metrics, status) all the same.
         """
         deadline = deadline or Deadline()
         flush = self.extensions.flush_request(body)
@@ -140,11 +141,19 @@ class Dispatcher:
         if not alerts and not done:
             logger.info("no alert matches the event", extra=_event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
-        if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
-            raise Abandoned(f"message {envelope.id}: deadline reached")
-        self._follow_up(envelope, results)
-        if any(r.outcome in (RETRY, DEAD) for r in results):  # else a redelivery has nothing left to do
-            self.ledger.complete(envelope.id, envelope.step)
+        try:
+            if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
+                raise Abandoned(f"message {envelope.id}: deadline reached")
+            self._follow_up(envelope, results)
+            if any(r.outcome in (RETRY, DEAD) for r in results):  # else a redelivery has nothing left to do
+                self.ledger.complete(envelope.id, envelope.step)
+        except BaseException:
+            # The record goes back to SQS, but its deliveries happened (the ledger keeps the
+            # redelivery from sending them again, so it will not report them): report them now.
+            # The rest is decided, and reported, by the redelivery.
+            if delivered := [r for r in results if r.outcome == DELIVERED]:
+                self._report(event, envelope, delivered)
+            raise
         if results:
             self._report(event, envelope, results)
         return results
