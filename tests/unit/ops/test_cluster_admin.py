@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import threading
 
 import boto3
 import pytest
@@ -37,7 +39,8 @@ def aws(monkeypatch):
 
 
 def stored(secrets, arn) -> dict:
-    return parse_token_secret(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    # AWSCURRENT named: moto's default read does not follow a moved label (AWS's does).
+    return parse_token_secret(secrets.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"])
 
 
 def lines(capsys) -> list[str]:
@@ -119,3 +122,118 @@ def test_a_stack_without_the_secret_output_asks_for_secret_id(aws, capsys):
     boto3.client("cloudformation").create_stack(StackName="other", TemplateBody=json.dumps(template))
     assert main(["cluster", "list", "--stack", "other"]) == 2
     assert "--secret-id" in capsys.readouterr().err
+
+
+# --- concurrent changes: compare-and-set on AWSCURRENT -----------------------------------------
+
+
+class AtomicCalls:
+    """A Secrets Manager client whose calls are atomic, like AWS's API (moto's backend is not
+    across threads); ``before_write`` runs after this writer's read, before its write."""
+
+    lock = threading.Lock()
+
+    def __init__(self, client, before_write=None):
+        self.client, self.before_write = client, before_write
+
+    def __getattr__(self, name):
+        call = getattr(self.client, name)
+
+        def atomic(**kwargs):
+            if name == "put_secret_value" and self.before_write:
+                self.before_write()
+            with self.lock:
+                return call(**kwargs)
+        return atomic
+
+
+class Session:
+    def __init__(self, client):
+        self._client = client
+
+    def client(self, name):
+        assert name == "secretsmanager"
+        return self._client
+
+
+def cluster_args(action: str, name: str, arn: str) -> argparse.Namespace:
+    return argparse.Namespace(action=action, name=name, secret_id=arn, stack=None, base_url=BASE, finish=False)
+
+
+def concurrently(arn, secrets, *commands) -> list[int]:
+    """Run each (action, name) in its own thread; all read the secret before any writes."""
+    barrier = threading.Barrier(len(commands), timeout=10)
+    first = threading.local()
+
+    def after_first_read():
+        if not getattr(first, "done", False):
+            first.done = True
+            barrier.wait()  # every writer has read the same version: a guaranteed race
+
+    codes = [None] * len(commands)
+
+    def one(i, action, name):
+        session = Session(AtomicCalls(secrets, before_write=after_first_read))
+        codes[i] = cluster_admin.run(cluster_args(action, name, arn), session)
+
+    threads = [threading.Thread(target=one, args=(i, *c)) for i, c in enumerate(commands)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return codes
+
+
+def pending_labels(secrets, arn) -> list[str]:
+    versions = secrets.list_secret_version_ids(SecretId=arn, IncludeDeprecated=True)["Versions"]
+    return [s for v in versions for s in v.get("VersionStages", []) if s.startswith(cluster_admin.PENDING)]
+
+
+def test_two_concurrent_adds_both_survive(aws, capsys):
+    secrets, arn = aws
+    assert concurrently(arn, secrets, ("add", "prod"), ("add", "staging")) == [0, 0]
+    tokens = stored(secrets, arn)
+    assert sorted(tokens) == ["default", "prod", "staging"] and tokens["default"] == ["first-token"]
+    queue = MemoryQueue()
+    receiver = Receiver(queue, token=SecretTokens(arn, secrets))
+    for name in ("prod", "staging", "default"):  # every cluster's token is accepted
+        assert receiver.handle("POST", f"/{tokens[name][0]}", {}, EVENT).status == 202
+    assert pending_labels(secrets, arn) == []
+
+
+def test_concurrent_add_rotate_remove_keep_every_change(aws):
+    secrets, arn = aws
+    main(["cluster", "add", "old", "--secret-id", arn])
+    main(["cluster", "add", "eu", "--secret-id", arn])
+    (eu_token,) = stored(secrets, arn)["eu"]
+    assert concurrently(arn, secrets, ("add", "us"), ("rotate", "eu"), ("remove", "old")) == [0, 0, 0]
+    tokens = stored(secrets, arn)
+    assert sorted(tokens) == ["default", "eu", "us"]
+    assert len(tokens["eu"]) == 2 and tokens["eu"][0] == eu_token
+
+
+def test_the_same_add_twice_at_once_one_wins_one_says_why(aws, capsys):
+    secrets, arn = aws
+    codes = concurrently(arn, secrets, ("add", "prod"), ("add", "prod"))
+    assert sorted(codes) == [0, 2]
+    captured = capsys.readouterr()
+    assert "cluster 'prod' exists already" in captured.err
+    (token,) = stored(secrets, arn)["prod"]
+    assert f"prod\t{BASE}/{token}" in captured.out.splitlines()  # the winner printed the token that counts
+
+
+def test_a_secret_that_keeps_changing_is_an_error_and_nothing_is_lost(aws, capsys):
+    secrets, arn = aws
+    others = []
+
+    def another_writer_first():
+        others.append(f"other-{len(others)}")
+        cluster_admin.TokenSecret(arn, AtomicCalls(secrets)).change(lambda t: cluster_admin.add(t, others[-1]))
+
+    slow = Session(AtomicCalls(secrets, before_write=another_writer_first))
+    assert cluster_admin.run(cluster_args("add", "prod", arn), slow) == 2
+    err = capsys.readouterr().err
+    assert "changed under this command 5 times" in err and "run it again" in err
+    tokens = stored(secrets, arn)
+    assert sorted(tokens) == sorted(["default", *others]) and len(others) == 5  # each other write kept
+    assert pending_labels(secrets, arn) == []

@@ -38,7 +38,9 @@ class SecretTokens:
 
     def _refresh(self) -> None:
         try:
-            text = self._secrets().get_secret_value(SecretId=self.secret_id)["SecretString"]
+            # AWSCURRENT named: the default, but `fluxnotify cluster` moves the label itself.
+            answer = self._secrets().get_secret_value(SecretId=self.secret_id, VersionStage="AWSCURRENT")
+            text = answer["SecretString"]
             self._tokens = parse_token_secret(text)
         except Exception as err:
             if self._tokens is None:

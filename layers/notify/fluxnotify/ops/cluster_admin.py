@@ -7,13 +7,25 @@ keeps the newest previous one (two tokens: old and new URL both work until `rota
 webhook URL. The secret id and the base URL come from the stack (`--stack NAME`: outputs
 WebhookTokenSecretArn and WebhookBaseUrl) or are given (`--secret-id`, `--base-url`).
 The URLs carry the tokens: this command prints them on purpose, to stdout only.
+
+Concurrent runs lose nothing: a change is a compare-and-set on the secret's AWSCURRENT
+version (TokenSecret.change). Secrets Manager has no conditional PutSecretValue, but
+UpdateSecretVersionStage moving AWSCURRENT with ``RemoveFromVersionId`` fails unless the
+label is still on that version: the new version is written under a private label, then
+AWSCURRENT is moved to it from the version the change was computed on. A writer that lost
+the race re-reads and applies its change again (bounded), or stops with an error; a change
+that no longer applies (``add`` of a cluster another run just added) is an error too.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import secrets
 import sys
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fluxnotify.ingress.clusters import (
@@ -26,6 +38,9 @@ from fluxnotify.ingress.clusters import (
 from fluxnotify.queue.messages import DEFAULT_CLUSTER
 
 SECRET_OUTPUT, BASE_URL_OUTPUT = "WebhookTokenSecretArn", "WebhookBaseUrl"
+CURRENT = "AWSCURRENT"
+PENDING = "fluxnotify-pending-"  # + the new version's id: the private label of a write in progress
+ATTEMPTS = 5
 
 
 class ClusterError(RuntimeError):
@@ -86,17 +101,59 @@ def urls(tokens: TokenMap, base_url: str) -> list[str]:
 
 
 class TokenSecret:
-    """The token secret in Secrets Manager."""
+    """The token secret in Secrets Manager, changed by compare-and-set on AWSCURRENT."""
 
-    def __init__(self, secret_id: str, client: Any):
-        self.secret_id, self.client = secret_id, client
+    def __init__(self, secret_id: str, client: Any, attempts: int = ATTEMPTS):
+        self.secret_id, self.client, self.attempts = secret_id, client, attempts
 
-    def read(self) -> TokenMap:
-        text = self.client.get_secret_value(SecretId=self.secret_id)["SecretString"]
-        return parse_token_secret(text)
+    def read(self) -> tuple[TokenMap, str]:
+        """The current tokens and the id of the version they come from."""
+        answer = self.client.get_secret_value(SecretId=self.secret_id, VersionStage=CURRENT)
+        return parse_token_secret(answer["SecretString"]), answer["VersionId"]
 
-    def write(self, tokens: TokenMap) -> None:
-        self.client.put_secret_value(SecretId=self.secret_id, SecretString=dump_token_secret(tokens))
+    def change(self, edit: Callable[[TokenMap], TokenMap]) -> TokenMap:
+        """Apply ``edit`` to the current tokens and write the result, unless another writer
+        changed the secret meanwhile: then again on its version, at most ``attempts`` times."""
+        for attempt in range(self.attempts):
+            if attempt:
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # apart from the other writer
+            tokens, version = self.read()
+            changed = edit(tokens)
+            if self._swap(version, dump_token_secret(changed)):
+                return changed
+        raise ClusterError(f"the webhook token secret changed under this command {self.attempts} times "
+                           "(another `fluxnotify cluster` running?): nothing changed, run it again")
+
+    def _swap(self, based_on: str, text: str) -> bool:
+        """Write ``text`` as a new version; make it AWSCURRENT if AWSCURRENT is still ``based_on``."""
+        from botocore.exceptions import ClientError
+
+        version = str(uuid.uuid4())
+        label = PENDING + version
+        self.client.put_secret_value(SecretId=self.secret_id, SecretString=text, ClientRequestToken=version,
+                                     VersionStages=[label])  # not AWSCURRENT: nobody reads it yet
+        try:
+            self.client.update_secret_version_stage(SecretId=self.secret_id, VersionStage=CURRENT,
+                                                    MoveToVersionId=version, RemoveFromVersionId=based_on)
+            return True
+        except ClientError:
+            current = self.read()[1]
+            if current == based_on:  # not a lost race: the move failed for another reason
+                raise
+            return current == version  # a retried move whose first try had worked
+        finally:
+            self._unlabel(label, version)
+
+    def _unlabel(self, label: str, version: str) -> None:
+        """Drop the private label (a lost version without labels is deprecated and deleted by
+        Secrets Manager); a failure only leaves a label on an old version."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.update_secret_version_stage(SecretId=self.secret_id, VersionStage=label,
+                                                    RemoveFromVersionId=version)
+        except (BotoCoreError, ClientError):
+            pass
 
 
 def stack_settings(cloudformation: Any, stack: str) -> tuple[str, str | None]:
@@ -150,13 +207,13 @@ def _run(args: argparse.Namespace, session: Any) -> int:
         secret_id, stack_url = stack_settings(session.client("cloudformation"), args.stack)
         base_url = base_url or stack_url
     secret = TokenSecret(secret_id, session.client("secretsmanager"))
-    tokens = secret.read()
-    changed = {"add": lambda: add(tokens, args.name),
-               "rotate": lambda: rotate(tokens, args.name, args.finish),
-               "remove": lambda: remove(tokens, args.name)}.get(args.action)
-    if changed is not None:
-        tokens = changed()
-        secret.write(tokens)
+    edit = {"add": lambda tokens: add(tokens, args.name),
+            "rotate": lambda tokens: rotate(tokens, args.name, args.finish),
+            "remove": lambda tokens: remove(tokens, args.name)}.get(args.action)
+    if edit is None:
+        tokens = secret.read()[0]
+    else:
+        tokens = secret.change(edit)
         print(f"fluxnotify: cluster {args.name} {args.action}: done (receivers pick it up within 5 minutes)",
               file=sys.stderr)
     if not base_url:
