@@ -32,14 +32,16 @@ def test_alarm_topic_uses_a_key_cloudwatch_may_use(template):
 
 
 def test_no_token_in_parameters_outputs_or_tags(template):
-    assert "WebhookToken" not in template["Parameters"]
+    assert template["Parameters"]["WebhookToken"]["Default"] == "generated"  # upgrades only (test_token_upgrade)
     assert all(p.get("NoEcho") for name, p in template["Parameters"].items() if "token" in name.lower())
     secret = template["Resources"]["WebhookTokenSecret"]["Properties"]
-    assert "SecretString" not in secret and secret["GenerateSecretString"]["ExcludePunctuation"] is True
-    assert secret["GenerateSecretString"]["PasswordLength"] >= 32
+    generated = secret["GenerateSecretString"]["Fn::If"][1]
+    assert generated["ExcludePunctuation"] is True and generated["PasswordLength"] >= 32
     outputs = template["Outputs"]
     assert "WebhookUrl" not in outputs
-    assert "StackId" not in text_of(template), "the stack id is in every tag and the outputs: never a token"
+    # The stack id is in every tag and the outputs: only the previous release's default token was it.
+    assert "StackId" not in text_of({k: v for k, v in template["Resources"].items() if k != "WebhookTokenSecret"})
+    assert "StackId" not in text_of(secret["GenerateSecretString"]) + text_of(template["Outputs"])
     base = outputs["WebhookBaseUrl"]["Value"]["Fn::Sub"]
     assert base == "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     assert not any("WebhookTokenSecret" in text_of(o["Value"]) and "GetAtt" not in text_of(o["Value"])

@@ -237,3 +237,24 @@ def test_a_secret_that_keeps_changing_is_an_error_and_nothing_is_lost(aws, capsy
     tokens = stored(secrets, arn)
     assert sorted(tokens) == sorted(["default", *others]) and len(others) == 5  # each other write kept
     assert pending_labels(secrets, arn) == []
+
+
+def test_a_secret_kept_from_the_previous_release_works_with_cluster_commands(monkeypatch, capsys):
+    """An upgraded stack keeps the previous release's plain token (template WebhookToken):
+    it stays cluster default's token through `cluster add` and is still accepted."""
+    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
+        monkeypatch.setenv(key, value)
+    legacy = "5a0c2e10-7f3b-11ef-9d1e-0a1b2c3d4e5f"  # the previous default: the stack id's last part
+    with mock_aws():
+        secrets = boto3.client("secretsmanager")
+        arn = secrets.create_secret(Name="WebhookTokenSecret-x", SecretString=legacy)["ARN"]
+        assert main(["cluster", "list", "--secret-id", arn, "--base-url", BASE]) == 0
+        assert lines(capsys) == [f"default\t{BASE}/{legacy}"]
+        assert main(["cluster", "add", "prod", "--secret-id", arn]) == 0
+        tokens = stored(secrets, arn)
+        assert tokens["default"] == [legacy]
+        queue = MemoryQueue()
+        receiver = Receiver(queue, token=SecretTokens(arn, secrets))
+        assert receiver.handle("POST", f"/{legacy}", {}, EVENT).status == 202
+        assert receiver.handle("POST", f"/{tokens['prod'][0]}", {}, EVENT).status == 202
+        assert [m["cluster"] for m in queue.bodies()] == ["default", "prod"]
