@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -79,13 +80,12 @@ def test_a_single_cluster_stacks_generic_hmac_setup_works_without_a_hint():
 
 def counted_hmacs(monkeypatch) -> list[int]:
     calls: list[int] = []
-    real = hmac.new
 
     def counting(key, message=None, digestmod=None):
         calls.append(len(message or b""))
-        return real(key, message, digestmod)
+        return hmac.new(key, message, digestmod)
 
-    monkeypatch.setattr(clusters_module.hmac, "new", counting)
+    monkeypatch.setattr(clusters_module, "hmac", SimpleNamespace(new=counting, compare_digest=hmac.compare_digest))
     return calls
 
 
