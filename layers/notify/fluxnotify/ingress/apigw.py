@@ -67,8 +67,7 @@ def redacted_event(event: Any) -> Any:
     Any segment may be a webhook token (a wrong one may be a typo of a right one). The path is
     repeated in rawPath, path, requestContext(.http).path, routeKey and pathParameters; each
     segment found there is replaced in every string of the event (headers and body included),
-    plain, URL-quoted and base64 (whole, and the part that stays the same inside a longer
-    base64 text).
+    plain, URL-quoted and base64 (whole, and inside a longer base64 text such as the body).
     """
     secrets = _path_segments(event)
     forms = sorted({form for secret in secrets for form in _forms(secret)}, key=len, reverse=True)
@@ -90,10 +89,15 @@ def _path_segments(event: Any) -> set[str]:
 
 
 def _forms(secret: str) -> tuple[str, ...]:
+    """The secret, URL-quoted, and base64: alone, and inside a longer text at each of the three
+    byte alignments (the 4-character groups that hold only the secret's bytes)."""
     raw = secret.encode("utf-8", "surrogatepass")
-    aligned = raw[: len(raw) - len(raw) % 3]
-    encoded = (base64.b64encode(raw).decode(), base64.b64encode(aligned).decode())
-    return secret, quote(secret, safe=""), *(form for form in encoded if form)
+    forms = [secret, quote(raw, safe=""), base64.b64encode(raw).decode()]
+    for shift in range(3):
+        shifted = b"\0" * shift + raw
+        whole = base64.b64encode(shifted[: len(shifted) - len(shifted) % 3]).decode()
+        forms.append(whole[4:] if shift else whole)  # the first group mixes in the unknown byte(s)
+    return tuple(form for form in forms if form)
 
 
 def _mask(value: Any, forms: list[str]) -> Any:
