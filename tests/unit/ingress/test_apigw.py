@@ -53,3 +53,10 @@ def test_anything_that_is_not_an_api_event_is_returned_as_is():
 
 def test_a_lone_surrogate_in_the_path_is_masked_without_an_error():
     assert redacted_event({"rawPath": "/\ud800x", "body": "a\ud800x"})["body"] == "a***"
+
+
+def test_an_event_nested_too_deeply_is_not_logged_rather_than_failing():
+    nested: dict = {"rawPath": "/t0ken"}
+    for _ in range(5000):
+        nested = {"x": nested, "rawPath": "/t0ken"}
+    assert "t0ken" not in json.dumps(redacted_event(nested))
