@@ -9,7 +9,7 @@ from functools import cache
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from fluxnotify.ingress.apigw import handle_api_event
+from fluxnotify.ingress.apigw import handle_api_event, redacted_event
 from fluxnotify.ingress.dedup import DynamoDedup, NoDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ingress.tokens import SecretTokens
@@ -35,9 +35,18 @@ def receiver() -> Receiver:
     return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=tokens or (lambda: None), metrics=metrics)
 
 
+def log_event_wanted() -> bool:
+    """Powertools' debugging switch, read per invocation like Powertools reads it."""
+    return os.environ.get("POWERTOOLS_LOGGER_LOG_EVENT", "").strip().lower() in {"1", "true", "t", "yes", "y", "on"}
+
+
 # The API Gateway request id (also in the access log) is the correlation id of every log line.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+# log_event=False: Powertools would log the raw event, token in the path; a redacted copy instead.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True,
+                              log_event=False)
 def lambda_handler(event: dict, context) -> dict:
+    if log_event_wanted():
+        logger.info(redacted_event(event))
     # Any event shape gets an HTTP answer (ingress/apigw.py), never an unhandled exception.
     try:
         return handle_api_event(receiver(), event)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from types import SimpleNamespace
 
 import pytest
 
+from fluxnotify.ingress import clusters as clusters_module
 from fluxnotify.ingress.clusters import tag_cluster
-from fluxnotify.ingress.dedup import SqliteDedup
+from fluxnotify.ingress.dedup import SqliteDedup, dedup_key
 from fluxnotify.ingress.receiver import Receiver
-from fluxnotify.model.event import dedup_key, parse_event
+from fluxnotify.model.event import parse_event
 from fluxnotify.queue.sqlite import SqliteDatabase
 from helpers import MemoryQueue
 
@@ -44,12 +46,71 @@ def test_path_token_resolves_to_its_cluster(path, cluster):
     assert message["cluster"] == cluster
 
 
-def test_signature_key_resolves_to_its_cluster():
+@pytest.mark.parametrize("path,headers", [
+    ("/staging", {}), ("/", {"X-Fluxnotify-Cluster": "staging"}), ("/anything", {"x-fluxnotify-cluster": "staging"}),
+])
+def test_a_signature_is_verified_with_the_cluster_the_path_or_header_names(path, headers):
     queue = MemoryQueue()
     raw = body()
     signature = "sha256=" + hmac.new(b"st-1", raw, hashlib.sha256).hexdigest().upper()
-    assert receiver(queue).handle("POST", "/", {"X-Signature": signature}, raw).status == 202
+    assert receiver(queue).handle("POST", path, {"X-Signature": signature, **headers}, raw).status == 202
     assert queue.bodies()[0]["cluster"] == "staging"
+
+
+def test_without_a_hint_a_signature_is_verified_with_the_default_cluster_only():
+    queue = MemoryQueue()
+    raw = body()
+    by_staging = "sha256=" + hmac.new(b"st-1", raw, hashlib.sha256).hexdigest()
+    by_default = "sha256=" + hmac.new(b"plain-1", raw, hashlib.sha256).hexdigest()
+    assert receiver(queue).handle("POST", "/", {"X-Signature": by_staging}, raw).status == 401
+    assert receiver(queue).handle("POST", "/prod-eu", {"X-Signature": by_staging}, raw).status == 401
+    assert receiver(queue).handle("POST", "/", {"X-Signature": by_default}, raw).status == 202
+    assert [m["cluster"] for m in queue.bodies()] == ["default"]
+
+
+def test_a_single_cluster_stacks_generic_hmac_setup_works_without_a_hint():
+    queue = MemoryQueue()
+    raw = body()
+    signature = "sha256=" + hmac.new(b"only", raw, hashlib.sha256).hexdigest()
+    for tokens in ("only", {"prod-eu": ["only"]}):
+        answer = Receiver(queue, token=lambda tokens=tokens: tokens).handle("POST", "/", {"X-Signature": signature}, raw)
+        assert answer.status == 202
+    assert [m["cluster"] for m in queue.bodies()] == ["default", "prod-eu"]
+
+
+def counted_hmacs(monkeypatch) -> list[int]:
+    calls: list[int] = []
+
+    def counting(key, message=None, digestmod=None):
+        calls.append(len(message or b""))
+        return hmac.new(key, message, digestmod)
+
+    monkeypatch.setattr(clusters_module, "hmac", SimpleNamespace(new=counting, compare_digest=hmac.compare_digest))
+    return calls
+
+
+def test_an_oversized_body_is_413_before_any_hmac(monkeypatch):
+    calls = counted_hmacs(monkeypatch)
+    queue = MemoryQueue()
+    tokens = {"default": ["plain-1"], **{f"c{i}": [f"o{i}", f"n{i}"] for i in range(199)}}
+    answer = receiver(queue, tokens=tokens).handle("POST", "/", {"X-Signature": "sha256=" + "ab" * 32},
+                                                   b"x" * (4 * 1024 * 1024))
+    assert answer.status == 413 and calls == [] and queue.messages == []
+
+
+def test_a_bogus_signature_costs_as_many_hmacs_with_200_clusters_as_with_one(monkeypatch):
+    calls = counted_hmacs(monkeypatch)
+    raw = body()
+    bogus = {"X-Signature": "sha256=" + "ab" * 32}
+    one = {"default": ["plain-1"]}
+    many = {**one, **{f"c{i}": [f"o{i}", f"n{i}"] for i in range(199)}}
+    assert receiver(MemoryQueue(), tokens=one).handle("POST", "/", bogus, raw).status == 401
+    with_one = len(calls)
+    assert receiver(MemoryQueue(), tokens=many).handle("POST", "/", bogus, raw).status == 401
+    assert with_one == 1 and len(calls) - with_one == with_one
+    calls.clear()
+    assert receiver(MemoryQueue(), tokens=many).handle("POST", "/c42", bogus, raw).status == 401
+    assert len(calls) == 2  # the named cluster's two tokens (a rotation), no other
 
 
 def test_unknown_token_is_401_and_names_no_token():
@@ -84,7 +145,7 @@ def test_same_event_from_two_clusters_is_queued_twice_and_repeated_once_refused(
     assert [m["cluster"] for m in queue.bodies()] == ["prod-eu", "staging", "default"]
 
 
-def test_duplicate_key_of_the_default_cluster_is_the_references():
+def test_duplicate_key_names_the_cluster_default_included():
     event = parse_event(body())
     assert dedup_key(event) == dedup_key(event, "default")
     assert dedup_key(event, "prod-eu") != dedup_key(event)
@@ -102,34 +163,54 @@ def test_named_cluster_gains_cluster_metadata_that_survives_the_door():
 
 
 @pytest.mark.parametrize("key", [
-    "event.toolkit.fluxcd.io/cluster", "kustomize.toolkit.fluxcd.io/cluster",
+    "event.toolkit.fluxcd.io/cluster", "kustomize.toolkit.fluxcd.io/cluster", "kustomize.toolkit.fluxcd.io/Cluster",
 ])
-def test_a_cluster_key_the_event_has_is_kept(key):
+def test_the_authenticated_cluster_replaces_a_cluster_key_the_event_brings(key):
     queue = MemoryQueue()
-    metadata = {**EVENT["metadata"], key: "from-the-cluster"}
+    metadata = {**EVENT["metadata"], key: "prod-eu"}
     receiver(queue).handle("POST", "/st-1", {}, body(metadata=metadata))
     kept = queue.bodies()[0]["event"]["metadata"]
-    assert kept[key] == "from-the-cluster" and list(kept.values()).count("staging") == 0
+    assert kept == {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:abc",
+                    "event.toolkit.fluxcd.io/cluster": "staging"}
 
 
-def test_tag_cluster_keeps_a_bare_cluster_key_of_a_forwarded_event():
-    event = parse_event(body(metadata={"cluster": "eu"}))
-    assert tag_cluster(event, "staging").metadata == {"cluster": "eu"}
+def test_the_default_cluster_keeps_the_cluster_key_it_brings():
+    # No authenticated name to put in its place: the event says what it says, as in Flux.
+    queue = MemoryQueue()
+    metadata = {**EVENT["metadata"], "kustomize.toolkit.fluxcd.io/cluster": "eu-1"}
+    receiver(queue).handle("POST", "/plain-1", {}, body(metadata=metadata))
+    assert queue.bodies()[0]["event"]["metadata"] == metadata
+
+
+def test_tag_cluster_replaces_a_bare_cluster_key_of_a_forwarded_event():
+    event = parse_event(body(metadata={"cluster": "prod-eu", "other": "x"}))
+    assert tag_cluster(event, "staging").metadata == {"other": "x", "event.toolkit.fluxcd.io/cluster": "staging"}
     assert tag_cluster(event, "default") is event
 
 
-def test_providers_see_the_bare_cluster_key():
-    from fluxnotify.delivery.routing import combine_metadata
+def alert_with(event_metadata: dict[str, str] | None = None):
     from fluxnotify.model.manifests import parse_object
 
-    alert = parse_object({
-        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
-        "metadata": {"name": "a", "namespace": "flux-system"},
-        "spec": {"providerRef": {"name": "p"}, "eventSources": [{"kind": "Kustomization", "name": "*"}]},
-    })
-    event = tag_cluster(parse_event(body()), "staging")
-    combined, conflicts = combine_metadata(event, alert)
+    spec = {"providerRef": {"name": "p"}, "eventSources": [{"kind": "Kustomization", "name": "*"}]}
+    if event_metadata:
+        spec["eventMetadata"] = event_metadata
+    return parse_object({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+                         "metadata": {"name": "a", "namespace": "flux-system"}, "spec": spec})
+
+
+def test_providers_see_the_authenticated_cluster_unless_the_alert_sets_it():
+    from fluxnotify.delivery.routing import combine_metadata
+
+    queue = MemoryQueue()
+    forged = {**EVENT["metadata"], "kustomize.toolkit.fluxcd.io/cluster": "prod-eu",
+              "event.toolkit.fluxcd.io/cluster": "prod-eu"}
+    assert receiver(queue).handle("POST", "/st-1", {}, body(metadata=forged)).status == 202
+    event = parse_event(json.dumps(queue.bodies()[0]["event"]).encode())
+    combined, conflicts = combine_metadata(event, alert_with())
     assert combined.metadata["cluster"] == "staging" and not conflicts
+    # The Alert's own eventMetadata is configuration, trusted: it still names the cluster.
+    combined, _ = combine_metadata(event, alert_with({"cluster": "eu-main"}))
+    assert combined.metadata["cluster"] == "eu-main"
 
 
 def test_a_secret_without_clusters_refuses_everything_rather_than_opening_the_door():

@@ -16,9 +16,9 @@ import pytest
 from moto import mock_aws
 
 from fluxnotify.ingress import dedup as dedup_module
-from fluxnotify.ingress.dedup import DynamoDedup, SqliteDedup
+from fluxnotify.ingress.dedup import DynamoDedup, SqliteDedup, dedup_key
 from fluxnotify.ingress.receiver import Receiver
-from fluxnotify.model.event import clean_metadata, dedup_key, parse_event
+from fluxnotify.model.event import clean_metadata, parse_event
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 from fluxnotify.queue.sqs import SqsQueue
 

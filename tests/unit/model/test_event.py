@@ -15,7 +15,6 @@ from fluxnotify.model.event import (
     EventError,
     ObjectRef,
     clean_metadata,
-    dedup_key,
     event_from_data,
     parse_event,
     parse_timestamp,
@@ -490,56 +489,3 @@ def test_strip_internal_removes_only_the_object_group_token():
 def test_strip_internal_without_token_is_unchanged():
     event = ks_event({f"{KS_GROUP}/revision": "r"})
     assert strip_internal(event) == event
-
-
-# --- spec §2.6 dedup key -------------------------------------------------------------------------
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def test_dedup_key_without_revision_keys():
-    assert dedup_key(ks_event({"event.toolkit.fluxcd.io/revision": "ignored"})) == sha(
-        "event/name=apps/namespace=flux-system/kind=Kustomization/message=applied"
-    )
-
-
-def test_dedup_key_appends_origin_revision_revision_token_in_order():
-    meta = {
-        f"{KS_GROUP}/token": "tok",
-        f"{KS_GROUP}/revision": "main@sha1:1234",
-        f"{KS_GROUP}/originRevision": "v1.0.0@sha1:5678",
-        f"{KS_GROUP}/other": "ignored",
-    }
-    expected = ("event/name=apps/namespace=flux-system/kind=Kustomization/message=applied"
-                "/originRevision=v1.0.0@sha1:5678/revision=main@sha1:1234/token=tok")
-    assert dedup_key(ks_event(meta)) == sha(expected)
-    assert len(dedup_key(ks_event(meta))) == 64
-
-
-def test_dedup_key_with_only_revision_and_empty_value():
-    assert dedup_key(ks_event({f"{KS_GROUP}/revision": ""})) == sha(
-        "event/name=apps/namespace=flux-system/kind=Kustomization/message=applied/revision="
-    )
-
-
-def test_dedup_key_ignores_severity_reason_timestamp_and_api_version():
-    base = ks_event({f"{KS_GROUP}/revision": "r"})
-    other = Event(
-        involved_object=ObjectRef(kind="Kustomization", namespace="flux-system", name="apps",
-                                  api_version=f"{KS_GROUP}/v1beta2"),
-        severity="error", timestamp=datetime(2020, 1, 1, tzinfo=UTC), message="applied", reason="Other",
-        metadata={f"{KS_GROUP}/revision": "r"}, reporting_controller="x",
-    )
-    assert dedup_key(base) == dedup_key(other)
-
-
-def test_dedup_key_of_unprefixed_revision_is_not_appended():
-    assert dedup_key(ks_event({"revision": "r"})) == dedup_key(ks_event())
-
-
-def test_dedup_key_non_ascii_message_hashed_as_utf8():
-    assert dedup_key(ks_event(message="déployé ✓")) == sha(
-        "event/name=apps/namespace=flux-system/kind=Kustomization/message=déployé ✓"
-    )

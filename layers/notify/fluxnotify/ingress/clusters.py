@@ -8,14 +8,18 @@ built from ``serve --token T`` (cluster ``default``) and ``--cluster NAME=TOKEN`
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
 
-from fluxnotify.model.event import Event
+from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event
 from fluxnotify.queue.messages import DEFAULT_CLUSTER
 
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label, like a Kubernetes name
+
+SIGNATURE = re.compile(r"^\s*sha256\s*=\s*([0-9a-fA-F]{64})\s*$")  # X-Signature of generic-hmac
+CLUSTER_HINT_HEADER = "x-fluxnotify-cluster"
 
 TokenMap = dict[str, list[str]]
 
@@ -64,33 +68,56 @@ def cluster_for_token(tokens: TokenMap, presented: str) -> str | None:
     return found
 
 
-def cluster_for_signature(tokens: TokenMap, body: bytes, signature: str) -> str | None:
-    """The cluster whose token signs ``body`` as ``sha256=<hex>`` (generic-hmac), or None."""
-    import hashlib
+def signing_cluster(tokens: TokenMap, hint: str | None) -> str | None:
+    """The one cluster whose tokens may have signed a request, so that verifying costs the same
+    however many clusters there are (HMAC-ing a body with every token is a CPU amplifier).
 
-    found = None
-    for name, values in tokens.items():
-        for token in values:
-            digest = hmac.new(token.encode("utf-8"), body, hashlib.sha256).hexdigest()
-            if hmac.compare_digest(f"sha256={digest}".encode(), signature.strip().encode("utf-8", "replace")):
-                found = found or name
-    return found
+    The hint (a cluster name in the path or the ``X-Fluxnotify-Cluster`` header) names it;
+    without one, the ``default`` cluster, or the only cluster of a secret that has one (so a
+    single-cluster stack's generic-hmac setup keeps working unchanged).
+    """
+    if hint:
+        return hint if hint in tokens else None
+    if DEFAULT_CLUSTER in tokens:
+        return DEFAULT_CLUSTER
+    return next(iter(tokens)) if len(tokens) == 1 else None
 
 
-CLUSTER_METADATA_KEY = "event.toolkit.fluxcd.io/cluster"
+def cluster_for_signature(tokens: TokenMap, body: bytes, signature: str, hint: str | None = None) -> str | None:
+    """The cluster whose token signs ``body`` as ``sha256=<hex>`` (generic-hmac), or None.
+
+    One HMAC per token of ``signing_cluster`` (two during a rotation), none for a header that
+    is not ``sha256=`` and 64 hex digits.
+    """
+    match = SIGNATURE.match(signature)
+    name = signing_cluster(tokens, hint)
+    if match is None or name is None:
+        return None
+    presented = match.group(1).lower().encode("ascii")
+    found = False
+    for token in tokens[name]:  # every token of the cluster, in constant time
+        digest = hmac.new(token.encode("utf-8"), body, hashlib.sha256).hexdigest().encode("ascii")
+        found = hmac.compare_digest(digest, presented) or found
+    return name if found else None
+
+
+CLUSTER_METADATA_KEY = EVENT_GROUP_PREFIX + "cluster"
 
 
 def tag_cluster(event: Event, cluster: str) -> Event:
-    """The event with metadata ``cluster: NAME`` for a named cluster, unless it has that key.
+    """The event with metadata ``cluster: NAME`` for a named cluster, replacing any it brought.
 
-    Added after the door's clean-up (spec §2.4 step A) under the event-group prefix, so it
-    survives it and the queue, and step C hands providers the bare key ``cluster`` at the
-    lowest precedence (an Alert's ``eventMetadata.cluster`` or an object-group key wins).
-    A key ``cluster`` the event already carries, bare (forwarded) or prefixed, is kept.
+    The name is the one the token authenticated, so it wins over a ``cluster`` key that came
+    with the event (bare, with either prefix, in any letter case): a cluster's token cannot make
+    its notifications name another cluster. Added after the door's clean-up (spec §2.4 step A)
+    under the event-group prefix, so it survives it and the queue; step C hands providers the
+    bare key ``cluster`` at the lowest precedence, so only an Alert's ``eventMetadata.cluster``
+    (configuration, trusted) can still set it. The ``default`` cluster has no authenticated
+    name: its events keep whatever ``cluster`` key they carry, as in Flux.
     """
     if cluster == DEFAULT_CLUSTER:
         return event
-    present = ("cluster", CLUSTER_METADATA_KEY, f"{event.group}/cluster")
-    if any(key in event.metadata for key in present):
-        return event
-    return event.with_metadata({**event.metadata, CLUSTER_METADATA_KEY: cluster})
+    prefixes = ("", EVENT_GROUP_PREFIX, f"{event.group}/")
+    kept = {key: value for key, value in event.metadata.items()
+            if not any(key.startswith(p) and key[len(p):].lower() == "cluster" for p in prefixes)}
+    return event.with_metadata({**kept, CLUSTER_METADATA_KEY: cluster})

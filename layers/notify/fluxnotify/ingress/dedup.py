@@ -9,12 +9,13 @@ message are one transaction; on DynamoDB the key is first written with a lease, 
 message sent, then the lease removed, and a failed send deletes the key again. A key
 whose lease ran out (the receiver died between the two writes) counts as unseen.
 
-The key (``model.event.dedup_key(event, cluster)``) includes a named cluster, so the same
-event from two clusters passes twice.
+The key (``dedup_key(event, cluster)``) always includes the cluster, so the same event from
+two clusters passes twice, and no field value of one cluster's event can produce another's key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -23,11 +24,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fluxnotify.model.event import Event
+
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0  # > the receiver's Lambda timeout: a claim older than this was abandoned
 
 Enqueue = Callable[[], object]
+
+
+DEDUP_KEY_FIELDS = ("originRevision", "revision", "token")
+
+
+def dedup_key(event: Event, cluster: str = "default") -> str:
+    """The duplicate key: SHA-256 (hex) of spec §2.6's fields and the cluster, length-prefixed.
+
+    The reference joins its fields as ``/name=value`` without escaping, so a value could take
+    the shape of a field that follows it (a revision ending ``/cluster=prod`` would be prod's
+    key). Here each field name and value is preceded by its length in bytes, and the cluster
+    (``default`` too) is always the last field: no value can imitate another field or cluster.
+    Same fields as the reference: the object, the message and the object-group
+    ``originRevision``/``revision``/``token`` keys present in the cleaned raw metadata.
+    """
+    ref = event.involved_object
+    fields = [("name", ref.name), ("namespace", ref.namespace), ("kind", ref.kind), ("message", event.message)]
+    group_prefix = event.group + "/"
+    fields += [(key, event.metadata[group_prefix + key]) for key in DEDUP_KEY_FIELDS
+               if group_prefix + key in event.metadata]
+    fields.append(("cluster", cluster))
+    digest = hashlib.sha256(b"fluxnotify/dedup/2")
+    for name, value in fields:
+        for part in (name, value):
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Receiver logic: auth → limits → parse + validate → clean-up → dedup → enqueue → 202.
+"""Receiver logic: limits → auth → parse + validate → clean-up → dedup → enqueue → 202.
 
 Transport-neutral: the Lambda handler (API Gateway HTTP API) and the local server
 both call ``Receiver.handle(method, path, headers, body)``. It knows nothing about
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from fluxnotify.ingress.clusters import (
+    CLUSTER_HINT_HEADER,
     TokenMap,
     TokenSecretError,
     cluster_for_signature,
@@ -24,13 +25,12 @@ from fluxnotify.ingress.clusters import (
     parse_token_secret,
     tag_cluster,
 )
-from fluxnotify.ingress.dedup import DedupStore, NoDedup
+from fluxnotify.ingress.dedup import DedupStore, NoDedup, dedup_key
 from fluxnotify.ingress.forwarded import as_raw, is_forwarded
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import (
     EventError,
     clean_metadata,
-    dedup_key,
     parse_event,
     strip_internal,
     validate_event,
@@ -106,11 +106,11 @@ class Receiver:
         segments = [s for s in path.split("?")[0].split("/") if s]
         if len(segments) > 1:
             return _error(404, "not found: POST to / or /<token>")
+        if len(body) > self.max_body:  # first: an oversized body is never HMAC-ed (spec §1.3 order)
+            return _error(413, f"request body is {len(body)} bytes, the limit is {self.max_body}")
         cluster = self._authenticate(segments[0] if segments else "", headers, body)
         if isinstance(cluster, HttpResponse):
             return cluster
-        if len(body) > self.max_body:
-            return _error(413, f"request body is {len(body)} bytes, the limit is {self.max_body}")
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in JSON_CONTENT_TYPES and not content_type.endswith("+json"):
             return _error(415, f"content type {content_type!r} is not supported: send application/json")
@@ -136,9 +136,10 @@ class Receiver:
         cluster = cluster_for_token(tokens, path_token) if path_token else None
         signature = headers.get("x-signature", "")
         if cluster is None and signature:
-            algorithm, _, digest = signature.partition("=")
-            if algorithm.strip() == "sha256":
-                cluster = cluster_for_signature(tokens, body, f"sha256={digest.strip().lower()}")
+            # A signature is checked against one cluster's tokens: the one the header or the
+            # path (`POST /<cluster>`) names, else `default` (clusters.signing_cluster).
+            hint = headers.get(CLUSTER_HINT_HEADER, "").strip() or (path_token if path_token in tokens else None)
+            cluster = cluster_for_signature(tokens, body, signature, hint)
         if cluster is None:
             return _error(401, "unauthorized: the webhook token in the path or X-Signature is missing or wrong")
         return cluster

@@ -9,7 +9,6 @@ separate step, :func:`validate_event`, so that ``render`` can stay lenient.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -248,23 +247,6 @@ def clean_metadata(event: Event) -> Event:
         and key.lower() not in dropped
     }
     return event.with_metadata(kept)
-
-
-def dedup_key(event: Event, cluster: str = "default") -> str:
-    """SHA-256 key of spec §2.6, computed on the cleaned raw event.
-
-    A named cluster joins the key (``/cluster=<name>``), so the same event from two clusters
-    is queued twice; for the ``default`` cluster the key is the reference's, unchanged.
-    """
-    ref = event.involved_object
-    text = f"event/name={ref.name}/namespace={ref.namespace}/kind={ref.kind}/message={event.message}"
-    group_prefix = event.group + "/"
-    for key in ("originRevision", "revision", "token"):
-        if group_prefix + key in event.metadata:
-            text += f"/{key}={event.metadata[group_prefix + key]}"
-    if cluster != "default":
-        text += f"/cluster={cluster}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def strip_internal(event: Event) -> Event:
