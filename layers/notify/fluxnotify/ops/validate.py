@@ -83,22 +83,26 @@ def conditions(objects: list[Manifest], broken: Iterable[str] = ()) -> list[Cond
 
 
 def unknown_annotations(obj: Provider | Alert) -> tuple[str, ...]:
-    """Warnings for fluxnotify.io/* annotations (and near misses of the prefix) it does not know."""
-    own = annotations.PROVIDER_KEYS if isinstance(obj, Provider) else annotations.ALERT_KEYS
-    other = annotations.ALERT_KEYS if isinstance(obj, Provider) else annotations.PROVIDER_KEYS
+    """Warnings for fluxnotify.io/* annotations (or near misses of the prefix) that the object's
+    kind does not read, naming the nearest known one (delivery/annotations.py has the list)."""
+    is_provider = isinstance(obj, Provider)
+    own = annotations.PROVIDER_KEYS if is_provider else annotations.ALERT_KEYS
+    other, other_kind = (annotations.ALERT_KEYS, "an Alert") if is_provider else (annotations.PROVIDER_KEYS, "a Provider")
     domain = annotations.PREFIX.rstrip("/")
     warnings = []
     for key in obj.metadata.annotations:
-        prefix, _, _ = key.rpartition("/")
+        prefix = key.rpartition("/")[0]
         if key in own or not (prefix == domain or get_close_matches(prefix, [domain], cutoff=0.8)):
             continue
-        if key in other:
-            warnings.append(f"annotation {key} is for {'Alerts' if isinstance(obj, Provider) else 'Providers'}: "
-                            f"ignored on a {obj.kind}")
-            continue
-        close = get_close_matches(key, own, n=1)
-        text = f"unknown annotation {key}"
-        warnings.append(f"{text}: did you mean {close[0]}?" if close else f"{text} (known: {', '.join(own)})")
+        names = {known.rpartition("/")[2]: known for known in own + other}  # the shared prefix matches anything
+        close = next((names[n] for n in get_close_matches(key.rpartition("/")[2], names, n=1)), None)
+        if key == close:
+            warnings.append(f"annotation {key} is read on {other_kind} only: ignored here")
+        elif close is None:
+            warnings.append(f"unknown annotation {key} (known on {obj.kind}s: {', '.join(own)})")
+        else:
+            where = f" ({other_kind} annotation)" if close in other else ""
+            warnings.append(f"unknown annotation {key}: did you mean {close}?{where}")
     return tuple(warnings)
 
 
