@@ -10,6 +10,7 @@ was the cause, so the error names the Secret and the key instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from difflib import get_close_matches
@@ -18,6 +19,8 @@ from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.manifests import Provider
 
 # Stand-ins used only to see whether a missing value is what the provider objects to.
+# host.name[:port] or localhost[:port]: what an address missing its scheme starts with.
+_HOSTNAME = re.compile(r"(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)(:[0-9]+)?")
 _PROBES = {"address": "https://probe.invalid/owner/repository", "token": "probe-token"}
 
 Validator = Callable[[ProviderConfig], None]
@@ -50,9 +53,9 @@ def _missing_scheme(provider: Provider, config: ProviderConfig, validate: Valida
     """`hooks.slack.com/services/…` instead of `https://hooks.slack.com/services/…`: say so,
     showing the host only (the path of a webhook URL is its secret)."""
     address = config.address
-    if not address or "://" in address or not _valid_with(config, validate, address="https://" + address):
-        return None
     host = address.split("/", 1)[0].rpartition("@")[2]
+    if not _HOSTNAME.fullmatch(host) or not _valid_with(config, validate, address="https://" + address):
+        return None  # not a host name (a placeholder such as <webhook-url>): the module's text stays
     shown = host + ("/…" if "/" in address.strip("/") else "")
     ref = provider.spec.secret_ref
     where = (f"Secret {provider.metadata.namespace}/{ref.name} key 'address'" if ref and "address" in config.secret

@@ -28,7 +28,7 @@ from urllib3.exceptions import (
 )
 
 EXCERPT = 300  # characters of an answer's body in a message
-MASK = "***"
+MASK = "*****"  # as config/options.redact masks
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|signature|password|cookie", re.IGNORECASE)
 
 

@@ -198,5 +198,5 @@ def test_a_server_echoing_the_token_gets_it_redacted(sink, caplog):
     report = dispatch(mr_manifests(sink), raw_event())
     [letter] = report.dead_letters
     assert letter["error"] == (f"failed to get authenticated user info: GET {sink.url}/… answered 400 Bad Request: "
-                               "bad token ***")
+                               "bad token *****")
     assert TOKEN not in json.dumps(letter) and TOKEN not in caplog.text
