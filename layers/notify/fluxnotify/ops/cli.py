@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
-    render.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar="MANIFESTS.yaml",
+    render.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar=FILES,
                         help=FILES_HELP)
     render.add_argument("--event", required=True, metavar="EVENT.json",
                         help="the event as a Flux controller posts it (prefixed metadata keys)")
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
     source = validate.add_mutually_exclusive_group(required=True)
-    source.add_argument("-f", "--file", action="extend", nargs="+", metavar="MANIFESTS.yaml", help=FILES_HELP)
+    source.add_argument("-f", "--file", action="extend", nargs="+", metavar=FILES, help=FILES_HELP)
     source.add_argument("--from-aws", action="store_true",
                         help="validate what is stored in SSM / Secrets Manager instead of files")
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=_validate)
 
     imports = commands.add_parser("import", help="write manifests to SSM / Secrets Manager")
-    imports.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar="MANIFESTS.yaml",
+    imports.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar=FILES,
                          help=FILES_HELP)
     imports.add_argument("--prune", action="store_true",
                          help="delete stored Providers, Alerts and Secrets that are not in the files")
@@ -111,8 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-FILES_HELP = ("Flux Provider/Alert/Secret YAML: files or directories (their *.yaml/*.yml); "
-              "several after one -f, and -f repeatable")
+FILES_HELP = ("Flux Provider/Alert/Secret YAML: files, directories (their *.yaml/*.yml) or - (standard "
+              "input, e.g. kustomize build DIR | fluxnotify validate -f -); several after one -f, and -f repeatable")
+FILES = "FILE|DIR|-"
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -132,7 +133,11 @@ def _fail(message: str) -> int:
 def _load(paths: list[str]):
     from fluxnotify.config.files import load_files
 
-    return load_files(paths, note=lambda text: print(f"fluxnotify: note: {text}", file=sys.stderr))
+    return load_files(paths, note=_note)
+
+
+def _note(text: str) -> None:
+    print(f"fluxnotify: note: {text}", file=sys.stderr)
 
 
 def _render(args) -> int:
@@ -159,23 +164,21 @@ def _render(args) -> int:
 
 
 def _validate(args) -> int:
-    from fluxnotify.ops.validate import conditions
+    from fluxnotify.ops.validate import Report, validate_files
 
     configure_logging("WARNING")
     try:
-        found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
-    except ManifestError as err:
-        return _fail(str(err))
+        found = validate_files(args.file, note=_note) if args.file else Report(_stored_conditions(args))
     except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
         return _fail(f"AWS error: {err}")
+    for problem in found.input_errors:
+        print(f"fluxnotify: {problem}", file=sys.stderr)
     if args.output == "json":
-        print(json.dumps([c.as_dict() for c in found], indent=2))
+        print(json.dumps(found.as_json(), indent=2))
+        print(found.summary(), file=sys.stderr)
     else:
-        for c in found:
-            print(f"{c.kind:<8} {c.key:<40} {c.type}={c.status:<5} {c.reason}: {c.message}")
-        if not found:
-            print("no Provider or Alert found", file=sys.stderr)
-    return 0 if all(c.ready for c in found if c.type == "Ready") else 1
+        print("\n".join([*found.lines(), found.summary()]))
+    return found.exit_code()
 
 
 def _prefix_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import importlib
 from functools import cache
 from types import ModuleType
 
+from fluxnotify.config.hints import nearest
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.base import send_all
@@ -75,7 +76,9 @@ def _find(type_name: str) -> ModuleType | None:
 def get(type_name: str) -> ModuleType:
     module = _find(type_name)
     if module is None:
-        raise ConfigError(f"failed to initialize notifier: provider {type_name} not supported")
+        text = f"failed to initialize notifier: provider {type_name} not supported"
+        close = nearest(type_name, _MODULES)  # the listed names: importing every module costs seconds
+        raise ConfigError(text + (f" (spec.type: did you mean {close}?)" if close else ""))
     return module
 
 
