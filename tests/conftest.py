@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 from pathlib import Path
@@ -22,3 +23,13 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD), os.environ.
 def sink():
     with HttpSink() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _restore_package_logger():
+    """The CLI's Powertools Logger takes the package's logger (own handler, no propagation):
+    give it back after each test so a later test's caplog still sees its records."""
+    package = logging.getLogger("fluxnotify")
+    saved = (package.handlers[:], package.propagate, package.level, package.disabled)
+    yield
+    package.handlers[:], package.propagate, package.level, package.disabled = saved
