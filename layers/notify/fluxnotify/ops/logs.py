@@ -22,6 +22,7 @@ _SHOWN = {"object", "provider", "providers", "alert", "duration_ms", "error", "r
 _HIDDEN = {"message_id", "attempt", "reason", "outcome", "cluster", "service", "xray_trace_id"}
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 MAX_VALUE = 120
+MAX_ERROR = 240  # an error is what one reads the line for: longer, but still one line
 
 
 def configure_logging(level: str) -> None:
@@ -74,12 +75,12 @@ class HumanFormatter(logging.Formatter):
         if fields.get("rule"):
             text += f": {_short(fields['rule'])}"
         if fields.get("error"):
-            text += f": {_short(fields['error'])}"
+            text += f": {_short(fields['error'], MAX_ERROR)}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
-def _short(value: object) -> str:
+def _short(value: object, limit: int = MAX_VALUE) -> str:
     text = " ".join(str(value).split())
-    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
