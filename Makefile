@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 PORT ?= 9292
 SINK_PORT ?= 9393
 DEMO ?= .fluxnotify-demo-$(PORT)
-DEMO_CONFIG := .fluxnotify-demo-sink-$(SINK_PORT).yaml
+DEMO_CONFIG := $(DEMO)-sink-$(SINK_PORT).yaml
 
 # Written only when the example changed (a running stack reloads it then), never half-written.
 $(DEMO_CONFIG): examples/local.yaml
