@@ -6,13 +6,13 @@ import argparse
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops import cluster_admin
+from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 
 
@@ -27,37 +27,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fluxnotify", description="Flux notifications, serverless.",
-                                     formatter_class=_HelpFormatter)
+                                     formatter_class=_HelpFormatter, epilog=EXAMPLES[""])
     parser.add_argument("--version", action="version", version=f"fluxnotify {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the local stack (receiver, SQLite queue, dispatcher)")
-    serve.add_argument("--config", "-f", action="extend", nargs="+", required=True, metavar="FILE",
-                       help=FILES_HELP)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=int, default=9292, help="port of the receiver endpoint")
-    serve.add_argument("--db", default=os.environ.get("FLUXNOTIFY_DB", "fluxnotify.db"),
-                       help="SQLite file for the queue, dead letters and dedup (env FLUXNOTIFY_DB)")
-    serve.add_argument("--workers", type=int, default=4, help="dispatcher threads")
-    serve.add_argument("--token", default=os.environ.get("WEBHOOK_TOKEN"),
-                       help="require this webhook token (POST /<token> or X-Signature; env WEBHOOK_TOKEN), "
-                            "cluster default")
-    serve.add_argument("--cluster", action="append", default=[], metavar="NAME=TOKEN",
-                       help="accept TOKEN as the webhook token of cluster NAME (repeatable)")
-    serve.add_argument("--sink", metavar="HOST:PORT",
-                       help="also run an endpoint that prints every notification it receives")
-    serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
-                       help="once started, POST this Flux event to the stack (demo)")
-    serve.add_argument("--status-addr", metavar="HOST:PORT",
-                       help="status page address (default 127.0.0.1:9294; empty: no page)")
-    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="time a client has to send each request (default: 10)")
-    serve.add_argument("--max-connections", type=int, default=512, metavar="N",
-                       help="open connections at most; more get 503 (default: 512)")
-    serve.add_argument("--no-cross-namespace-refs", action="store_true",
-                       default=os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() == "true",
-                       help="an Alert only takes events of its own namespace (env NO_CROSS_NAMESPACE_REFS)")
-    serve.set_defaults(run=_serve)
+    serve_command.add_parser(commands, FILES_HELP)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
     render.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar=FILES,
@@ -108,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.choices[listed.dest]
         command.formatter_class = _HelpFormatter
         command.description = command.description or listed.help
+        command.epilog = command.epilog or EXAMPLES.get(listed.dest)
     return parser
 
 
@@ -115,12 +90,26 @@ FILES_HELP = ("Flux Provider/Alert/Secret YAML: files, directories (their *.yaml
               "input, e.g. kustomize build DIR | fluxnotify validate -f -); several after one -f, and -f repeatable")
 FILES = "FILE|DIR|-"
 
+EXAMPLES = {
+    "": "examples:\n  fluxnotify validate -f manifests/\n  fluxnotify serve -f examples/local.yaml\n"
+        "  fluxnotify <command> --help    # each command's options and an example",
+    "render": "example:\n  fluxnotify render -f examples/local.yaml --event events/bodies/kustomization-reconciled.json",
+    "validate": "example:\n  fluxnotify validate -f manifests/ -o json",
+    "import": "example:\n  fluxnotify import -f manifests/ --prune --dry-run",
+    "export": "example:\n  fluxnotify export -o backup.yaml",
+    "replay": "examples:\n  fluxnotify replay --db fluxnotify.db --dry-run\n"
+              "  fluxnotify replay --queue-url URL --dlq-url DLQ_URL --limit 10",
+    "status": "examples:\n  fluxnotify status --db fluxnotify.db\n  fluxnotify status --watch",
+}
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows '(default: …)' where there is a default worth showing."""
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: …)' once, where there is a default worth showing; examples as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default in (None, False, [], argparse.SUPPRESS) or "token" in action.dest:  # never a secret
+            return action.help
+        if "default" in (action.help or ""):  # the help says it in its own words
             return action.help
         return super()._get_help_string(action)
 
@@ -247,82 +236,6 @@ def _replay(args) -> int:
             print(f"{item['id']}  {item['object']}  → {item['provider']}  [{item['reason']}] {item['error']}")
     print(report.summary(args.dry_run))
     return 0
-
-
-def _serve(args) -> int:
-    import sqlite3
-
-    from fluxnotify.ops.local import LocalStack, PrintingSink
-    from fluxnotify.ops.signals import StopSignals
-
-    stop = StopSignals()
-    configure_logging("INFO")
-    if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
-        os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
-    try:
-        tokens = cluster_admin.serve_tokens(args.token, args.cluster)
-    except cluster_admin.ClusterError as err:
-        return _fail(str(err))
-    if args.sink:
-        host, _, port = args.sink.rpartition(":")
-        try:
-            PrintingSink(host or "127.0.0.1", int(port)).start()
-        except (OSError, ValueError) as err:
-            return _fail(f"cannot listen on {args.sink} (--sink): {getattr(err, 'strerror', None) or err}")
-    try:
-        stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
-                           workers=args.workers, token=tokens, separate_process=True,
-                           read_timeout=args.read_timeout, max_connections=args.max_connections,
-                           status_addr=_status_addr(args))
-    except (ManifestError, ValueError) as err:
-        return _fail(str(err))
-    except sqlite3.Error as err:
-        return _fail(f"{args.db}: cannot use the database: {err}")
-    except OSError as err:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
-    try:
-        stack.start()
-    except RuntimeError as err:
-        return _fail(str(err))
-    print(f"fluxnotify: receiving Flux events on {stack.url}/ (queue: {args.db}); Ctrl-C to stop",
-          file=sys.stderr, flush=True)
-    if stack.status_page is not None:
-        print(f"fluxnotify: status page on {stack.status_page.url}/", file=sys.stderr, flush=True)
-    demo_token = next((values[-1] for values in (tokens or {}).values()), None)
-    for path in args.post:
-        _post_example(stack.url, path, demo_token)
-    signum = stop.wait()
-    print(f"fluxnotify: stopping ({signum.name})", file=sys.stderr, flush=True)
-    stack.stop()
-    return 0
-
-
-def _status_addr(args) -> str:
-    """--status-addr, else the default address when it is free (a busy default is no error)."""
-    if args.status_addr is not None:
-        return args.status_addr
-    import socket
-
-    from fluxnotify.ops.statuspage import DEFAULT_ADDR, parse_addr
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(parse_addr(DEFAULT_ADDR))
-        except OSError:
-            print(f"fluxnotify: {DEFAULT_ADDR} is in use: no status page (set --status-addr)", file=sys.stderr)
-            return ""
-    return DEFAULT_ADDR
-
-
-def _post_example(url: str, path: str, token: str | None) -> None:
-    body = Path(path).read_bytes()
-    target = f"{url}/{token}" if token else f"{url}/"
-    request = urllib.request.Request(target, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            print(f"fluxnotify: posted {path}: HTTP {answer.status}", file=sys.stderr, flush=True)
-    except urllib.error.HTTPError as err:
-        print(f"fluxnotify: posted {path}: HTTP {err.code} {err.read().decode()}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
