@@ -47,7 +47,7 @@ DUE_INDEX = "digest_due"  # DynamoDB: sparse index of the long open windows by d
 
 # The bound of a window item, in bytes (DynamoDB counts attribute names and values).
 MAX_ENTRIES = 500  # lines kept per window (the count goes on)
-MAX_LINE_BYTES = 400  # a line is ≤ 300 characters; multi-byte ones are cut to this
+MAX_LINE_BYTES = 300  # a line is ≤ 300 characters; multi-byte ones are cut to 300 bytes
 ENTRY_BYTES = MAX_LINE_BYTES + 64  # + its timestamp and JSON: {"t": "…", "line": "…"}
 RECENT_IDS = 1000  # message ids remembered per generation (two generations)
 ID_BYTES = 16  # a message id's hash: 64 bits in hex
@@ -289,11 +289,11 @@ class DynamoDigests:
                 answer = self.client.update_item(TableName=self.table, Key=pk, ReturnValues="ALL_NEW",
                                                   ReturnValuesOnConditionCheckFailure="ALL_OLD",
                                                   **_add_update(entry, seen, now, with_line, rotate))
-                return _window(entry.key, answer["Attributes"])
+                return replace(_window(entry.key, answer["Attributes"]), entries=[])
             except self.client.exceptions.ConditionalCheckFailedException as failed:
                 old = failed.response.get("Item") or {}
             if seen in _ids(old, "ids") or seen in _ids(old, "ids_old"):  # a redelivered message
-                return _window(entry.key, old)
+                return replace(_window(entry.key, old), entries=[])
             with_line = len(old.get("entries", {"L": []})["L"]) < MAX_ENTRIES
             rotate = len(_ids(old, "ids")) >= RECENT_IDS
         raise RuntimeError(f"digest window {entry.key}: too many concurrent changes; try again")
