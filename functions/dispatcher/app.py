@@ -15,6 +15,7 @@ from functools import cache
 from aws_lambda_powertools import Logger
 
 from fluxnotify.config.aws import AwsStore
+from fluxnotify.delivery import digests
 from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.delivery.ledger import DynamoLedger
@@ -40,9 +41,19 @@ def runner() -> BatchRunner:
     return BatchRunner(dispatcher.handle)
 
 
+@cache
+def sweeper() -> tuple:
+    """The digest store and queue of the DigestSweep schedule (template.yaml)."""
+    from fluxnotify.delivery.digeststore import DynamoDigests
+
+    return DynamoDigests(os.environ["STATE_TABLE"]), SqsQueue(os.environ["QUEUE_URL"])
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     try:
+        if event.get("sweep") == "digests" and "Records" not in event:
+            return {"queued": digests.sweep(*sweeper()) if os.environ.get("STATE_TABLE") else 0}
         return runner().run(event, context)
     finally:
         metrics.flush()  # one EMF document per dimension set and invocation

@@ -11,8 +11,16 @@ import pytest
 from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
 
+from fluxnotify.delivery import digests
 from fluxnotify.delivery.digests import cut_lines, event_line
-from fluxnotify.delivery.digeststore import LEASE_SECONDS, DynamoDigests, Entry, FlushBusy, SqliteDigests
+from fluxnotify.delivery.digeststore import (
+    DUE_INDEX,
+    LEASE_SECONDS,
+    DynamoDigests,
+    Entry,
+    FlushBusy,
+    SqliteDigests,
+)
 from fluxnotify.delivery.extensions import State
 from fluxnotify.delivery.threads import SqliteThreads
 from fluxnotify.model.event import parse_event
@@ -225,15 +233,75 @@ def test_a_dead_lettered_digest_is_replayed_as_it_is(sink):
     assert second["metadata"]["events"] == "1"
 
 
-def test_a_window_longer_than_the_queue_delay_takes_several_hops(sink):
+def test_a_window_longer_than_the_queue_delay_is_flushed_by_the_sweep(sink):
     harness = Harness(generic_manifests(sink.url, {"fluxnotify.io/digest": "1h"}))
     harness.send(event("apps"))
+    assert harness.take_queued() == []  # no chain of 15-minute hops
+    store = harness.dispatcher.extensions.state.digests
+    assert digests.sweep(store, harness.queue) == 0  # 60 minutes left: not yet
+    assert digests.sweep(store, harness.queue, now=time.time() + 50 * 60) == 1
     ((body, delay),) = harness.take_queued()
-    assert delay == 900  # SQS's longest delay
-    assert harness.dispatcher.handle(body) == []  # 45 minutes early: one more hop, nothing sent
-    ((again, next_delay),) = harness.take_queued()
-    assert json.loads(again) == json.loads(body) and 895 <= next_delay <= 900
-    assert sink.requests == []
+    assert json.loads(body)["digest"]["alert"] == "flux-system/team" and 595 <= delay <= 600
+    assert digests.sweep(store, harness.queue, now=time.time() + 51 * 60) == 0  # queued once
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def long_state(request, monkeypatch):
+    """The digest state of a 24 h test: serve's SQLite, or DynamoDB (moto) with the template's index."""
+    if request.param == "sqlite":
+        database = SqliteDatabase(":memory:")
+        yield State(SqliteDigests(database), SqliteThreads(database))
+        return
+    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="state", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": kind}
+                                  for name, kind in (("pk", "S"), ("digest_sweep", "S"), ("digest_due", "N"))],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[{"IndexName": DUE_INDEX, "KeySchema": [
+                {"AttributeName": "digest_sweep", "KeyType": "HASH"}, {"AttributeName": "digest_due", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["window", "alert"]}}])
+        yield State(DynamoDigests("state", client), SqliteThreads(SqliteDatabase(":memory:")))
+
+
+def test_a_24_hour_window_flushes_once_with_fewer_than_16_hops(sink, long_state, monkeypatch):
+    """A simulated day: the clock moves a minute at a time, the sweep runs every SWEEP_SECONDS
+    (a scheduled invocation starts a new chain), a queued message runs when its delay has
+    passed, and each message is one hop more than the invocation that queued it."""
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(digests, "clock", lambda: now[0])
+    harness = Harness(generic_manifests(sink.url, {"fluxnotify.io/digest": "24h"}), state=long_state)
+    start, pending, hops_at_send = now[0], [], []
+
+    def run(action, hops: int) -> None:
+        sent = len(sink.requests)
+        action()
+        pending.extend((now[0] + delay, body, hops + 1) for body, delay in harness.take_queued())
+        if len(sink.requests) > sent:
+            hops_at_send.append(hops)
+
+    next_sweep = start
+    while now[0] < start + 25 * 3600 and not hops_at_send:
+        if now[0] - start < 24 * 3600 and int(now[0] - start) % 3600 == 0:  # an event an hour
+            run(lambda: harness.send(event(f"app-{int(now[0] - start) // 3600}")), 1)
+        if now[0] >= next_sweep:
+            run(lambda: digests.sweep(long_state.digests, harness.queue), 1)
+            next_sweep += digests.SWEEP_SECONDS
+        for item in sorted(m for m in pending if m[0] <= now[0]):
+            pending.remove(item)
+            run(lambda body=item[1]: harness.dispatcher.handle(body), item[2])
+        now[0] += 60
+    (request,) = sink.wait_for(1)
+    assert request.json()["metadata"]["events"] == "24"
+    assert start + 24 * 3600 <= now[0] <= start + 24 * 3600 + 120  # at the window's end
+    print(f"24 h window: sent by an invocation {hops_at_send[0]} hop(s) into its chain")
+    assert hops_at_send == [2]  # schedule → sweep → flush message; a 15-minute chain would need 97 (< 16)
+    assert pending == []
 
 
 def test_a_second_flush_message_waits_for_the_first_to_finish(sink):

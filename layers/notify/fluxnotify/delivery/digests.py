@@ -2,9 +2,13 @@
 
 An event routed to a digest Alert is not sent: after the drop rules, filters, metadata
 merge and template it becomes one line in the window of (Alert, Provider) — the window opens
-with its first event and is held by the store (digeststore.py). The message that opened the
-window also queues a *flush message* delayed to the window's end (longer windows take
-several 15-minute hops). The flush closes the window and sends one notification: the worst
+with its first event and is held by the store (digeststore.py). The message that opened a
+window of at most 15 minutes also queues a *flush message* delayed to the window's end; a
+longer window is listed in the store, and ``sweep`` (every few minutes: an EventBridge
+schedule on the dispatcher, a timer of serve) queues its flush message once its end is less
+than 15 minutes away. A chain of 15-minute delays would be one SQS→Lambda chain per window,
+which Lambda's recursive-loop detection stops at 16 invocations (3.75 h); a swept window's
+flush is one hop from the schedule whatever its length. The flush closes the window and sends one notification: the worst
 severity seen, one line per event (`Kind/namespace/name: reason: first line of its
 message`, oldest first) cut to the provider's budget with the count of lines left out, and
 metadata `events: N`; with min-events, a window of fewer events is dropped and the skip
@@ -25,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fluxnotify.delivery.annotations import MIN_EVENTS, AlertExtensions, alert_extensions
-from fluxnotify.delivery.digeststore import DigestStore, Entry, FlushBusy, Window
+from fluxnotify.delivery.digeststore import DigestStore, Entry, FlushBusy, Window, message_key, swept
 from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event, event_from_data
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.queue import MAX_DELAY_SECONDS
@@ -36,6 +40,12 @@ logger = logging.getLogger(__name__)
 DIGEST_ID_PREFIX = "digest-"  # message id of a digest notification (and of its dead letter)
 DEFAULT_BUDGET = 3000  # characters of digest text, unless the provider module has MAX_TEXT
 MAX_LINE = 300
+SWEEP_SECONDS = 300  # how often the sweep runs (template.yaml's schedule, serve's timer): < MAX_DELAY_SECONDS
+
+
+def clock() -> float:
+    """The time digests go by (tests move it)."""
+    return time.time()
 
 
 def event_line(event: Event) -> str:
@@ -57,9 +67,11 @@ def gather(store: DigestStore, queue: Any, event: Event, alert: Alert, provider:
         seconds=float(ext.digest_seconds or 0), message_id=envelope.id, severity=event.severity,
         timestamp=event.timestamp_text() or _now_text(), line=event_line(event), base=envelope.event,
     )
-    window = store.add(entry)
-    if window.opener == envelope.id:  # also when this message is redelivered: flushes are idempotent
-        queue.send(flush_body(window), _delay(window.due))
+    now = clock()
+    window = store.add(entry, now)
+    # Also when this message is redelivered: flushes are idempotent. A long window: sweep().
+    if window.opener == message_key(envelope.id) and not swept(entry.seconds):
+        queue.send(flush_body(window), _delay(window.due, now))
     return f"gathered into the digest of {alert.metadata.key} ({ext.digest_text} window, {window.count} so far)"
 
 
@@ -81,18 +93,29 @@ def flush_request(body: str) -> dict | None:
     return None
 
 
-def _delay(due: float) -> int:
-    return max(0, min(MAX_DELAY_SECONDS, math.ceil(due - time.time())))
+def sweep(store: DigestStore, queue: Any, now: float | None = None) -> int:
+    """Queue the flush of every long window that ends within the queue's longest delay (or has
+    ended); the number queued. A crash between the two writes queues a flush twice: harmless."""
+    now = clock() if now is None else now
+    windows = store.due(now + MAX_DELAY_SECONDS)
+    for window in windows:
+        queue.send(flush_body(window), _delay(window.due, now))
+        store.swept(window.key, window.window)
+    return len(windows)
+
+
+def _delay(due: float, now: float | None = None) -> int:
+    return max(0, min(MAX_DELAY_SECONDS, math.ceil(due - (clock() if now is None else now))))
 
 
 def flush(store: DigestStore, data: dict, dispatcher: Any, deliver_digest) -> list:
     """Handle a flush message: send the window's digest once (see the module docstring)."""
-    digest, attempt = data["digest"], int(data.get("attempt") or 1)
-    if float(digest["due"]) - time.time() > 1:  # a long window: one more hop
-        dispatcher.queue.send(json.dumps(data), _delay(float(digest["due"])))
+    digest, attempt, now = data["digest"], int(data.get("attempt") or 1), clock()
+    if float(digest["due"]) - now > 1:  # early (a message of an earlier release): one more hop
+        dispatcher.queue.send(json.dumps(data), _delay(float(digest["due"]), now))
         return []
     try:
-        window = store.close(digest["key"], digest["window"])
+        window = store.close(digest["key"], digest["window"], now)
     except FlushBusy as busy:  # another flush of this window is sending it: check again later
         dispatcher.queue.send(json.dumps(data), math.ceil(busy.retry_in))
         return []

@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
+from fluxnotify.delivery import digests
+from fluxnotify.delivery.digeststore import SqliteDigests
 from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.delivery.ledger import SqliteLedger
 from fluxnotify.delivery.status_sqlite import SqliteStatus
@@ -37,6 +40,9 @@ class DispatchWorkers:
         self.idle_poll = idle_poll
         self._stopping = threading.Event()
         self._failing = threading.Event()  # set while the store fails (one log line per streak)
+        self._digests = SqliteDigests(queue.db)
+        self._next_sweep = 0.0  # time.monotonic() of the next digest sweep (the first: at start)
+        self._sweep_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, name=f"dispatch-{i}", daemon=True)
                          for i in range(count)]
 
@@ -83,7 +89,16 @@ class DispatchWorkers:
                 logger.warning("dispatcher: the queue store works again")
             return result
 
+    def _sweep(self) -> None:
+        """Long digest windows: serve's counterpart of the template's DigestSweep schedule."""
+        with self._sweep_lock:
+            if time.monotonic() < self._next_sweep:
+                return
+            self._next_sweep = time.monotonic() + digests.SWEEP_SECONDS
+        digests.sweep(self._digests, self.queue)
+
     def _poll(self) -> None:
+        self._sweep()
         messages = self.queue.receive(max_messages=10, visibility_timeout=VISIBILITY_TIMEOUT)
         handled = [message.id for message in messages if self._process(message)]
         # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
