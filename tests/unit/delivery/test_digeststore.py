@@ -101,25 +101,3 @@ def fill(store: DynamoDigests, client, count: int, line: str | None = None) -> i
         if number % 250 == 0 or number in (276, 277, count - 1):  # 277: where the unbounded item failed
             largest = max(largest, item_bytes(client))
     return largest
-
-
-def test_dynamodb_window_item_stays_below_400_kb_after_10000_events(dynamodb):
-    store = DynamoDigests("state", dynamodb)
-    largest = fill(store, dynamodb, EVENTS)
-    assert store.add(entry(EVENTS - 3), now=1001.0).count == EVENTS  # a recent message again: counted once
-    print(f"largest window item after {EVENTS} events: {largest} bytes (bound {ITEM_BOUND})")
-    assert largest < ITEM_BOUND < 400 * 1024
-    window = store.add(entry(EVENTS - 1), now=1002.0)
-    closed = store.close(window.key, window.window, now=5000.0)
-    assert closed.count == EVENTS and len(closed.entries) == MAX_ENTRIES and closed.severity == "error"
-    assert digest_event(closed, 3000).metadata[EVENT_GROUP_PREFIX + "events"] == str(EVENTS)
-
-
-def test_dynamodb_window_item_of_the_longest_lines_stays_below_the_bound(dynamodb):
-    """The worst case per line (300 bytes of 4-byte characters) with a second generation of
-    ids: slow on moto (it rewrites the whole item per update), so 1,200 events."""
-    store = DynamoDigests("state", dynamodb)
-    largest = fill(store, dynamodb, RECENT_IDS + 200, line="😀" * 300)
-    print(f"largest window item of the longest lines: {largest} bytes (bound {ITEM_BOUND})")
-    assert 150_000 < largest < ITEM_BOUND
-    assert store.add(entry(5), now=1001.0).count == RECENT_IDS + 200  # in the old generation: counted once
