@@ -61,11 +61,19 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
         else:
             continue
         if problem is None:
-            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", "Initialized", obj.source))
+            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", _initialized(obj), obj.source))
         else:
             message = redact(problem[1], hidden)
             results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], message, obj.source))
     return results
+
+
+def _initialized(obj: Manifest) -> str:
+    """Flux's message, plus a note for fluxnotify's own types (a cluster's Flux refuses them)."""
+    if isinstance(obj, Provider) and providers.fluxnotify_only(obj.spec.type):
+        return (f"Initialized (type {obj.spec.type} is fluxnotify's own: Flux itself would refuse "
+                "this Provider in a cluster, so keep it out of the cluster's manifests)")
+    return "Initialized"
 
 
 def _provider_not_ready(alert: Alert, problems: dict[str, tuple[str, str] | None]) -> tuple[str, str] | None:
