@@ -8,7 +8,14 @@ import json
 
 import boto3
 import pytest
-from fixtures.incident.incident_helpers import config, event, provider_yaml, raw_event, render_yaml, secret_yaml
+from fixtures.incident.incident_helpers import (
+    config,
+    event,
+    provider_yaml,
+    raw_event,
+    render_yaml,
+    secret_yaml,
+)
 
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError
