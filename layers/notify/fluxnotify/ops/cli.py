@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     validate.add_argument("--state-table", default=os.environ.get("STATE_TABLE"),
                           help="with --from-aws: add the Delivering condition from this table (env STATE_TABLE)")
+    validate.add_argument("--stack", metavar="NAME",
+                          help="with --from-aws: warn about sns/eventbridge targets this stack does not allow")
     _prefix_arguments(validate)
     validate.set_defaults(run=_validate)
 
@@ -164,9 +166,11 @@ def _validate(args) -> int:
     configure_logging("WARNING")
     try:
         found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
+        for line in [] if args.file else _target_warnings(args.providers, args.stack):
+            print(f"fluxnotify: warning: {line}", file=sys.stderr)
     except ManifestError as err:
         return _fail(str(err))
-    except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
+    except RuntimeError as err:  # admin.AwsError, StackError: AWS unreachable or refused
         return _fail(f"AWS error: {err}")
     if args.output == "json":
         print(json.dumps([c.as_dict() for c in found], indent=2))
@@ -184,11 +188,19 @@ def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Secrets Manager name prefix (env SECRETS_PREFIX, fluxnotify)")
 
 
+def _target_warnings(providers, stack: str | None) -> list[str]:
+    from fluxnotify.ops.awstargets import warnings
+
+    return warnings(providers, None, stack)
+
+
 def _stored_conditions(args):
     from fluxnotify.ops.status import stored_delivering
     from fluxnotify.ops.stored import stored_conditions
 
-    found = stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+    args.providers = []
+    found = stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix,
+                              providers_out=args.providers)
     return stored_delivering(found, args.state_table)
 
 
