@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from fluxnotify import providers
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.validate import conditions
 
@@ -27,7 +28,7 @@ ALL_TYPES = (
     "webex sentry azureeventhub telegram lark matrix opsgenie alertmanager grafana githubdispatch "
     "githubpullrequestcomment gitlabmergerequestcomment gitea giteapullrequestcomment bitbucketserver "
     "googlepubsub pagerduty datadog nats zulip otel zoom incident.io"
-).split()
+).split() + [t for t in providers.supported_types() if providers.fluxnotify_only(t)]  # fluxnotify's own
 # Pages other branches write; docs/README.md links them before they are merged.
 OTHER_BRANCH_PAGES = {f"docs/{p}.md" for p in ("local", "aws", "delivery", "extensions", "status")}
 

@@ -31,6 +31,8 @@ _MIN_SECRET = 4
 _URL_PIECES = re.compile(r"[/?&=@:#;,\s]+")
 _HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 _TLS_KEYS = (("ca.crt", "caFile"), ("tls.crt", "certFile"), ("tls.key", "keyFile"))
+# Provider annotation choosing a payload shape (e.g. sns: `chatbot`); copied to ProviderConfig.format.
+FORMAT_ANNOTATION = "fluxnotify.io/format"
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,7 @@ class ProviderConfig:
     commit_status: str = ""
     # (namespace, name, uid) of the Alert that routed the event; otel needs it (spec §5.32).
     alert: tuple[str, str, str] | None = None
+    format: str = ""  # the fluxnotify.io/format annotation, "" when absent
 
     @property
     def key(self) -> str:
@@ -176,6 +179,7 @@ def resolve(provider: Provider, get_secret: SecretLookup) -> ProviderConfig:
         "address": spec.address,
         "timeout": parse_duration(spec.timeout) if spec.timeout else DEFAULT_TIMEOUT,
         "service_account_name": spec.service_account_name,
+        "format": provider.metadata.annotations.get(FORMAT_ANNOTATION, "").strip(),
     }
     secret: dict[str, str] = {}
     if spec.secret_ref:

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     validate.add_argument("--state-table", default=os.environ.get("STATE_TABLE"),
                           help="with --from-aws: add the Delivering condition from this table (env STATE_TABLE)")
+    validate.add_argument("--stack", metavar="NAME",
+                          help="with --from-aws: warn about sns/eventbridge targets this stack does not allow")
     _prefix_arguments(validate)
     validate.set_defaults(run=_validate)
 
@@ -158,7 +160,9 @@ def _validate(args) -> int:
     configure_logging("WARNING")
     try:
         found = validate_files(args.file, note=_note) if args.file else Report(_stored_conditions(args))
-    except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
+        for line in [] if args.file else _target_warnings(args.providers, args.stack):
+            print(f"fluxnotify: warning: {line}", file=sys.stderr)
+    except RuntimeError as err:  # admin.AwsError, StackError: AWS unreachable or refused
         return _fail(f"AWS error: {err}")
     for problem in found.input_errors:
         print(f"fluxnotify: {problem}", file=sys.stderr)
@@ -176,11 +180,19 @@ def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Secrets Manager name prefix (env SECRETS_PREFIX, fluxnotify)")
 
 
+def _target_warnings(providers, stack: str | None) -> list[str]:
+    from fluxnotify.ops.awstargets import warnings
+
+    return warnings(providers, None, stack)
+
+
 def _stored_conditions(args):
     from fluxnotify.ops.status import stored_delivering
     from fluxnotify.ops.stored import stored_conditions
 
-    found = stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix)
+    args.providers = []
+    found = stored_conditions(config_prefix_=args.config_prefix, secrets_prefix_=args.secrets_prefix,
+                              providers_out=args.providers)
     return stored_delivering(found, args.state_table)
 
 

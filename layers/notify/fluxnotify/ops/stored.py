@@ -270,12 +270,16 @@ def redacted(found: list[Condition], secrets: list[str]) -> list[Condition]:
 
 
 def stored_conditions(
-    *, config_prefix_: str | None = None, secrets_prefix_: str | None = None, ssm=None, secrets=None
+    *, config_prefix_: str | None = None, secrets_prefix_: str | None = None, ssm=None, secrets=None,
+    providers_out: list[Provider] | None = None,
 ) -> list[Condition]:
     """Ready conditions of what is stored in AWS, as the dispatcher would load it: stored
-    Providers and Alerts, with their Secrets read from Secrets Manager. Raises AwsError."""
+    Providers and Alerts, with their Secrets read from Secrets Manager (the Providers are
+    appended to ``providers_out``). Raises AwsError."""
     stored = Stored(*clients(ssm, secrets), config_prefix(config_prefix_), secrets_prefix(secrets_prefix_))
     objects, broken = stored.objects()
+    if providers_out is not None:
+        providers_out.extend(o for o in objects if isinstance(o, Provider))
     manifests: list[Manifest] = list(objects)
     read: list[dict[str, str] | None] = []
     for ns, ref in sorted(

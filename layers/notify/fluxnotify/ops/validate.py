@@ -73,7 +73,7 @@ def conditions(objects: list[Manifest], broken: Iterable[str] = ()) -> list[Cond
             continue
         warnings = tuple(redact(w, hidden) for w in obj.warnings + unknown_annotations(obj))
         if not found:
-            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", "Initialized", obj.source,
+            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", _initialized(obj), obj.source,
                                      warnings=warnings))
             continue
         messages = tuple(redact(message, hidden) for _, message in found)
@@ -104,6 +104,14 @@ def unknown_annotations(obj: Provider | Alert) -> tuple[str, ...]:
             where = f" ({other_kind} annotation)" if close in other else ""
             warnings.append(f"unknown annotation {key}: did you mean {close}?{where}")
     return tuple(warnings)
+
+
+def _initialized(obj: Manifest) -> str:
+    """Flux's message, plus a note for fluxnotify's own types (a cluster's Flux refuses them)."""
+    if isinstance(obj, Provider) and providers.fluxnotify_only(obj.spec.type):
+        return (f"Initialized (type {obj.spec.type} is fluxnotify's own: Flux itself would refuse "
+                "this Provider in a cluster, so keep it out of the cluster's manifests)")
+    return "Initialized"
 
 
 def _provider_not_ready(alert: Alert, problems: dict[str, list[Problem]]) -> list[Problem]:

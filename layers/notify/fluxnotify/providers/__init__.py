@@ -16,7 +16,7 @@ from fluxnotify.model.event import Event
 from fluxnotify.providers.base import send_all
 from fluxnotify.transport.http import Request, Transport
 
-# type → module inside this package, by family (chat, incident, git, stream).
+# type → module inside this package, by family (chat, incident, git, stream, aws).
 _MODULES = {
     "generic": "stream.generic",
     "generic-hmac": "stream.generic_hmac",
@@ -52,6 +52,8 @@ _MODULES = {
     "gitea": "git.gitea",
     "giteapullrequestcomment": "git.giteapullrequestcomment",
     "bitbucketserver": "git.bitbucketserver",
+    "sns": "aws.sns",
+    "eventbridge": "aws.eventbridge",
 }
 
 
@@ -71,6 +73,12 @@ def _find(type_name: str) -> ModuleType | None:
         if err.name == qualified:
             return None  # listed but not built yet
         raise
+
+
+def fluxnotify_only(type_name: str) -> bool:
+    """True for fluxnotify's own types (module constant FLUXNOTIFY_ONLY): Flux would refuse them."""
+    module = _find(type_name)
+    return bool(getattr(module, "FLUXNOTIFY_ONLY", False))
 
 
 def get(type_name: str) -> ModuleType:

@@ -1,0 +1,1 @@
+"""Providers that publish through AWS APIs (boto3, imported on first delivery only)."""
