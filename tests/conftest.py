@@ -27,9 +27,13 @@ def sink():
 
 @pytest.fixture(autouse=True)
 def _restore_package_logger():
-    """The CLI's Powertools Logger takes the package's logger (own handler, no propagation):
-    give it back after each test so a later test's caplog still sees its records."""
+    """The CLI's Powertools Logger takes the package's logger (own handler, no propagation,
+    marker attributes): give it back after each test so a later test's caplog sees its records."""
     package = logging.getLogger("fluxnotify")
-    saved = (package.handlers[:], package.propagate, package.level, package.disabled)
+    saved = dict(vars(package))
+    saved_handlers = package.handlers[:]
     yield
-    package.handlers[:], package.propagate, package.level, package.disabled = saved
+    for name in set(vars(package)) - set(saved):
+        delattr(package, name)
+    vars(package).update(saved)
+    package.handlers[:] = saved_handlers

@@ -52,7 +52,7 @@ def sweeper() -> tuple:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     try:
-        if event.get("sweep") == "digests" and "Records" not in event:
+        if isinstance(event, dict) and event.get("sweep") == "digests" and "Records" not in event:
             return {"queued": digests.sweep(*sweeper()) if os.environ.get("STATE_TABLE") else 0}
         return runner().run(event, context)
     finally:
