@@ -61,11 +61,19 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
         else:
             continue
         if problem is None:
-            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", "Initialized", obj.source))
+            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", _ready_message(obj), obj.source))
         else:
             message = redact(problem[1], hidden)
             results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], message, obj.source))
     return results
+
+
+def _ready_message(obj: Provider | Alert) -> str:
+    """`Initialized`, with a note for the types Flux itself would refuse in a cluster."""
+    if isinstance(obj, Provider) and providers.fluxnotify_only(obj.spec.type):
+        return (f"Initialized; note: `{obj.spec.type}` is a fluxnotify type; "
+                "Flux's notification-controller would refuse it in a cluster")
+    return "Initialized"
 
 
 def _provider_not_ready(alert: Alert, problems: dict[str, tuple[str, str] | None]) -> tuple[str, str] | None:

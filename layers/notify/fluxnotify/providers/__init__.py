@@ -51,6 +51,10 @@ _MODULES = {
     "gitea": "git.gitea",
     "giteapullrequestcomment": "git.giteapullrequestcomment",
     "bitbucketserver": "git.bitbucketserver",
+    # fluxnotify's own types (FLUXNOTIFY_ONLY in the module): Flux has no such notifier.
+    "email": "chat.email",
+    "mattermost": "chat.mattermost",
+    "ntfy": "chat.ntfy",
 }
 
 
@@ -70,6 +74,13 @@ def _find(type_name: str) -> ModuleType | None:
         if err.name == qualified:
             return None  # listed but not built yet
         raise
+
+
+def fluxnotify_only(type_name: str) -> bool:
+    """True for a type Flux's notification-controller does not have: its module declares
+    ``FLUXNOTIFY_ONLY = True`` (the one place that says so; `validate` notes it)."""
+    module = _find(type_name)
+    return bool(getattr(module, "FLUXNOTIFY_ONLY", False))
 
 
 def get(type_name: str) -> ModuleType:
