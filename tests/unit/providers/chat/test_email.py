@@ -246,3 +246,24 @@ def test_dispatch_retries_a_4xx_and_dead_letters_a_5xx(smtp):
     report = dispatch(manifests(smtp.port) + alert_yaml("email"), raw_event("info", "again"))
     [dead] = report.dead_letters
     assert "554" in dead["error"] and PASSWORD not in json.dumps(dead)
+
+
+def test_smtplib_is_imported_on_first_delivery_only():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fluxnotify import providers\n"
+        "from fluxnotify.model.event import parse_event\n"
+        "providers.get('slack')\n"
+        "before = 'fluxnotify.providers.chat.email' in sys.modules\n"
+        "from fluxnotify.config.options import ProviderConfig\n"
+        "cfg = ProviderConfig('ns', 'p', 'u', 'email', address='smtp://h', channel='a@b.c', spec_username='f@b.c')\n"
+        "event = parse_event('{\"involvedObject\":{\"kind\":\"K\",\"namespace\":\"n\",\"name\":\"x\"},"
+        "\"severity\":\"info\",\"message\":\"m\",\"reason\":\"r\"}')\n"
+        "providers.validate(cfg); providers.encode(event, cfg)\n"
+        "print(before, 'smtplib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
