@@ -20,13 +20,19 @@ $(VENV)/.installed: pyproject.toml
 # The local stack with the example Providers, a printing sink on :$(SINK_PORT) standing in for
 # Slack and a webhook, and two sample Flux events posted once it is up. Ctrl-C stops it.
 # Other ports: make run PORT=8080 SINK_PORT=8081 (the example config is rewritten to match).
+# Each PORT has its own database, emptied by serve itself (--reset-db) only once the ports
+# and the file are its own: a second `make run` on busy ports refuses and touches nothing.
 PORT ?= 9292
 SINK_PORT ?= 9393
-DEMO ?= .fluxnotify-demo
-run: install
-	@rm -f $(DEMO).db $(DEMO).db-wal $(DEMO).db-shm
-	@sed 's/127\.0\.0\.1:9393/127.0.0.1:$(SINK_PORT)/g' examples/local.yaml > $(DEMO).yaml
-	LOG_LEVEL=WARNING $(BIN)/fluxnotify serve --config $(DEMO).yaml --db $(DEMO).db \
+DEMO ?= .fluxnotify-demo-$(PORT)
+DEMO_CONFIG := $(DEMO)-sink-$(SINK_PORT).yaml
+
+# Written only when the example changed (a running stack reloads it then), never half-written.
+$(DEMO_CONFIG): examples/local.yaml
+	@sed 's/127\.0\.0\.1:9393/127.0.0.1:$(SINK_PORT)/g' $< > $@.tmp && mv $@.tmp $@
+
+run: install $(DEMO_CONFIG)
+	$(BIN)/fluxnotify serve --reset-db --config $(DEMO_CONFIG) --db $(DEMO).db \
 		--port $(PORT) --sink 127.0.0.1:$(SINK_PORT) \
 		--post events/bodies/kustomization-reconciled.json \
 		--post events/bodies/helmrelease-install-failed.json
@@ -57,4 +63,4 @@ deploy: build
 	$(SAM) deploy --guided
 
 clean:
-	rm -rf .aws-sam .fluxnotify-demo.db* .fluxnotify-demo.yaml .pytest_cache
+	rm -rf .aws-sam .fluxnotify-demo* .pytest_cache

@@ -317,9 +317,8 @@ def test_basic_auth_wrong_credentials_fail_permanently(with_basic_auth):
         providers.deliver(event(reason="Rejected"), c, Transport())
     assert caught.value.status == 401
     assert caught.value.retryable is False
-    assert str(caught.value).startswith(
-        "postMessage failed: request failed: request failed with status code 401"
-    )
+    assert str(caught.value).startswith("POST https://127.0.0.1:")
+    assert " answered 401 Unauthorized" in str(caught.value)
     assert "wrong" not in str(caught.value)
 
 
@@ -332,7 +331,7 @@ def test_basic_auth_wrong_credentials_go_to_the_dead_letters(with_basic_auth):
     report = dispatch(manifests, raw_event("error", "boom", reason="Rejected"))
     assert report.delivered == [] and report.retries == []
     (letter,) = report.dead_letters
-    assert "status code 401" in letter["error"]
+    assert "answered 401 Unauthorized" in letter["error"]
     assert "not-the-password" not in json.dumps(letter)
 
 
@@ -377,7 +376,7 @@ def test_tls_without_the_ca_fails_verification_permanently(with_tls):
         providers.deliver(event(reason="Untrusted"), c, Transport())
     assert caught.value.retryable is False
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
-    assert str(caught.value).startswith("postMessage failed: POST https://127.0.0.1:")
+    assert str(caught.value).startswith("POST https://127.0.0.1:")
     report = dispatch(tls_manifests(with_tls, None), raw_event(reason="Untrusted"))
     assert report.retries == []
     (letter,) = report.dead_letters

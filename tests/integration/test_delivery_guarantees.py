@@ -196,7 +196,7 @@ def test_replay_local_moves_dead_letters_back_and_delivers_them(tmp_path, sink, 
     assert cli_main(["replay", "--db", db_path, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would move 3 message(s)" in out and "flux-system/p1: 1" in out
-    assert "request failed with status code 400: rejected" in out
+    assert "answered 400 Bad Request: rejected" in out
 
     assert cli_main(["replay", "--db", db_path]) == 0
     assert "moved 3 message(s)" in capsys.readouterr().out

@@ -422,8 +422,10 @@ def test_validate_from_aws_reports_missing_secret_and_provider(aws, capsys):
 
     code, out, err = run(capsys, "validate", "--from-aws")
     assert code == 1, err
-    rows = {line.split()[1]: line for line in out.splitlines()}
-    assert "Ready=True" in rows["flux-system/audit"] and rows["flux-system/audit"].startswith("Provider")
+    *lines, summary = out.splitlines()
+    rows = {line.split()[2]: line for line in lines}  # file (the SSM parameter), kind, name, …
+    assert summary == "5 objects: 1 Ready, 4 not Ready, 0 warnings"
+    assert "Ready=True" in rows["flux-system/audit"] and rows["flux-system/audit"].split()[1] == "Provider"
     assert "Ready=False ValidationFailed: failed to get secret 'flux-system/slack-url': secret not found" in (
         " ".join(rows["flux-system/slack"].split())
     )

@@ -204,7 +204,8 @@ def test_permanent_failure_lands_in_dlq_with_reason_and_no_secret(aws, sink):
     letter = json.loads(letters[0]["Body"])
     assert letter["provider"] == "flux-system/slack"
     assert letter["targets"] == ["flux-system/all"]
-    assert letter["error"] == "postMessage failed: request failed: request failed with status code 404: no_service"
+    assert letter["error"].endswith("/… answered 404 Not Found: no_service")  # issue 24.10: user terms
+    assert letter["error"].startswith("POST http://127.0.0.1:")
     assert "slacksecretpath" not in letters[0]["Body"]
 
 

@@ -131,7 +131,7 @@ def test_validate_from_aws_adds_delivering_next_to_ready(delivered, capsys):
 
 def test_validate_text_output_prints_both_conditions(delivered, capsys):
     assert main(["validate", "--from-aws"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    bad = [line for line in lines if line.startswith("Provider flux-system/bad ")]
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    bad = [line for line in lines if " Provider flux-system/bad " in line]  # after the file column
     assert "Ready=True" in bad[0]
     assert "Delivering=False DeadLettered: " in bad[1] and bad[1].endswith(fx.BAD_ERROR)

@@ -9,6 +9,7 @@ import pytest
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher, Envelope, parse_envelope
 from fluxnotify.model.manifests import load_yaml
+from fluxnotify.transport.failures import redact_url
 from helpers import MemoryQueue, dispatch, door
 
 EVENT = {
@@ -76,7 +77,7 @@ def test_exhausted_attempts_go_to_the_dead_letter_queue(sink):
     assert letter["reason"] == "retries exhausted"
     assert letter["attempt"] == 3 and letter["provider"] == "flux-system/one"
     assert letter["error"] == (
-        "giving up after 3 attempt(s): postMessage failed: request failed: request failed with status code 500: boom"
+        f"giving up after 3 attempt(s): POST {redact_url(sink.url + '/x')} answered 500 Internal Server Error: boom"
     )
 
 

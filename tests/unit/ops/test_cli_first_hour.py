@@ -98,18 +98,25 @@ stringData: {{token: t0ken}}
 # --- 12.5 -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("document, expected", [
-    (ALERT.replace("kind: Alert", "kind: Alerts"), "unknown kind 'Alerts'"),
-    (ALERT.replace(V3, "notification.toolkit.fluxcd.io/v1beta9"), "apiVersion 'notification.toolkit.fluxcd.io/v1beta9'"),
-    (PROVIDER.replace(V3, "notifcation.toolkit.fluxcd.io/v1beta3"), "is not supported"),
-    (SECRET.replace("apiVersion: v1", "apiVersion: v2"), "a Secret is v1"),
-    (SECRET.replace("kind: Secret", "kind: secrets"), "unknown kind 'secrets'"),
+@pytest.mark.parametrize("document, expected, code", [
+    (ALERT.replace("kind: Alert", "kind: Alerts"), "unknown kind 'Alerts'", 2),
+    (ALERT.replace(V3, "notification.toolkit.fluxcd.io/v1beta9"), "apiVersion 'notification.toolkit.fluxcd.io/v1beta9'", 1),
+    (PROVIDER.replace(V3, "notifcation.toolkit.fluxcd.io/v1beta3"), "is not supported", 1),
+    (SECRET.replace("apiVersion: v1", "apiVersion: v2"), "a Secret is v1", 2),
+    (SECRET.replace("kind: Secret", "kind: secrets"), "unknown kind 'secrets'", 2),
 ])  # fmt: skip
-def test_near_misses_are_errors_naming_file_and_document(tmp_path, capsys, document, expected):
+def test_near_misses_are_errors_naming_file_and_document(tmp_path, capsys, document, expected, code):
+    """A near miss of a Provider/Alert is that object not Ready; anything else is an input error
+    (exit 2); either way the rest of the file is still reported."""
     path = write(tmp_path, "mixed.yaml", PROVIDER + "---\n" + SECRET + "---\n" + document)
-    code, out, err = run(capsys, "validate", "-f", path)
-    assert code == 2 and out == ""
-    assert err.startswith(f"fluxnotify: {path}: ") and expected in err
+    status, out, err = run(capsys, "validate", "-f", path)
+    assert status == code
+    assert f"{path} Provider flux-system/slack Ready=True" in " ".join(out.split())
+    if code == 2:
+        assert err.startswith(f"fluxnotify: {path}: ") and expected in err
+        assert out.splitlines()[-1] == "1 object: 1 Ready, 0 not Ready, 0 warnings, 1 input error"
+    else:
+        assert "Ready=False" in out and expected in out and err == ""
 
 
 def test_other_kinds_are_skipped_with_a_note(tmp_path, capsys):

@@ -116,7 +116,7 @@ def test_serve_without_status_addr_starts_no_page(tmp_path):
     try:
         assert stack.status_page is None
     finally:
-        stack.server.server_close()
+        stack.stop()
 
 
 def test_a_busy_status_addr_is_a_clear_error(tmp_path):

@@ -196,8 +196,9 @@ def test_cli_validate_exit_codes(tmp_path):
 
     ok = run_cli("validate", "-f", str(tmp_path / "good.yaml"))
     assert ok.returncode == 0, ok.stderr
-    assert len(ok.stdout.splitlines()) == 2
-    assert all("Ready=True" in line for line in ok.stdout.splitlines())
+    *rows, summary = ok.stdout.splitlines()
+    assert len(rows) == 2 and summary == "2 objects: 2 Ready, 0 not Ready, 0 warnings"
+    assert all("Ready=True" in line for line in rows)
 
     failing = run_cli("validate", "-f", str(tmp_path / "bad.yaml"), "-o", "json")
     assert failing.returncode == 1

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -303,7 +304,7 @@ def test_chat_post_message_retryable_statuses(status):
     with pytest.raises(DeliveryError) as caught:
         slack.check_chat_post_message(Response(status, {"Retry-After": "7"}, b'{"ok":true}'))
     assert caught.value.retryable is True
-    assert str(caught.value).startswith(f"request failed: request failed with status code {status}")
+    assert str(caught.value).startswith(f"the server answered {status} ")
 
 
 def test_chat_post_message_501_is_permanent():
@@ -337,7 +338,7 @@ def test_slack_deliver_to_webhook(sink):
     assert captured.json()["attachments"][0]["fields"] == [{"title": "a", "value": "b", "short": False}]
     with pytest.raises(DeliveryError) as caught:
         slack.deliver(event(), config, Transport())
-    assert str(caught.value) == "postMessage failed: request failed: request failed with status code 400: invalid_payload"
+    assert re.fullmatch(r"POST http://127\.0\.0\.1:\d+/… answered 400 Bad Request: invalid_payload", str(caught.value))
     assert caught.value.retryable is False
 
 
@@ -350,7 +351,7 @@ def test_slack_deliver_chat_post_message_ok_false(sink, monkeypatch):
     config = cfg("slack", address=address, token="xoxb-1", channel="C123")
     with pytest.raises(DeliveryError) as caught:
         slack.deliver(event(), config, Transport())
-    assert str(caught.value) == "postMessage failed: request failed: Slack responded with error: not_in_channel"
+    assert str(caught.value) == "request failed: Slack responded with error: not_in_channel"
     slack.deliver(event(), config, Transport())
     assert [r.json()["channel"] for r in sink.wait_for(2)] == ["C123", "C123"]
 

@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import socket
 import time
+from http import HTTPStatus
 
 import pytest
 from fixtures.tls_fixtures import https_sink, pki
@@ -105,7 +106,8 @@ def test_retryable_statuses(srv, status):
     err = caught.value
     assert err.retryable is True
     assert err.status == status
-    assert str(err) == f"request failed: request failed with status code {status}: busy"
+    phrase = f" {HTTPStatus(status).phrase}" if status != 599 else ""
+    assert str(err) == f"POST {srv.url}/… answered {status}{phrase}: busy"
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 410, 413, 422, 501])
@@ -115,7 +117,7 @@ def test_permanent_statuses(srv, status):
         check_2xx(send(srv.url + "/hook"))
     assert caught.value.retryable is False
     assert caught.value.status == status
-    assert str(caught.value) == f"request failed: request failed with status code {status}: no"
+    assert str(caught.value) == f"POST {srv.url}/… answered {status} {HTTPStatus(status).phrase}: no"
 
 
 def test_redirect_is_not_followed_and_is_permanent(srv):
@@ -155,14 +157,16 @@ def test_retry_after_http_date_from_server(srv):
     assert 55 <= caught.value.retry_after <= 61
 
 
-def test_status_error_body_is_cut_at_1024_characters():
+def test_status_error_body_is_an_excerpt_on_one_line():
     err = status_error(Response(500, {}, b"x" * 5000))
-    assert str(err) == "request failed: request failed with status code 500: " + "x" * 1024
+    assert str(err) == "the server answered 500 Internal Server Error: " + "x" * 300 + "…"
+    err = status_error(Response(502, {}, b"<html>\n  <body>bad\n gateway</body>\n</html>\n"))
+    assert str(err) == "the server answered 502 Bad Gateway: <html> <body>bad gateway</body> </html>"
 
 
 def test_wrap_keeps_classification():
     err = status_error(Response(429, {"Retry-After": "3"}, b"b")).wrap("postMessage failed: ")
-    assert str(err) == "postMessage failed: request failed: request failed with status code 429: b"
+    assert str(err) == "postMessage failed: the server answered 429 Too Many Requests: b"
     assert (err.retryable, err.status, err.retry_after) == (True, 429, 3.0)
 
 

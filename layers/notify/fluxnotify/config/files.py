@@ -2,35 +2,85 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
-from fluxnotify.model.manifests import Alert, Manifest, ManifestError, Note, Provider, Secret, load_yaml
+from fluxnotify.model.manifests import Alert, Manifest, ManifestError, Note, Provider, Secret, parse_documents
 
 # Stands for "no objects, on purpose" (e.g. `import --prune -f /dev/null` empties the store).
 NOTHING = "/dev/null"
+STDIN = "-"  # `-f -`: the manifests come on standard input (kustomize build … | fluxnotify …)
+STDIN_SOURCE = "<stdin>"
 
 
-def load_files(paths: list[str], note: Note | None = None, *, require_objects: bool = True) -> list[Manifest]:
-    """All objects from the files (a directory: its *.yaml/*.yml files, sorted), in order.
+@dataclass
+class Loaded:
+    """What a set of files holds: every usable object and every error (each names its file)."""
+
+    objects: list[Manifest] = field(default_factory=list)
+    errors: list[ManifestError] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # every file read, in order
+
+
+def load_files(paths: list[str], note: Note | None = None, *, require_objects: bool = True,
+               stdin: TextIO | None = None) -> list[Manifest]:
+    """All objects from the files (a directory: its *.yaml/*.yml files, sorted; ``-``: standard
+    input), in order; raises the first ManifestError (``read_manifests`` gives them all).
 
     Nothing is dropped in silence: ManifestError names an unreadable file and, with
     ``require_objects`` (validate, render, import), an empty directory or a file without any
     object; ``note`` hears of each object of another kind. The local stack may start empty.
     """
-    objects: list[Manifest] = []
-    for path in _expand_directories(paths, require_objects):
+    loaded = read_manifests(paths, note, require_objects=require_objects, stdin=stdin)
+    if loaded.errors:
+        raise loaded.errors[0]
+    return loaded.objects
+
+
+def read_manifests(paths: list[str], note: Note | None = None, *, require_objects: bool = True,
+                   stdin: TextIO | None = None) -> Loaded:
+    """Every object and every error of every file: one broken file does not hide the next."""
+    loaded = Loaded()
+    stdin_read = False
+    for path in _expand_directories(paths, require_objects, loaded.errors):
         if path == NOTHING:
             continue
+        if path == STDIN and stdin_read:
+            loaded.errors.append(ManifestError(f"{STDIN_SOURCE}: -f - is given more than once", source=STDIN_SOURCE))
+            continue
+        stdin_read = stdin_read or path == STDIN
+        loaded.sources.append(STDIN_SOURCE if path == STDIN else path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as err:
-            raise ManifestError(f"{path}: cannot read file: {err.strerror or err}") from None
-        except UnicodeDecodeError:
-            raise ManifestError(f"{path}: not UTF-8 text") from None
+            text, source = _read(path, stdin)
+        except ManifestError as err:
+            loaded.errors.append(err)
+            continue
         if require_objects and not _has_documents(text):
-            raise ManifestError(f"{path}: no Kubernetes objects in the file")
-        objects.extend(load_yaml(text, path, note))
-    return objects
+            loaded.errors.append(ManifestError(f"{source}: no Kubernetes objects in the file", source=source))
+            continue
+        objects, errors = parse_documents(text, source, note)
+        loaded.objects += objects
+        loaded.errors += errors
+    return loaded
+
+
+def _read(path: str, stdin: TextIO | None) -> tuple[str, str]:
+    """The text of a file, or of standard input for ``-``, and the name to report it by."""
+    if path == STDIN:
+        stream = stdin or sys.stdin
+        buffer = getattr(stream, "buffer", None)
+        try:
+            return (buffer.read().decode("utf-8") if buffer is not None else stream.read()), STDIN_SOURCE
+        except UnicodeDecodeError:
+            raise ManifestError(f"{STDIN_SOURCE}: not UTF-8 text", source=STDIN_SOURCE) from None
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot read file: {err.strerror or err}", source=path) from None
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not UTF-8 text", source=path) from None
 
 
 def _has_documents(text: str) -> bool:
@@ -39,16 +89,16 @@ def _has_documents(text: str) -> bool:
     try:
         return any(doc is not None for doc in yaml.safe_load_all(text))
     except yaml.YAMLError:
-        return True  # load_yaml reports it, with the position
+        return True  # parse_documents reports it, with the position
 
 
-def _expand_directories(paths: list[str], require_objects: bool) -> list[str]:
+def _expand_directories(paths: list[str], require_objects: bool, errors: list[ManifestError]) -> list[str]:
     expanded = []
     for path in paths:
-        if Path(path).is_dir():
+        if path != STDIN and Path(path).is_dir():
             found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix in (".yaml", ".yml"))
             if not found and require_objects:
-                raise ManifestError(f"{path}: no *.yaml or *.yml files in the directory")
+                errors.append(ManifestError(f"{path}: no *.yaml or *.yml files in the directory", source=path))
             expanded += found
         else:
             expanded.append(path)

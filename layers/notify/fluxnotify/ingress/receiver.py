@@ -44,6 +44,8 @@ DEFAULT_MAX_BODY = 256 * 1024
 QUEUE_MESSAGE_LIMIT = 1024 * 1024
 JSON_CONTENT_TYPES = ("application/json", "text/json")
 
+WINDOW_HINT = ("the window is set by RATE_LIMIT_INTERVAL (seconds; serve: --rate-limit-interval, "
+               "the AWS stack: parameter RateLimitInterval); 0 turns duplicate suppression off")
 # A plain token (cluster ``default``), the token secret's text, or a cluster → tokens map.
 TokenSource = Callable[[], "str | TokenMap | None"]
 REJECTION_REASONS = {
@@ -171,7 +173,8 @@ class Receiver:
             return _error(503, "the same event is being queued right now; retry later", **{"Retry-After": "1"})
         if not verdict.allowed:
             logger.info("duplicate event refused", extra={"object": _object(event)})
-            return _error(429, "duplicate event inside the rate-limit window", **limit_headers, **{"Retry-After": reset})
+            return _error(429, f"duplicate event inside the rate-limit window (until {reset}); {WINDOW_HINT}",
+                          **limit_headers, **{"Retry-After": reset})
         logger.info("event queued", extra={"object": _object(event), "message_id": envelope.id, "cluster": cluster})
         body = json.dumps({"status": "queued", "id": envelope.id})
         return HttpResponse(202, body, {"Content-Type": "application/json", **limit_headers})

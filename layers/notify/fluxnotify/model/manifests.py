@@ -8,8 +8,6 @@ a mistyped apiVersion) are errors. Structural errors name the object and the fie
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+
+from fluxnotify.model.fields import secret_data, sops_encrypted, unknown_fields
 
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 API_VERSIONS = tuple(f"{NOTIFICATION_GROUP}/{v}" for v in ("v1beta1", "v1beta2", "v1beta3"))
@@ -30,7 +30,12 @@ _UID_NAMESPACE = uuid.UUID("6f1d8e2a-54c1-4b8e-9a57-3f0c2f9d7b11")
 
 
 class ManifestError(ValueError):
-    """A manifest that cannot be used; the message names the object and field."""
+    """A manifest that cannot be used; the message names the file, object and field
+    (``kind`` and ``key``, namespace/name, are set when it belongs to one object)."""
+
+    def __init__(self, message: str, *, kind: str = "", key: str = "", source: str = ""):
+        super().__init__(message)
+        self.kind, self.key, self.source = kind, key, source
 
 
 class _Model(BaseModel):
@@ -106,6 +111,7 @@ class Provider:
     metadata: ObjectMeta
     spec: ProviderSpec
     source: str = ""
+    warnings: tuple[str, ...] = ()  # unknown fields (model/fields.py): valid, but likely typos
 
     kind = "Provider"
 
@@ -119,6 +125,7 @@ class Alert:
     metadata: ObjectMeta
     spec: AlertSpec
     source: str = ""
+    warnings: tuple[str, ...] = ()
 
     kind = "Alert"
 
@@ -149,26 +156,43 @@ def load_yaml(text: str, source: str = "<input>", note: Note | None = None) -> l
 
     Other Kubernetes kinds are skipped (``note`` hears of each); what looks like a Provider,
     Alert or Secret but is not one (``kind: Alerts``, a mistyped apiVersion), and a document
-    that is not a Kubernetes object at all, are errors naming the file and the document.
+    that is not a Kubernetes object at all, are errors naming the file and the document:
+    the first one is raised (``parse_documents`` gives them all).
     """
+    objects, errors = parse_documents(text, source, note)
+    if errors:
+        raise errors[0]
+    return objects
+
+
+def parse_documents(
+    text: str, source: str = "<input>", note: Note | None = None
+) -> tuple[list[Manifest], list[ManifestError]]:
+    """Every usable object of the stream and every error, each document on its own."""
     import yaml  # only the file store reads YAML: keep it off the Lambda cold start
 
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as err:
-        raise ManifestError(f"{source}: not valid YAML: {err}") from None
+        return [], [ManifestError(f"{source}: not valid YAML: {err}", source=source)]
     objects: list[Manifest] = []
+    errors: list[ManifestError] = []
     for number, document in enumerate(documents, start=1):
         for doc in _expand(document):
             where = f"{source}: document {number}"
-            _check_object(doc, where)
-            parsed = parse_object(doc, source)
+            try:
+                _check_object(doc, where)
+                parsed = parse_object(doc, source)
+            except ManifestError as err:
+                err.source = source
+                errors.append(err)
+                continue
             if parsed is not None:
                 objects.append(parsed)
             elif note is not None:
                 note(f"{where}: skipped {doc.get('apiVersion') or ''} {doc.get('kind')} "
                      f"{_name(doc)} (not a Provider, Alert or Secret)")
-    return objects
+    return objects, errors
 
 
 def _check_object(doc: Any, where: str) -> None:
@@ -215,22 +239,29 @@ def parse_object(doc: Any, source: str = "<input>") -> Manifest | None:
         return None
     metadata = _metadata(doc, source, kind)
     where = f"{source}: {kind} {metadata.key}"
+    if sops_encrypted(doc):
+        file = source if not source.startswith("<") else "FILE"
+        raise ManifestError(f"{where}: this {kind} is SOPS-encrypted: decrypt it first "
+                            f"(sops -d {file} | fluxnotify … -f -)", kind=kind, key=metadata.key)
     if kind == "Secret":
         if api_version not in ("v1", ""):
             raise ManifestError(f"{where}: apiVersion {api_version!r} is not supported (a Secret is v1)")
-        return Secret(metadata, _secret_data(doc, where), source)
+        try:
+            return Secret(metadata, secret_data(doc, where), source)
+        except ValueError as err:
+            raise ManifestError(str(err), kind=kind, key=metadata.key) from None
     if api_version not in API_VERSIONS:
         raise ManifestError(
             f"{where}: apiVersion {api_version!r} is not supported "
-            f"(expected one of {', '.join(API_VERSIONS)})"
+            f"(expected one of {', '.join(API_VERSIONS)})", kind=kind, key=metadata.key
         )
     model = ProviderSpec if kind == "Provider" else AlertSpec
     try:
         spec = model.model_validate(doc.get("spec") or {})
     except ValidationError as err:
-        raise ManifestError(f"{where}: {_describe(err)}") from None
+        raise ManifestError(f"{where}: {_describe(err)}", kind=kind, key=metadata.key) from None
     cls = Provider if kind == "Provider" else Alert
-    return cls(api_version, metadata, spec, source)
+    return cls(api_version, metadata, spec, source, unknown_fields(doc, kind, model))
 
 
 def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:
@@ -241,24 +272,10 @@ def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     if not isinstance(namespace, str) or not isinstance(labels, dict) or not isinstance(annotations, dict):
-        raise ManifestError(f"{source}: {kind} {meta['name']}: metadata.namespace/labels/annotations malformed")
+        raise ManifestError(f"{source}: {kind} {meta['name']}: metadata.namespace/labels/annotations malformed",
+                            kind=kind, key=f"{namespace}/{meta['name']}" if isinstance(namespace, str) else "")
     annotations = {str(k): "" if v is None else str(v) for k, v in annotations.items()}
     return ObjectMeta(meta["name"], namespace, str(meta.get("uid") or ""), labels, annotations)
-
-
-def _secret_data(doc: dict[str, Any], where: str) -> dict[str, str]:
-    data: dict[str, str] = {}
-    for key, value in (doc.get("data") or {}).items():
-        try:
-            raw = base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
-            raise ManifestError(f"{where}: data.{key} is not valid base64") from None
-        data[str(key)] = raw.decode("utf-8", errors="replace")
-    for key, value in (doc.get("stringData") or {}).items():
-        if not isinstance(value, str):
-            raise ManifestError(f"{where}: stringData.{key} must be a string")
-        data[str(key)] = value
-    return data
 
 
 def _describe(err: ValidationError) -> str:

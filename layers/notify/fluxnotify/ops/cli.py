@@ -6,13 +6,13 @@ import argparse
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops import cluster_admin
+from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 
 
@@ -27,40 +27,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fluxnotify", description="Flux notifications, serverless.",
-                                     formatter_class=_HelpFormatter)
+                                     formatter_class=_HelpFormatter, epilog=EXAMPLES[""])
     parser.add_argument("--version", action="version", version=f"fluxnotify {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the local stack (receiver, SQLite queue, dispatcher)")
-    serve.add_argument("--config", "-f", action="extend", nargs="+", required=True, metavar="FILE",
-                       help=FILES_HELP)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=int, default=9292, help="port of the receiver endpoint")
-    serve.add_argument("--db", default=os.environ.get("FLUXNOTIFY_DB", "fluxnotify.db"),
-                       help="SQLite file for the queue, dead letters and dedup (env FLUXNOTIFY_DB)")
-    serve.add_argument("--workers", type=int, default=4, help="dispatcher threads")
-    serve.add_argument("--token", default=os.environ.get("WEBHOOK_TOKEN"),
-                       help="require this webhook token (POST /<token> or X-Signature; env WEBHOOK_TOKEN), "
-                            "cluster default")
-    serve.add_argument("--cluster", action="append", default=[], metavar="NAME=TOKEN",
-                       help="accept TOKEN as the webhook token of cluster NAME (repeatable)")
-    serve.add_argument("--sink", metavar="HOST:PORT",
-                       help="also run an endpoint that prints every notification it receives")
-    serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
-                       help="once started, POST this Flux event to the stack (demo)")
-    serve.add_argument("--status-addr", metavar="HOST:PORT",
-                       help="status page address (default 127.0.0.1:9294; empty: no page)")
-    serve.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="time a client has to send each request (default: 10)")
-    serve.add_argument("--max-connections", type=int, default=512, metavar="N",
-                       help="open connections at most; more get 503 (default: 512)")
-    serve.add_argument("--no-cross-namespace-refs", action="store_true",
-                       default=os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() == "true",
-                       help="an Alert only takes events of its own namespace (env NO_CROSS_NAMESPACE_REFS)")
-    serve.set_defaults(run=_serve)
+    serve_command.add_parser(commands, FILES_HELP)
 
     render = commands.add_parser("render", help="show what each Provider would send for an event")
-    render.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar="MANIFESTS.yaml",
+    render.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar=FILES,
                         help=FILES_HELP)
     render.add_argument("--event", required=True, metavar="EVENT.json",
                         help="the event as a Flux controller posts it (prefixed metadata keys)")
@@ -68,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
     source = validate.add_mutually_exclusive_group(required=True)
-    source.add_argument("-f", "--file", action="extend", nargs="+", metavar="MANIFESTS.yaml", help=FILES_HELP)
+    source.add_argument("-f", "--file", action="extend", nargs="+", metavar=FILES, help=FILES_HELP)
     source.add_argument("--from-aws", action="store_true",
                         help="validate what is stored in SSM / Secrets Manager instead of files")
     validate.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
@@ -78,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=_validate)
 
     imports = commands.add_parser("import", help="write manifests to SSM / Secrets Manager")
-    imports.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar="MANIFESTS.yaml",
+    imports.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar=FILES,
                          help=FILES_HELP)
     imports.add_argument("--prune", action="store_true",
                          help="delete stored Providers, Alerts and Secrets that are not in the files")
@@ -108,18 +82,34 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.choices[listed.dest]
         command.formatter_class = _HelpFormatter
         command.description = command.description or listed.help
+        command.epilog = command.epilog or EXAMPLES.get(listed.dest)
     return parser
 
 
-FILES_HELP = ("Flux Provider/Alert/Secret YAML: files or directories (their *.yaml/*.yml); "
-              "several after one -f, and -f repeatable")
+FILES_HELP = ("Flux Provider/Alert/Secret YAML: files, directories (their *.yaml/*.yml) or - (standard "
+              "input, e.g. kustomize build DIR | fluxnotify validate -f -); several after one -f, and -f repeatable")
+FILES = "FILE|DIR|-"
+
+EXAMPLES = {
+    "": "examples:\n  fluxnotify validate -f manifests/\n  fluxnotify serve -f examples/local.yaml\n"
+        "  fluxnotify <command> --help    # each command's options and an example",
+    "render": "example:\n  fluxnotify render -f examples/local.yaml --event events/bodies/kustomization-reconciled.json",
+    "validate": "example:\n  fluxnotify validate -f manifests/ -o json",
+    "import": "example:\n  fluxnotify import -f manifests/ --prune --dry-run",
+    "export": "example:\n  fluxnotify export -o backup.yaml",
+    "replay": "examples:\n  fluxnotify replay --db fluxnotify.db --dry-run\n"
+              "  fluxnotify replay --queue-url URL --dlq-url DLQ_URL --limit 10",
+    "status": "examples:\n  fluxnotify status --db fluxnotify.db\n  fluxnotify status --watch",
+}
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows '(default: …)' where there is a default worth showing."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: …)' once, where there is a default worth showing; examples as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default in (None, False, [], argparse.SUPPRESS) or "token" in action.dest:  # never a secret
+            return action.help
+        if "default" in (action.help or ""):  # the help says it in its own words
             return action.help
         return super()._get_help_string(action)
 
@@ -132,7 +122,11 @@ def _fail(message: str) -> int:
 def _load(paths: list[str]):
     from fluxnotify.config.files import load_files
 
-    return load_files(paths, note=lambda text: print(f"fluxnotify: note: {text}", file=sys.stderr))
+    return load_files(paths, note=_note)
+
+
+def _note(text: str) -> None:
+    print(f"fluxnotify: note: {text}", file=sys.stderr)
 
 
 def _render(args) -> int:
@@ -159,23 +153,21 @@ def _render(args) -> int:
 
 
 def _validate(args) -> int:
-    from fluxnotify.ops.validate import conditions
+    from fluxnotify.ops.validate import Report, validate_files
 
     configure_logging("WARNING")
     try:
-        found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
-    except ManifestError as err:
-        return _fail(str(err))
+        found = validate_files(args.file, note=_note) if args.file else Report(_stored_conditions(args))
     except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
         return _fail(f"AWS error: {err}")
+    for problem in found.input_errors:
+        print(f"fluxnotify: {problem}", file=sys.stderr)
     if args.output == "json":
-        print(json.dumps([c.as_dict() for c in found], indent=2))
+        print(json.dumps(found.as_json(), indent=2))
+        print(found.summary(), file=sys.stderr)
     else:
-        for c in found:
-            print(f"{c.kind:<8} {c.key:<40} {c.type}={c.status:<5} {c.reason}: {c.message}")
-        if not found:
-            print("no Provider or Alert found", file=sys.stderr)
-    return 0 if all(c.ready for c in found if c.type == "Ready") else 1
+        print("\n".join([*found.lines(), found.summary()]))
+    return found.exit_code()
 
 
 def _prefix_arguments(parser: argparse.ArgumentParser) -> None:
@@ -244,82 +236,6 @@ def _replay(args) -> int:
             print(f"{item['id']}  {item['object']}  → {item['provider']}  [{item['reason']}] {item['error']}")
     print(report.summary(args.dry_run))
     return 0
-
-
-def _serve(args) -> int:
-    import sqlite3
-
-    from fluxnotify.ops.local import LocalStack, PrintingSink
-    from fluxnotify.ops.signals import StopSignals
-
-    stop = StopSignals()
-    configure_logging("INFO")
-    if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
-        os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
-    try:
-        tokens = cluster_admin.serve_tokens(args.token, args.cluster)
-    except cluster_admin.ClusterError as err:
-        return _fail(str(err))
-    if args.sink:
-        host, _, port = args.sink.rpartition(":")
-        try:
-            PrintingSink(host or "127.0.0.1", int(port)).start()
-        except (OSError, ValueError) as err:
-            return _fail(f"cannot listen on {args.sink} (--sink): {getattr(err, 'strerror', None) or err}")
-    try:
-        stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
-                           workers=args.workers, token=tokens, separate_process=True,
-                           read_timeout=args.read_timeout, max_connections=args.max_connections,
-                           status_addr=_status_addr(args))
-    except (ManifestError, ValueError) as err:
-        return _fail(str(err))
-    except sqlite3.Error as err:
-        return _fail(f"{args.db}: cannot use the database: {err}")
-    except OSError as err:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
-    try:
-        stack.start()
-    except RuntimeError as err:
-        return _fail(str(err))
-    print(f"fluxnotify: receiving Flux events on {stack.url}/ (queue: {args.db}); Ctrl-C to stop",
-          file=sys.stderr, flush=True)
-    if stack.status_page is not None:
-        print(f"fluxnotify: status page on {stack.status_page.url}/", file=sys.stderr, flush=True)
-    demo_token = next((values[-1] for values in (tokens or {}).values()), None)
-    for path in args.post:
-        _post_example(stack.url, path, demo_token)
-    signum = stop.wait()
-    print(f"fluxnotify: stopping ({signum.name})", file=sys.stderr, flush=True)
-    stack.stop()
-    return 0
-
-
-def _status_addr(args) -> str:
-    """--status-addr, else the default address when it is free (a busy default is no error)."""
-    if args.status_addr is not None:
-        return args.status_addr
-    import socket
-
-    from fluxnotify.ops.statuspage import DEFAULT_ADDR, parse_addr
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(parse_addr(DEFAULT_ADDR))
-        except OSError:
-            print(f"fluxnotify: {DEFAULT_ADDR} is in use: no status page (set --status-addr)", file=sys.stderr)
-            return ""
-    return DEFAULT_ADDR
-
-
-def _post_example(url: str, path: str, token: str | None) -> None:
-    body = Path(path).read_bytes()
-    target = f"{url}/{token}" if token else f"{url}/"
-    request = urllib.request.Request(target, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            print(f"fluxnotify: posted {path}: HTTP {answer.status}", file=sys.stderr, flush=True)
-    except urllib.error.HTTPError as err:
-        print(f"fluxnotify: posted {path}: HTTP {err.code} {err.read().decode()}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ ignores SIGINT and stops on the parent's SIGTERM instead, without a traceback.
 The supervisor (a thread of serve) starts the child, waits for its readiness, and restarts
 it with a growing back-off when it exits; ``alive()`` feeds `GET /healthz`. The child beats
 on its stdout every BEAT s; a child that stops beating for HEARTBEAT_STALE s counts as dead.
+
+The configuration comes from serve on the child's stdin, one JSON line per accepted version
+(ops/reload.py): the text of every file, not their paths, so the child runs exactly what
+serve validated, and a restarted child gets the running version, not whatever the files
+hold at that moment. The child answers ``config N`` once version N is in use; serve waits
+for that (up to CONFIG_ACK_TIMEOUT) before it says the configuration was reloaded.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ BEAT = 1.0
 HEARTBEAT_STALE = 5.0
 MAX_RESTART_DELAY = 30.0
 START_TIMEOUT = 60.0
+CONFIG_ACK_TIMEOUT = 10.0
 
 
 class DispatcherProcess:
@@ -41,10 +48,15 @@ class DispatcherProcess:
     """
 
     def __init__(self, args: tuple):
-        config_paths, database, workers, options = args
+        files, database, workers, options = args
         self._argv = [sys.executable, "-m", "fluxnotify.ops.dispatchproc",
-                      json.dumps({"config": list(config_paths), "database": database, "workers": workers,
-                                  "options": options, "parent": os.getpid()})]
+                      json.dumps({"database": database, "workers": workers, "options": options,
+                                  "parent": os.getpid()})]
+        self._files = files
+        self._config_lock = threading.Lock()  # one writer on the child's stdin, the latest version
+        self._generation = 0
+        self._acked = threading.Condition()
+        self._acked_generation = -1
         self._child: subprocess.Popen | None = None
         self._last_beat = 0.0
         self._stopping = threading.Event()
@@ -70,6 +82,25 @@ class DispatcherProcess:
     @property
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None else None
+
+    def send_config(self, files) -> None:
+        """Hand a new accepted configuration to the running child (and to every later one)."""
+        with self._config_lock:
+            self._files = files
+            self._generation += 1
+            generation = self._generation
+            if self._child is not None:
+                _send_files(self._child, files, generation)
+        deadline = time.monotonic() + CONFIG_ACK_TIMEOUT
+        with self._acked:  # a child that is restarting gets it at its start: no wait then
+            while self._acked_generation < generation and self.alive() and time.monotonic() < deadline:
+                self._acked.wait(0.2)
+
+    def _ack(self, line: bytes) -> None:
+        if line.startswith(b"config "):
+            with self._acked:
+                self._acked_generation = max(self._acked_generation, int(line.split()[1]))
+                self._acked.notify_all()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -111,8 +142,10 @@ class DispatcherProcess:
             self.restarts += 1
 
     def _spawn(self) -> str | None:
-        child = subprocess.Popen(self._argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        self._child = child
+        child = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        with self._config_lock:
+            self._child = child
+            _send_files(child, self._files, self._generation)
         # Deliveries must work once the port answers: wait until the child is up.
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -120,6 +153,8 @@ class DispatcherProcess:
             if line == b"ready":
                 self._last_beat = time.monotonic()
                 return None
+            if line:
+                self._ack(line)
             if child.poll() is not None or line == b"":
                 child.wait()
                 return f"the dispatcher process exited with code {child.returncode} while starting"
@@ -137,6 +172,7 @@ class DispatcherProcess:
                 break
             if line is not None:
                 self._last_beat = time.monotonic()
+                self._ack(line)
         child.wait()
         child.stdout.close()
 
@@ -148,6 +184,15 @@ class DispatcherProcess:
             return None
         line = child.stdout.readline()
         return line.strip() if line else b""
+
+
+def _send_files(child: subprocess.Popen, files, generation: int) -> None:
+    try:
+        line = json.dumps({"generation": generation, "files": [list(item) for item in files]})
+        child.stdin.write(line.encode() + b"\n")
+        child.stdin.flush()
+    except (OSError, ValueError):
+        pass  # the child is gone: the supervisor starts another, with these files
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -164,21 +209,24 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def child_main(config_paths, database, workers, options, parent_pid, beat) -> None:
+def child_main(config_in, database, workers, options, parent_pid, beat) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # serve reloads and sends the result
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 
-    from fluxnotify.config.files import FileStore
     from fluxnotify.ops.logs import configure_logging
+    from fluxnotify.ops.reload import LiveStore
     from fluxnotify.ops.workers import DispatchWorkers
     from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 
     configure_logging("INFO")
+    store = LiveStore((_read_config(config_in) or (0, []))[1])
+    threading.Thread(target=_follow_config, args=(config_in, store, beat), name="config", daemon=True).start()
     db = SqliteDatabase(database)
-    pool = DispatchWorkers(FileStore.from_paths(config_paths), SqliteQueue(db, "events"),
-                           SqliteQueue(db, "dead"), workers, options, idle_poll=0.01).start()
+    pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, options,
+                           idle_poll=0.01).start()
     beat(b"ready")
     next_beat = time.monotonic() + BEAT
     while not stopping.is_set() and os.getppid() == parent_pid:
@@ -191,18 +239,47 @@ def child_main(config_paths, database, workers, options, parent_pid, beat) -> No
     pool.stop()
 
 
+def _read_config(config_in) -> tuple[int, list] | None:
+    """The next configuration from serve, with its generation; None at EOF (serve is gone)."""
+    from fluxnotify.ops.reload import parse_files
+
+    line = config_in.readline()
+    if not line:
+        return None
+    data = json.loads(line)
+    return data["generation"], parse_files(tuple((path, text) for path, text in data["files"]))
+
+
+def _follow_config(config_in, store, beat) -> None:
+    while True:
+        try:
+            read = _read_config(config_in)
+        except Exception:  # serve validated it: only a bug lands here; keep the running one
+            logger.exception("could not apply the configuration from serve")
+            continue
+        if read is None:
+            return
+        store.swap(read[1])
+        beat(f"config {read[0]}".encode())
+
+
 def main() -> None:
     args = json.loads(sys.argv[1])
     out = sys.stdout.buffer
+    writing = threading.Lock()  # the main thread beats, the config thread acknowledges
 
     def beat(word: bytes) -> None:
         try:
-            out.write(word + b"\n")
-            out.flush()
+            with writing:
+                out.write(word + b"\n")
+                out.flush()
         except (BrokenPipeError, ValueError):
             os._exit(0)  # the parent is gone
 
-    child_main(args["config"], args["database"], args["workers"], args["options"], args["parent"], beat)
+    child_main(sys.stdin.buffer, args["database"], args["workers"], args["options"], args["parent"], beat)
+    # The config reader thread blocks on stdin: no interpreter shutdown (it would abort on that lock).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ the local stack commits them in one SQLite transaction (group commit). Limits:
   body shorter than announced are 400; a head over 64 KiB is 431;
 - at most ``max_body`` + 1 bytes of a body are read (enough for the app to answer 413);
 - every error answer is JSON; HEAD answers carry no body (RFC 9110).
+
+``routes`` (exact paths, e.g. the status page's) are answered off the event loop, in a worker
+thread, and also get the client's address (a page may answer only loopback clients).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Answer:
 Request = tuple[str, str, dict[str, str], bytes]  # method, target, headers, body
 App = Callable[[str, str, dict[str, str], bytes], Answer]
 BatchApp = Callable[[list[Request]], list[Answer]]
+Route = Callable[[str, str, dict[str, str], bytes, str], Answer]  # ... and the client's address
 
 
 class BadRequest(Exception):
@@ -65,8 +69,10 @@ class HttpServer:
     """Binds at construction (a busy port raises OSError here); ``start`` serves in a thread."""
 
     def __init__(self, app: App, host: str, port: int, *, max_body: int, read_timeout: float = 10.0,
-                 max_connections: int = 512, backlog: int = BACKLOG, batch_app: BatchApp | None = None):
+                 max_connections: int = 512, backlog: int = BACKLOG, batch_app: BatchApp | None = None,
+                 routes: dict[str, Route] | None = None):
         self.app = app
+        self.routes = routes or {}
         self.batch_app = batch_app
         self._batch: list[tuple[Request, asyncio.Future]] = []
         self.max_body = max_body
@@ -162,7 +168,12 @@ class HttpServer:
             await self._write(writer, method, error_answer(err.status, str(err)), close=True)
             return False
         keep_alive = _keep_alive(version, headers) and len(body) <= self.max_body
-        answer = await self._call(method, target, headers, body)
+        route = self.routes.get(target.split("?", 1)[0])
+        if route is not None:
+            peer = (writer.get_extra_info("peername") or ("",))[0]
+            answer = await self._loop.run_in_executor(None, _guarded, route, method, target, headers, body, peer)
+        else:
+            answer = await self._call(method, target, headers, body)
         await self._write(writer, method, answer, close=not keep_alive)
         return keep_alive
 
@@ -224,6 +235,14 @@ class HttpServer:
         writer.write(head if method == "HEAD" else head + payload)
         async with asyncio.timeout(self.read_timeout):  # a client that never reads
             await writer.drain()
+
+
+def _guarded(route: Route, *args) -> Answer:
+    try:
+        return route(*args)
+    except Exception:
+        logger.exception("request handling failed")
+        return error_answer(500, "internal error")
 
 
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

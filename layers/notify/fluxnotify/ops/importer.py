@@ -286,15 +286,21 @@ def import_files(
     err: TextIO | None = None,
 ) -> int:
     """`fluxnotify import`: 0 done, 1 refused (invalid files), 2 AWS error."""
-    from fluxnotify.config.files import load_files
+    from fluxnotify.config.files import read_manifests
 
     out = out or sys.stdout
     err = err or sys.stderr
+    loaded = read_manifests(paths, note=lambda text: print(f"fluxnotify: note: {text}", file=err))
     try:
-        objects = load_files(paths, note=lambda text: print(f"fluxnotify: note: {text}", file=err))
+        if loaded.errors:  # every error of every file, then one refusal
+            for problem in loaded.errors[1:]:
+                print(f"fluxnotify: {problem}", file=err)
+            raise loaded.errors[0]
+        objects = loaded.objects
         check_unique(objects)
     except (ManifestError, ImportRefused) as problem:
-        print(f"fluxnotify: refusing to import: {problem}", file=err)
+        more = f" (and {len(loaded.errors) - 1} more above)" if len(loaded.errors) > 1 else ""
+        print(f"fluxnotify: refusing to import: {problem}{more}", file=err)
         return 1
     try:
         stored = Stored(

@@ -9,8 +9,10 @@ the YAML config store instead of SSM/Secrets Manager:
 
 Messages are deleted only after the dispatcher handled them, so a crash (even
 kill -9) loses nothing: after a restart they become visible again. `GET /healthz`
-reports the dispatcher and the store (ops/health.py); the HTTP limits are in
-ops/httpserver.py.
+reports the dispatcher and the store (ops/health.py), `GET /status` is the status page
+(ops/statuspage.py, loopback clients only); the HTTP limits are in ops/httpserver.py. One
+serve per database file (ops/dblock.py); the configuration is reloaded on SIGHUP and when a
+file changes (ops/reload.py).
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 
-from fluxnotify.config.files import FileStore
 from fluxnotify.ingress.dedup import NoDedup, SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
+from fluxnotify.ops.dblock import DatabaseBusy, DatabaseLock, reset_database
 from fluxnotify.ops.dispatchproc import DispatcherProcess
 from fluxnotify.ops.health import health
 from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
+from fluxnotify.ops.reload import LiveConfig, LiveStore, Loaded
+from fluxnotify.ops.statuspage import StatusPage
 from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
 
 logger = logging.getLogger(__name__)
@@ -57,9 +62,29 @@ class LocalStack:
         separate_process: bool = False,
         read_timeout: float = 10.0,
         max_connections: int = 512,
-        status_addr: str = "",
+        status_addr: str | None = None,
+        reset_db: bool = False,
+        strict: bool = False,
+        report: Callable[[str], None] | None = None,
     ):
-        self.store = FileStore.from_paths(config_paths)
+        # Nothing is touched before the config is read, the ports are ours and the database
+        # is locked: a second serve on the same ports or file refuses, the first goes on.
+        self.config = LiveConfig(config_paths, strict=strict, report=report)
+        if strict and self.config.current.not_ready:
+            raise NotReady(self.config.current.not_ready)
+        self.server = HttpServer(self._answer, host, port, max_body=0,  # the receiver's, below
+                                 read_timeout=read_timeout, max_connections=max_connections,
+                                 batch_app=self._answer_batch)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.lock = DatabaseLock(database)
+        try:
+            self.status_server = _status_server(status_addr)
+            self.lock.acquire()
+        except (OSError, ValueError, DatabaseBusy):
+            self.server.stop()
+            raise
+        if reset_db:
+            reset_database(database)
         self.db = SqliteDatabase(database, busy_timeout=RECEIVER_LOCK_TIMEOUT)
         self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
         self.queue = SqliteQueue(self.db, "events")
@@ -69,10 +94,9 @@ class LocalStack:
             interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
         dedup = SqliteDedup(self.db, interval) if interval > 0 else NoDedup()
         self.receiver = Receiver(self.queue, dedup, token=lambda: token)
-        self.server = HttpServer(self._answer, host, port, max_body=self.receiver.max_body,
-                                 read_timeout=read_timeout, max_connections=max_connections,
-                                 batch_app=self._answer_batch)
-        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.server.max_body = self.receiver.max_body
+        self.status_page = self._status_page(status_addr, host)
+        self.store = LiveStore(self.config.current.objects)
         self.workers = None
         self.dispatcher_process: DispatcherProcess | None = None
         if workers and not separate_process:
@@ -80,9 +104,10 @@ class LocalStack:
 
             self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, dispatcher_options or {})
         elif workers:
-            self.dispatcher_process = DispatcherProcess((config_paths, database, workers, dispatcher_options or {}))
+            self.dispatcher_process = DispatcherProcess(
+                (self.config.current.files, database, workers, dispatcher_options or {}))
+        self.config.on_change = self._config_changed
         self._gone_logged = threading.Event()
-        self.status_page = _status_page(self.db, status_addr)
 
     def start(self) -> LocalStack:
         # This process owns the file: messages claimed by a previous (crashed) run are due now.
@@ -92,18 +117,41 @@ class LocalStack:
         if self.dispatcher_process is not None:
             self.dispatcher_process.start()
         self.server.start()
-        if self.status_page is not None:
-            self.status_page.start()
+        if self.status_server is not None:
+            self.status_server.start()
+        self.config.start()
         return self
 
     def stop(self) -> None:
+        self.config.stop()
         self.server.stop()
-        if self.status_page is not None:
-            self.status_page.stop()
+        if self.status_server is not None:
+            self.status_server.stop()
         if self.workers is not None:
             self.workers.stop()
         if self.dispatcher_process is not None:
             self.dispatcher_process.stop()
+        self.lock.release()
+
+    def reload(self) -> None:
+        """Read the configuration again soon (SIGHUP); safe in a signal handler."""
+        self.config.request()
+
+    def _config_changed(self, loaded: Loaded) -> None:
+        self.store.swap(loaded.objects)
+        if self.dispatcher_process is not None:
+            self.dispatcher_process.send_config(loaded.files)
+
+    def _status_page(self, addr: str | None, host: str):
+        """On the receiver's port (default), on its own address, or none (empty addr)."""
+        if self.status_server is not None:
+            self.status_server.page.db = self.db
+            return self.status_server.page
+        if addr == "":
+            return None
+        page = StatusPage(self.db, host, self.server.server_address[1])
+        self.server.routes.update(page.routes())
+        return page
 
     def dispatcher_alive(self) -> bool:
         if self.workers is not None:
@@ -147,14 +195,22 @@ class LocalStack:
         return error_answer(503, "the local queue's database file is gone; events are refused until restart")
 
 
-def _status_page(db: SqliteDatabase, addr: str):
-    """The status page (ops/statuspage.py) on HOST:PORT, or None when addr is empty."""
+class NotReady(ValueError):
+    """--strict: the configuration has objects that are not Ready."""
+
+    def __init__(self, conditions: list):
+        super().__init__(f"{len(conditions)} object(s) not Ready: refusing to start (--strict)")
+        self.conditions = conditions
+
+
+def _status_server(addr: str | None):
+    """The status page on its own HOST:PORT (--status-addr), else None."""
     if not addr:
         return None
-    from fluxnotify.ops.statuspage import StatusPage, parse_addr
+    from fluxnotify.ops.statuspage import StatusServer, parse_addr
 
     try:
-        return StatusPage(db, *parse_addr(addr))
+        return StatusServer(None, *parse_addr(addr))
     except OSError as err:
         raise ValueError(f"--status-addr {addr}: cannot listen: {err.strerror or err}") from err
 

@@ -1,20 +1,25 @@
-"""The local status page of `fluxnotify serve --status-addr HOST:PORT` (default 127.0.0.1:9294).
+"""The local status page of `fluxnotify serve`.
 
-* ``GET /``: one self-contained HTML page (inline CSS, no script, no external asset) that
-  reloads itself every few seconds: the status table of `fluxnotify status`, the last 50
+By default it lives on the receiver's own port and answers only loopback clients (so two
+stacks never fight over a page port, and a receiver open to the network does not show it):
+
+* ``GET /status``: one self-contained HTML page (inline CSS, no script, no external asset)
+  that reloads itself every few seconds: the status table of `fluxnotify status`, the last 50
   deliveries, the dead letters with a replay button each;
 * ``GET /status.json``: the same as `fluxnotify status -o json`;
-* ``POST /replay`` (form ``id``, ``csrf``): moves one dead letter back to the events queue
-  (ops/replay.py's local replay), then redirects to the page.
+* ``POST /status/replay`` (form ``id``, ``csrf``): moves one dead letter back to the events
+  queue (ops/replay.py's local replay), then redirects to the page.
 
-The CSRF token is random per server start and only readable by a page of the same origin;
-the Host header must name this server (no DNS rebinding). The stdlib server is enough for
-this low-traffic page.
+``--status-addr HOST:PORT`` serves it on a separate address instead (``/``, ``/status.json``,
+``POST /replay``), to any client that can reach it. The CSRF token is random per server start
+and only readable by a page of the same origin; the Host header must name this server (no
+DNS rebinding).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -26,15 +31,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fluxnotify.delivery.status import FAILURES, iso
+from fluxnotify.ops.httpserver import Answer, Route, error_answer
 from fluxnotify.ops.replay import replay_local
 from fluxnotify.ops.status import Snapshot, counts_text, last_text, local_snapshot, queue_text
 from fluxnotify.queue.sqlite import SqliteDatabase
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ADDR = "127.0.0.1:9294"
 REFRESH_SECONDS = 5
 MAX_FORM = 4096
+JSON_PATH = "/status.json"
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "X-Frame-Options": "DENY",
@@ -52,23 +58,32 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
 class StatusPage:
-    def __init__(self, db: SqliteDatabase, host: str = "127.0.0.1", port: int = 9294):
+    """The page's logic, whatever serves it: ``answer`` takes a request, returns an Answer."""
+
+    def __init__(self, db: SqliteDatabase, host: str, port: int, *, page_path: str = "/status",
+                 replay_path: str = "/status/replay", loopback_only: bool = True):
         self.db = db
         self.csrf = secrets.token_urlsafe(32)
-        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://{host}:{self.port}"
-        self._hosts = {f"{name}:{self.port}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
+        self.page_path, self.replay_path, self.loopback_only = page_path, replay_path, loopback_only
+        self.port = port
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.origin = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+        self.url = self.origin + page_path
+        self._hosts = {f"{name}:{port}" for name in (host, f"[{host}]", "127.0.0.1", "localhost", "[::1]")}
 
-    def start(self) -> StatusPage:
-        threading.Thread(target=self.server.serve_forever, name="status-page", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def routes(self) -> dict[str, Route]:
+        """The paths to mount on the receiver's server (ops/httpserver.py)."""
+        return dict.fromkeys((self.page_path, JSON_PATH, self.replay_path), self.answer)
 
     def snapshot(self) -> Snapshot:
         return local_snapshot(self.db)
@@ -82,13 +97,70 @@ class StatusPage:
     def host_allowed(self, host: str | None) -> bool:
         return host in self._hosts
 
+    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes, peer: str) -> Answer:
+        if self.loopback_only and not is_loopback(peer):
+            return _secured(error_answer(403, "the status page answers only on this machine (loopback)"))
+        if not self.host_allowed(headers.get("host")):
+            return _secured(error_answer(421, "unexpected Host header"))
+        path = target.split("?", 1)[0]
+        if method in ("GET", "HEAD") and path == self.page_path:
+            html = render_page(self.snapshot(), self.csrf, action=self.replay_path)
+            return _secured(Answer(200, html, {"Content-Type": "text/html; charset=utf-8"}))
+        if method in ("GET", "HEAD") and path == JSON_PATH:
+            return _secured(Answer(200, json.dumps(self.snapshot().as_dict(), indent=2),
+                                   {"Content-Type": "application/json"}))
+        if method == "POST" and path == self.replay_path:
+            return _secured(self._replay_form(body))
+        if path in (self.page_path, JSON_PATH, self.replay_path):
+            allow = "POST" if path == self.replay_path else "GET, HEAD"
+            return _secured(Answer(405, json.dumps({"error": f"method {method} not allowed", "status": 405}),
+                                   {"Content-Type": "application/json", "Allow": allow}))
+        return _secured(error_answer(404, "not found"))
+
+    def _replay_form(self, body: bytes) -> Answer:
+        if len(body) > MAX_FORM:
+            return error_answer(413, "invalid form length")
+        form = parse_qs(body.decode("utf-8", "replace"))
+        token, message_id = form.get("csrf", [""])[0], form.get("id", [""])[0]
+        if not hmac.compare_digest(token.encode(), self.csrf.encode()):
+            return error_answer(403, "missing or wrong CSRF token")
+        if not message_id:
+            return error_answer(400, "field id: the dead letter to replay is missing")
+        if not self.replay(message_id):
+            return error_answer(404, f"no dead letter {message_id}")
+        return Answer(303, "", {"Location": self.page_path})
+
+
+def _secured(answer: Answer) -> Answer:
+    answer.headers.update(_SECURITY_HEADERS)
+    return answer
+
 
 class _Quiet:
     def write(self, text: str) -> None:
         pass
 
 
-def _handler_for(page: StatusPage) -> type[BaseHTTPRequestHandler]:
+class StatusServer:
+    """The page on its own address (``--status-addr``): ``/``, ``/status.json``, ``POST /replay``."""
+
+    def __init__(self, db: SqliteDatabase, host: str = "127.0.0.1", port: int = 0):
+        self.server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.server.daemon_threads = True
+        self.page = StatusPage(db, host, self.server.server_address[1], page_path="/", replay_path="/replay",
+                               loopback_only=False)
+        self.port, self.origin, self.url = self.page.port, self.page.origin, self.page.url
+
+    def start(self) -> StatusServer:
+        threading.Thread(target=self.server.serve_forever, name="status-page", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _handler_for(server: StatusServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "fluxnotify-status"
@@ -97,54 +169,28 @@ def _handler_for(page: StatusPage) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:  # noqa: N802
-            if not page.host_allowed(self.headers.get("Host")):
-                return self._error(421, "unexpected Host header")
-            path = self.path.split("?", 1)[0]
-            if path == "/":
-                self._send(200, render_page(page.snapshot(), page.csrf), "text/html; charset=utf-8")
-            elif path == "/status.json":
-                self._send(200, json.dumps(page.snapshot().as_dict(), indent=2), "application/json")
-            else:
-                self._error(404, "not found")
+            self._serve(b"")
 
         def do_POST(self) -> None:  # noqa: N802
-            if not page.host_allowed(self.headers.get("Host")):
-                return self._error(421, "unexpected Host header")
-            if self.path != "/replay":
-                return self._error(404, "not found")
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 length = -1
             if not 0 <= length <= MAX_FORM:
                 self.close_connection = True
-                return self._error(400 if length < 0 else 413, "invalid form length")
-            form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
-            token, message_id = form.get("csrf", [""])[0], form.get("id", [""])[0]
-            if not hmac.compare_digest(token.encode(), page.csrf.encode()):
-                return self._error(403, "missing or wrong CSRF token")
-            if not message_id:
-                return self._error(400, "field id: the dead letter to replay is missing")
-            if not page.replay(message_id):
-                return self._error(404, f"no dead letter {message_id}")
-            self.send_response(303)
-            self.send_header("Location", "/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+                return self._send(error_answer(400 if length < 0 else 413, "invalid form length"))
+            self._serve(self.rfile.read(length))
 
-        def do_PUT(self) -> None:  # noqa: N802
-            self._error(405, "method not allowed")
+        do_PUT = do_DELETE = do_PATCH = do_POST
 
-        do_DELETE = do_PATCH = do_PUT
+        def _serve(self, body: bytes) -> None:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            self._send(server.page.answer(self.command, self.path, headers, body, self.client_address[0]))
 
-        def _error(self, status: int, message: str) -> None:
-            self._send(status, json.dumps({"error": message, "status": status}), "application/json")
-
-        def _send(self, status: int, body: str, content_type: str) -> None:
-            payload = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            for name, value in _SECURITY_HEADERS.items():
+        def _send(self, answer: Answer) -> None:
+            payload = answer.body.encode("utf-8")
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -175,7 +221,7 @@ button{background:#1d4ed8;color:#fff;border:0;border-radius:4px;padding:.25em .8
 """
 
 
-def render_page(snapshot: Snapshot, csrf: str, refresh: int = REFRESH_SECONDS) -> str:
+def render_page(snapshot: Snapshot, csrf: str, refresh: int = REFRESH_SECONDS, action: str = "/replay") -> str:
     failing = sum(1 for o in snapshot.objects if o.failing)
     queue = snapshot.queue
     cards = [("Queue depth", queue["depth"], False), ("Oldest message", _age(queue["oldestAgeSeconds"]), False),
@@ -193,7 +239,7 @@ def render_page(snapshot: Snapshot, csrf: str, refresh: int = REFRESH_SECONDS) -
             for label, value, bad in cards), "</div>",
         "<h2>Providers and Alerts</h2>", _objects_table(snapshot),
         f"<h2>Last {len(snapshot.recent)} deliveries</h2>", _recent_table(snapshot.recent),
-        f"<h2>Dead letters ({len(snapshot.dead_letters)})</h2>", _letters_table(snapshot.dead_letters, csrf),
+        f"<h2>Dead letters ({len(snapshot.dead_letters)})</h2>", _letters_table(snapshot.dead_letters, csrf, action),
         "</body></html>",
     ])
 
@@ -240,12 +286,12 @@ def _recent_table(recent: list[dict[str, Any]]) -> str:
                   rows, "nothing delivered yet", "recent")
 
 
-def _letters_table(letters: list[dict[str, Any]], csrf: str) -> str:
+def _letters_table(letters: list[dict[str, Any]], csrf: str, action: str) -> str:
     rows = [
         f'<tr data-id="{escape(letter["id"])}"><td class=nw>{escape(letter.get("failedAt") or "–")}</td>'
         f'<td>{escape(letter["object"])}</td><td>{escape(letter["provider"])}</td>'
         f'<td>{escape(letter["reason"])}</td><td class="error">{escape(letter["error"])}</td>'
-        f'<td><form method="post" action="/replay"><input type="hidden" name="id" value="{escape(letter["id"])}">'
+        f'<td><form method="post" action="{escape(action)}"><input type="hidden" name="id" value="{escape(letter["id"])}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
         f'<button type="submit" id="replay-{escape(letter["id"])}">Replay</button></form></td></tr>'
         for letter in letters

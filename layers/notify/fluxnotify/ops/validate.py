@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from difflib import get_close_matches
 
 from fluxnotify import providers
+from fluxnotify.config.files import Loaded, read_manifests
 from fluxnotify.config.hints import explain
 from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, redact, resolve, secret_forms
 from fluxnotify.delivery import annotations
@@ -21,10 +24,12 @@ class Condition:
     key: str  # namespace/name
     ready: bool
     reason: str  # CamelCase, as Kubernetes conditions have it
-    message: str
+    message: str  # every problem, joined by "; " (``errors`` lists them)
     source: str = ""
     type: str = "Ready"  # or "Delivering" (ops/status.py, from the recorded outcomes)
     unknown: bool = False  # status "Unknown" (e.g. no delivery recorded yet)
+    errors: tuple[str, ...] = ()  # each problem of a not Ready object
+    warnings: tuple[str, ...] = ()  # unknown fields and annotations: Ready stays True
 
     @property
     def status(self) -> str:
@@ -41,31 +46,64 @@ class Condition:
         }
 
 
-def conditions(objects: list[Manifest]) -> list[Condition]:
-    """One Ready condition per Provider and Alert, in file order; no secret in any message."""
+Problem = tuple[str, str]  # (reason, message)
+
+
+def conditions(objects: list[Manifest], broken: Iterable[str] = ()) -> list[Condition]:
+    """One Ready condition per Provider and Alert, in file order; no secret in any message.
+
+    ``broken``: keys of Providers that could not even be loaded (their Alerts are not Ready).
+    """
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
     hidden = secret_forms(v for data in secrets.values() for v in data.values())
-    provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
-    provider_problems = {
-        o.metadata.key: provider_problem(o, lambda ns, n: secrets.get(f"{ns}/{n}")) or _annotations(o, None)
+    provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)} | set(broken)
+    problems: dict[str, list[Problem]] = {key: [("ValidationFailed", "")] for key in broken}
+    problems |= {
+        o.metadata.key: provider_problems(o, lambda ns, n: secrets.get(f"{ns}/{n}")) + _annotations(o, None)
         for o in objects if isinstance(o, Provider)
     }  # fmt: skip
     by_key = {o.metadata.key: o for o in objects if isinstance(o, Provider)}
     results = []
     for obj in objects:
         if isinstance(obj, Provider):
-            problem = provider_problems[obj.metadata.key]
+            found = problems[obj.metadata.key]
         elif isinstance(obj, Alert):
-            problem = (alert_problem(obj, provider_keys) or _annotations(obj, by_key)
-                       or _provider_not_ready(obj, provider_problems))
+            found = alert_problems(obj, provider_keys) + _annotations(obj, by_key) + _provider_not_ready(obj, problems)
         else:
             continue
-        if problem is None:
-            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", _ready_message(obj), obj.source))
-        else:
-            message = redact(problem[1], hidden)
-            results.append(Condition(obj.kind, obj.metadata.key, False, problem[0], message, obj.source))
+        warnings = tuple(redact(w, hidden) for w in obj.warnings + unknown_annotations(obj))
+        if not found:
+            results.append(Condition(obj.kind, obj.metadata.key, True, "Succeeded", _ready_message(obj), obj.source,
+                                     warnings=warnings))
+            continue
+        messages = tuple(redact(message, hidden) for _, message in found)
+        results.append(Condition(obj.kind, obj.metadata.key, False, found[0][0], "; ".join(messages), obj.source,
+                                 errors=messages, warnings=warnings))
     return results
+
+
+def unknown_annotations(obj: Provider | Alert) -> tuple[str, ...]:
+    """Warnings for fluxnotify.io/* annotations (or near misses of the prefix) that the object's
+    kind does not read, naming the nearest known one (delivery/annotations.py has the list)."""
+    is_provider = isinstance(obj, Provider)
+    own = annotations.PROVIDER_KEYS if is_provider else annotations.ALERT_KEYS
+    other, other_kind = (annotations.ALERT_KEYS, "an Alert") if is_provider else (annotations.PROVIDER_KEYS, "a Provider")
+    domain = annotations.PREFIX.rstrip("/")
+    warnings = []
+    for key in obj.metadata.annotations:
+        prefix = key.rpartition("/")[0]
+        if key in own or not (prefix == domain or get_close_matches(prefix, [domain], cutoff=0.8)):
+            continue
+        names = {known.rpartition("/")[2]: known for known in own + other}  # the shared prefix matches anything
+        close = next((names[n] for n in get_close_matches(key.rpartition("/")[2], names, n=1)), None)
+        if key == close:
+            warnings.append(f"annotation {key} is read on {other_kind} only: ignored here")
+        elif close is None:
+            warnings.append(f"unknown annotation {key} (known on {obj.kind}s: {', '.join(own)})")
+        else:
+            where = f" ({other_kind} annotation)" if close in other else ""
+            warnings.append(f"unknown annotation {key}: did you mean {close}?{where}")
+    return tuple(warnings)
 
 
 def _ready_message(obj: Provider | Alert) -> str:
@@ -76,24 +114,32 @@ def _ready_message(obj: Provider | Alert) -> str:
     return "Initialized"
 
 
-def _provider_not_ready(alert: Alert, problems: dict[str, tuple[str, str] | None]) -> tuple[str, str] | None:
+def _provider_not_ready(alert: Alert, problems: dict[str, list[Problem]]) -> list[Problem]:
     """Flux marks an Alert Ready only when its Provider is Ready too."""
     key = f"{alert.metadata.namespace}/{alert.spec.provider_ref.name}"
-    if problems.get(key) is None:
-        return None
-    return ("ProviderNotReady", f"spec.providerRef.name: Provider '{key}' is not ready")
+    if not problems.get(key):
+        return []
+    return [("ProviderNotReady", f"spec.providerRef.name: Provider '{key}' is not ready")]
 
 
-def provider_problem(provider: Provider, get_secret) -> tuple[str, str] | None:
+def provider_problem(provider: Provider, get_secret) -> Problem | None:
+    """The first problem of the Provider (``provider_problems`` gives them all), or None."""
+    found = provider_problems(provider, get_secret)
+    return found[0] if found else None
+
+
+def provider_problems(provider: Provider, get_secret) -> list[Problem]:
     spec = provider.spec
+    found: list[Problem] = []
     if spec.service_account_name:
-        return (
+        found.append((
             "ValidationFailed",
             "spec.serviceAccountName: workload identity is not supported by fluxnotify; "
             "store static credentials in the Secret referenced by spec.secretRef",
-        )
+        ))
     if spec.commit_status_expr and spec.type not in COMMIT_STATUS_TYPES:
-        return ("ValidationFailed", f"spec.commitStatusExpr is only allowed for commit status types, not {spec.type}")
+        found.append(("ValidationFailed",
+                      f"spec.commitStatusExpr is only allowed for commit status types, not {spec.type}"))
     try:
         module = providers.get(spec.type)
         config = resolve(provider, get_secret)
@@ -101,47 +147,55 @@ def provider_problem(provider: Provider, get_secret) -> tuple[str, str] | None:
             # The commit status id belongs to each event (spec §3.3): validate the rest.
             config = replace(config, commit_status=VALIDATION_COMMIT_STATUS)
     except ConfigError as err:
-        return ("ValidationFailed", str(err))
+        return found + [("ValidationFailed", str(err))]
     try:
         module.validate(config)
     except ConfigError as err:
-        return ("ValidationFailed", str(explain(err, provider, config, module.validate)))
-    return None
+        found.append(("ValidationFailed", str(explain(err, provider, config, module.validate))))
+    return found
 
 
-def alert_problem(alert: Alert, provider_keys: set[str]) -> tuple[str, str] | None:
+def alert_problem(alert: Alert, provider_keys: set[str]) -> Problem | None:
+    """The first problem of the Alert (``alert_problems`` gives them all), or None."""
+    found = alert_problems(alert, provider_keys)
+    return found[0] if found else None
+
+
+def alert_problems(alert: Alert, provider_keys: set[str]) -> list[Problem]:
     spec = alert.spec
     ns = alert.metadata.namespace
+    found: list[Problem] = []
     if f"{ns}/{spec.provider_ref.name}" not in provider_keys:
-        return ("ProviderNotFound", f"spec.providerRef.name: Provider '{ns}/{spec.provider_ref.name}' not found")
+        found.append(("ProviderNotFound", f"spec.providerRef.name: Provider '{ns}/{spec.provider_ref.name}' not found"))
     if spec.event_severity not in ("info", "error"):
-        return ("ValidationFailed", f"spec.eventSeverity: {spec.event_severity!r} must be info or error")
+        found.append(("ValidationFailed", f"spec.eventSeverity: {spec.event_severity!r} must be info or error"))
     for index, source in enumerate(spec.event_sources):
         if source.kind not in EVENT_SOURCE_KINDS:
-            return ("ValidationFailed", f"spec.eventSources[{index}].kind: {source.kind!r} is not a Flux kind")
+            found.append(("ValidationFailed", f"spec.eventSources[{index}].kind: {source.kind!r} is not a Flux kind"))
         if source.match_labels is not None:
-            return (
+            found.append((
                 "ValidationFailed",
                 f"spec.eventSources[{index}].matchLabels: fluxnotify cannot read object labels from "
                 "the Kubernetes API, so this source never matches; list objects by name or '*'",
-            )
+            ))
     for field_name in ("inclusion_list", "exclusion_list"):
         for index, pattern in enumerate(getattr(spec, field_name)):
             error = pattern_error(pattern)
             if error is not None:
                 camel = "inclusionList" if field_name == "inclusion_list" else "exclusionList"
-                return ("ValidationFailed", f"spec.{camel}[{index}]: invalid regular expression {pattern!r}: {error}")
-    return None
+                found.append(("ValidationFailed",
+                              f"spec.{camel}[{index}]: invalid regular expression {pattern!r}: {error}"))
+    return found
 
 
-def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None) -> tuple[str, str] | None:
+def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None) -> list[Problem]:
     """The fluxnotify.io/* annotations (delivery/annotations.py) and cluster-wide sources."""
     if isinstance(obj, Provider):
-        message = annotations.provider_problem(obj)
+        messages = [annotations.provider_problem(obj)]
     else:
         provider = (providers_by_key or {}).get(f"{obj.metadata.namespace}/{obj.spec.provider_ref.name}")
-        message = annotations.alert_problem(obj, provider) or _cross_namespace(obj)
-    return None if message is None else ("ValidationFailed", message)
+        messages = [annotations.alert_problem(obj, provider), _cross_namespace(obj)]
+    return [("ValidationFailed", message) for message in messages if message is not None]
 
 
 def _cross_namespace(alert: Alert) -> str | None:
@@ -156,3 +210,68 @@ def _cross_namespace(alert: Alert) -> str | None:
                 "refused under --no-cross-namespace-refs"
             )
     return None
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `validate` prints (and `serve` at start-up): every object of every file, every
+    error and warning, the problems of the input outside Providers/Alerts, a summary."""
+
+    conditions: list[Condition]
+    input_errors: list[str] = field(default_factory=list)  # unreadable file, bad YAML, bad Secret…
+
+    def exit_code(self) -> int:
+        """2: some input could not be used at all; 1: an object is not Ready; else 0."""
+        if self.input_errors:
+            return 2
+        return 0 if all(c.ready for c in self.conditions if c.type == "Ready") else 1
+
+    def summary(self) -> str:
+        ready = [c for c in self.conditions if c.type == "Ready"]
+        ok = sum(1 for c in ready if c.ready)
+        text = (f"{_count(len(ready), 'object')}: {ok} Ready, {len(ready) - ok} not Ready, "
+                f"{_count(sum(len(c.warnings) for c in ready), 'warning')}")
+        if self.input_errors:
+            text += f", {_count(len(self.input_errors), 'input error')}"
+        return text
+
+    def lines(self) -> list[str]:
+        """One row per object, one more per further error and per warning; a file column first."""
+        rows = []
+        for c in self.conditions:
+            head = (c.source or "-", c.kind, c.key)
+            rows.append((*head, f"{c.type}={c.status}", f"{c.reason}: {(c.errors or (c.message,))[0]}"))
+            rows += [(*head, f"{c.type}={c.status}", error) for error in c.errors[1:]]
+            rows += [(*head, "warning", warning) for warning in c.warnings]
+        widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+        return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths + [0], strict=False)).rstrip()
+                for row in rows]
+
+    def as_json(self) -> list[dict]:
+        return [{**c.as_dict(), "file": c.source, "errors": list(c.errors), "warnings": list(c.warnings)}
+                for c in self.conditions]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def report(loaded: Loaded) -> Report:
+    """The Report of what ``read_manifests`` found: objects that could not be loaded are not
+    Ready (and so are the Alerts of such a Provider); other errors are input errors."""
+    broken = [e for e in loaded.errors if e.kind in ("Provider", "Alert") and e.key]
+    found = conditions(loaded.objects, broken=[e.key for e in broken if e.kind == "Provider"])
+    for err in broken:
+        message = str(err).removeprefix(f"{err.source}: {err.kind} {err.key}: ")
+        found.append(Condition(err.kind, err.key, False, "ValidationFailed", message, err.source, errors=(message,)))
+    order = {source: index for index, source in enumerate(loaded.sources)}
+    found.sort(key=lambda c: order.get(c.source, len(order)))  # stable: file order, then object order
+    return Report(found, [str(e) for e in loaded.errors if e not in broken])
+
+
+def validate_files(paths: list[str], note=None, stdin=None) -> Report:
+    """`validate -f`: read every file (``-``: standard input) and report on all of it."""
+    return report(read_manifests(paths, note, stdin=stdin))

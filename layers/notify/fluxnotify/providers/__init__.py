@@ -10,6 +10,7 @@ import importlib
 from functools import cache
 from types import ModuleType
 
+from fluxnotify.config.hints import nearest
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.event import Event
 from fluxnotify.providers.base import send_all
@@ -86,7 +87,9 @@ def fluxnotify_only(type_name: str) -> bool:
 def get(type_name: str) -> ModuleType:
     module = _find(type_name)
     if module is None:
-        raise ConfigError(f"failed to initialize notifier: provider {type_name} not supported")
+        text = f"failed to initialize notifier: provider {type_name} not supported"
+        close = nearest(type_name, _MODULES)  # the listed names: importing every module costs seconds
+        raise ConfigError(text + (f" (spec.type: did you mean {close}?)" if close else ""))
     return module
 
 

@@ -28,6 +28,8 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import LocationParseError, ProxySchemeUnknown, SSLError
 
+from fluxnotify.transport.failures import answered, describe, redact_url, request_secrets
+
 DEFAULT_TIMEOUT = 15.0
 
 
@@ -53,6 +55,7 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    request: Request | None = field(default=None, repr=False, compare=False)  # what was answered
 
     @property
     def text(self) -> str:
@@ -95,36 +98,22 @@ def wire_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def redact_url(url: str) -> str:
-    """scheme://host[:port] only; paths and queries may embed secrets."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    host = parts.hostname or ""
-    try:
-        port = parts.port
-    except ValueError:  # a malformed port must not break the error report itself
-        port = parts.netloc.rpartition(":")[2]
-    if port:
-        host = f"{host}:{port}"
-    suffix = "/…" if parts.path not in ("", "/") or parts.query else ""
-    return f"{parts.scheme}://{host}{suffix}"
-
-
 def is_retryable_status(status: int) -> bool:
     """429, 408 (DESIGN.md "Flow" retries it too) and 5xx except 501 (spec §4.3)."""
     return status in (408, 429) or (status >= 500 and status != 501) or status < 100
 
 
 def status_error(response: Response) -> DeliveryError:
-    """The reference's text for a non-2xx answer (spec §4.4), classified for retries."""
-    body = response.text[:1024]
+    """A non-2xx answer in user terms (`POST https://host/… answered 500 Internal Server Error:
+    <body excerpt>`, credentials masked), classified for retries as spec §4.4 does."""
     retry_after = None
     if response.status in (429, 503):
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    request = response.request
+    secrets = request_secrets(request.url, request.headers) if request else []
     return DeliveryError(
-        f"request failed: request failed with status code {response.status}: {body}",
+        answered(request.method if request else "", request.url if request else "", response.status,
+                 response.text[:4096], secrets),
         retryable=is_retryable_status(response.status),
         status=response.status,
         retry_after=retry_after,
@@ -187,18 +176,17 @@ class Transport:
         except DeliveryError:
             raise
         except (LocationParseError, ProxySchemeUnknown, ValueError) as err:
-            raise self._failure(request, err, retryable=False) from None
+            raise self._failure(request, err, timeout, retryable=False) from None
         except SSLError as err:
             verify_failed = "CERTIFICATE_VERIFY_FAILED" in str(err)
-            raise self._failure(request, err, retryable=not verify_failed) from None
+            raise self._failure(request, err, timeout, retryable=not verify_failed) from None
         except (Urllib3Error, OSError) as err:
-            raise self._failure(request, err, retryable=True) from None
-        return Response(answer.status, answer.headers, answer.data)
+            raise self._failure(request, err, timeout, retryable=True) from None
+        return Response(answer.status, answer.headers, answer.data, request)
 
     @staticmethod
-    def _failure(request: Request, err: Exception, *, retryable: bool) -> DeliveryError:
-        reason = getattr(err, "reason", None) or err
-        text = f"{request.method} {redact_url(request.url)}: {type(reason).__name__}: {reason}"
+    def _failure(request: Request, err: Exception, timeout: float, *, retryable: bool) -> DeliveryError:
+        text = f"{request.method} {redact_url(request.url)}: {describe(err, request.url, timeout)}"
         return DeliveryError(text, retryable=retryable)
 
     def _manager(self, proxy: str, tls: TLSMaterial | None) -> urllib3.PoolManager:

@@ -183,7 +183,7 @@ def test_delivery_failure_is_wrapped_and_classified(sink):
     with pytest.raises(DeliveryError) as err:
         providers.deliver(event(), config("discord", address=sink.url + "/api/webhooks/1/abc"), Transport())
     assert str(err.value) == (
-        "postMessage failed: request failed: request failed with status code 400: unknown webhook"
+        f"POST {sink.url}/… answered 400 Bad Request: unknown webhook"
     )
     assert err.value.retryable is False
 

@@ -255,4 +255,4 @@ def test_dispatch_delivers_and_dead_letters(sink):
     assert report.delivered == []
     [letter] = report.dead_letters
     assert letter["provider"] == "gitops-system/msteams"
-    assert "request failed with status code 404: gone" in letter["error"]
+    assert "answered 404 Not Found: gone" in letter["error"]

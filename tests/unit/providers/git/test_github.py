@@ -344,5 +344,5 @@ def test_github_app_token_failure_is_reported(monkeypatch):
         github.deliver(
             event(), cfg(token="", secret=secret), FakeTransport([(401, {"message": "Bad credentials"})])
         )
-    assert str(err.value).startswith("failed to get github app installation token: request failed")
+    assert str(err.value).startswith("failed to get github app installation token: the server answered 401")
     assert not err.value.retryable

@@ -197,6 +197,6 @@ def test_a_server_echoing_the_token_gets_it_redacted(sink, caplog):
     sink.handler = lambda r: (400, {}, f"bad token {r.header('PRIVATE-TOKEN')}".encode())
     report = dispatch(mr_manifests(sink), raw_event())
     [letter] = report.dead_letters
-    assert letter["error"] == "failed to get authenticated user info: request failed: request failed with " \
-                              "status code 400: bad token *****"
+    assert letter["error"] == (f"failed to get authenticated user info: GET {sink.url}/… answered 400 Bad Request: "
+                               "bad token *****")
     assert TOKEN not in json.dumps(letter) and TOKEN not in caplog.text

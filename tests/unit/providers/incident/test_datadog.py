@@ -127,6 +127,6 @@ def test_failures(sink, status, retryable):
     sink.respond(status, "denied")
     with pytest.raises(DeliveryError) as caught:
         providers.deliver(event(), cfg(address=sink.url), Transport())
-    assert str(caught.value).startswith(f"failed to post event to DataDog: request failed: request failed with status code {status}")
+    assert str(caught.value).startswith(f"failed to post event to DataDog: POST {sink.url}/… answered {status} ")
     assert caught.value.retryable is retryable
     assert API_KEY not in str(caught.value)

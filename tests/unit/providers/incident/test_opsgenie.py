@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from http import HTTPStatus
 
 import pytest
 from fixtures.incident.incident_helpers import (
@@ -148,7 +149,7 @@ def test_delivery_failure_is_classified(sink, status, retryable):
         providers.deliver(event(), cfg(address=sink.url + "/v2/alerts"), Transport())
     assert caught.value.retryable is retryable
     assert str(caught.value) == (
-        f'postMessage failed: request failed: request failed with status code {status}: {{"message":"nope"}}'
+        f'POST {sink.url}/… answered {status} {HTTPStatus(status).phrase}: {{"message":"nope"}}'
     )
     assert TOKEN not in str(caught.value)
 
@@ -187,7 +188,7 @@ def test_dispatch_retries_5xx_and_dead_letters_4xx(sink):
     sink.respond(403, "forbidden")
     report = dispatch(og_manifests(sink.url + "/v2/alerts"), raw_event(message="other"))
     (letter,) = report.dead_letters
-    assert "status code 403" in letter["error"] and TOKEN not in json.dumps(letter)
+    assert "answered 403 Forbidden" in letter["error"] and TOKEN not in json.dumps(letter)
 
 
 def test_dispatch_dead_letters_config_error():

@@ -135,7 +135,7 @@ def test_failure_of_the_first_request(sink, status, retryable):
     sink.respond(status, "bad")
     with pytest.raises(DeliveryError) as caught:
         providers.deliver(test_app(), cfg(address=sink.url), Transport())
-    assert str(caught.value).startswith(f"failed sending event: request failed: request failed with status code {status}")
+    assert str(caught.value).startswith(f"failed sending event: POST {sink.url}/… answered {status} ")
     assert caught.value.retryable is retryable
 
 

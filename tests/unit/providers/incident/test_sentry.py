@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from http import HTTPStatus
 
 import pytest
 from fixtures.incident.incident_helpers import (
@@ -301,7 +302,7 @@ def test_delivery_failures_are_seen_and_classified(sink, status, headers, retrya
     assert caught.value.retryable is retryable
     assert caught.value.retry_after == retry_after
     assert str(caught.value) == (
-        f'failed to send Sentry envelope: request failed: request failed with status code {status}: {{"detail":"nope"}}'
+        f'failed to send Sentry envelope: POST {sink.url}/… answered {status} {HTTPStatus(status).phrase}: {{"detail":"nope"}}'
     )
 
 

@@ -180,7 +180,7 @@ def test_failures(sink, status, retryable):
     sink.respond(status, "no")
     with pytest.raises(DeliveryError) as caught:
         providers.deliver(ks_event(), cfg(address=sink.url, headers={"X": "y"}, token="otel-t0ken"), Transport())
-    assert str(caught.value).startswith(f"failed to export span: request failed: request failed with status code {status}")
+    assert str(caught.value).startswith(f"failed to export span: POST {sink.url}/… answered {status} ")
     assert caught.value.retryable is retryable
     assert "otel-t0ken" not in str(caught.value)
 
