@@ -5,7 +5,8 @@
   (pages other branches are writing may be missing until they are merged);
 - no markdown link points to an external site: the docs say it in their own words. URLs in
   code blocks and manifests are example endpoints (hooks.slack.com in a Provider) and fine.
-- docs/providers/README.md lists all 34 types, and each page's example validates Ready.
+- docs/providers/README.md lists Flux's 34 types and fluxnotify's own, and each page's example
+  validates Ready.
 """
 
 from __future__ import annotations

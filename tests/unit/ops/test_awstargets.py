@@ -82,5 +82,5 @@ def test_ready_message_says_the_type_is_fluxnotifys_own():
                         + json.dumps(provider("hook", "generic", "", address="http://127.0.0.1/")))
     found = {c.key: c for c in conditions(objects)}
     for key in ("flux-system/topic", "flux-system/bus"):
-        assert found[key].ready and "is fluxnotify's own: Flux itself would refuse" in found[key].message
+        assert found[key].ready and "is a fluxnotify type; Flux's notification-controller would refuse it" in found[key].message
     assert found["flux-system/hook"].message == "Initialized"

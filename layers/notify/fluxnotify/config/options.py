@@ -52,6 +52,9 @@ class ProviderConfig:
     username: str = ""
     password: str = ""
     token: str = ""
+    # spec.username as written: a Secret's `username` (a login) replaces `username` above,
+    # while `email` still needs the field for its From address.
+    spec_username: str = ""
     proxy: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
@@ -175,6 +178,7 @@ def resolve(provider: Provider, get_secret: SecretLookup) -> ProviderConfig:
     values: dict = {
         "channel": spec.channel,
         "username": spec.username,
+        "spec_username": spec.username,
         "proxy": spec.proxy,
         "address": spec.address,
         "timeout": parse_duration(spec.timeout) if spec.timeout else DEFAULT_TIMEOUT,

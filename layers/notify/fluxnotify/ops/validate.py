@@ -109,8 +109,8 @@ def unknown_annotations(obj: Provider | Alert) -> tuple[str, ...]:
 def _initialized(obj: Manifest) -> str:
     """Flux's message, plus a note for fluxnotify's own types (a cluster's Flux refuses them)."""
     if isinstance(obj, Provider) and providers.fluxnotify_only(obj.spec.type):
-        return (f"Initialized (type {obj.spec.type} is fluxnotify's own: Flux itself would refuse "
-                "this Provider in a cluster, so keep it out of the cluster's manifests)")
+        return (f"Initialized; note: `{obj.spec.type}` is a fluxnotify type; "
+                "Flux's notification-controller would refuse it in a cluster")
     return "Initialized"
 
 

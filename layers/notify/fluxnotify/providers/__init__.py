@@ -54,6 +54,9 @@ _MODULES = {
     "bitbucketserver": "git.bitbucketserver",
     "sns": "aws.sns",
     "eventbridge": "aws.eventbridge",
+    "email": "chat.email",
+    "mattermost": "chat.mattermost",
+    "ntfy": "chat.ntfy",
 }
 
 

@@ -21,7 +21,8 @@ from fluxnotify.model.event import Event
 from fluxnotify.transport.http import DeliveryError, Request, Response, Transport, check_2xx
 
 __all__ = [
-    "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "header_value", "json_request",
+    "ConfigError", "DeliveryError", "ProviderError", "Skip", "canonical_header", "header_value", "headline",
+    "json_request",
     "merge_headers", "obj_dot", "parse_error", "require_url", "send_all", "url_error",
 ]  # fmt: skip
 
@@ -111,6 +112,13 @@ def header_value(text: str) -> str:
     obs-fold, no injected header), every other control character is removed. Non-ASCII
     text is kept; the transport sends it as its UTF-8 bytes, as Go does."""
     return _CONTROL.sub("", _LINE_BREAK.sub(" ", text))
+
+
+def headline(event: Event) -> str:
+    """`Kustomization flux-system/apps: ReconciliationFailed`: the title of fluxnotify's own
+    types (email subject, Mattermost attachment, ntfy notification)."""
+    ref = event.involved_object
+    return header_value(f"{ref.kind} {ref.namespace}/{ref.name}: {event.reason}")
 
 
 def obj_dot(event: Event) -> str:
