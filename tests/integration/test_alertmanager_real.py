@@ -317,7 +317,7 @@ def test_basic_auth_wrong_credentials_fail_permanently(with_basic_auth):
         providers.deliver(event(reason="Rejected"), c, Transport())
     assert caught.value.status == 401
     assert caught.value.retryable is False
-    assert str(caught.value).startswith("POST https://127.0.0.1:")
+    assert str(caught.value).startswith(("POST https://127.0.0.1:", "POST http://127.0.0.1:"))
     assert " answered 401 Unauthorized" in str(caught.value)
     assert "wrong" not in str(caught.value)
 
@@ -376,7 +376,7 @@ def test_tls_without_the_ca_fails_verification_permanently(with_tls):
         providers.deliver(event(reason="Untrusted"), c, Transport())
     assert caught.value.retryable is False
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
-    assert str(caught.value).startswith("POST https://127.0.0.1:")
+    assert str(caught.value).startswith(("POST https://127.0.0.1:", "POST http://127.0.0.1:"))
     report = dispatch(tls_manifests(with_tls, None), raw_event(reason="Untrusted"))
     assert report.retries == []
     (letter,) = report.dead_letters
