@@ -25,6 +25,7 @@ a bare hash is a ``dedup`` key).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -88,15 +89,17 @@ class Call:
 Inspect = Callable[[str, dict], "dict | None"]  # (table, key) → the item, or None
 
 
-def moto_items(account: str = "123456789012", region: str | None = None) -> Inspect:
-    """Reads an item straight from moto's in-process DynamoDB (no request, nothing counted)."""
+def moto_items(lock: Any = None, account: str = "123456789012", region: str | None = None) -> Inspect:
+    """Reads an item straight from moto's in-process DynamoDB (no request, nothing counted);
+    ``lock``: the one moto's requests hold, if any (moto's tables are not thread-safe)."""
     from moto.dynamodb.models import dynamodb_backends
 
     backend = dynamodb_backends[account][region or os.environ["AWS_DEFAULT_REGION"]]
 
     def read(table: str, key: dict) -> dict | None:
-        item = backend.get_item(table, key)
-        return item.to_json()["Attributes"] if item is not None else None
+        with lock or contextlib.nullcontext():
+            item = backend.get_item(table, key)
+            return item.to_json()["Attributes"] if item is not None else None
 
     return read
 

@@ -37,6 +37,7 @@ from test_lambda_pipeline import Context, api_event, body_of, load_handler  # no
 
 from httpsink import HttpSink  # noqa: E402
 
+MOTO_LOCK = threading.Lock()  # moto answers one request (or item lookup) at a time
 PROVIDER_TYPES = {"slack": "slack", "teams": "msteams", "audit": "generic-hmac"}
 
 
@@ -48,7 +49,8 @@ class Run:
     calls: AwsCalls
     durations_ms: dict[str, list[tuple[int, float]]]  # function → (records, ms) per invocation
     log_bytes: dict[str, int]
-    log_lines: dict[str, int]
+    log_lines: dict[str, int]  # EMF documents included
+    emf_lines: dict[str, int]
     emf: set[tuple[str, tuple]]  # (metric, dimensions) seen
     message_bytes: list[int]  # queue messages as the dispatcher received them
     delivered: int
@@ -63,6 +65,7 @@ class CountingStream(io.TextIOBase):
         self.current = ""
         self.bytes: dict[str, int] = defaultdict(int)
         self.lines: dict[str, int] = defaultdict(int)
+        self.emf_lines: dict[str, int] = defaultdict(int)
         self.emf: set[tuple[str, tuple]] = set()
         self.problems: list[str] = []  # WARNING and ERROR lines
         self._lock = threading.Lock()
@@ -80,6 +83,7 @@ class CountingStream(io.TextIOBase):
     def _emf(self, line: str) -> None:
         if '"_aws"' not in line:
             return
+        self.emf_lines[self.current] += 1
         document = json.loads(line)
         for directive in document["_aws"]["CloudWatchMetrics"]:
             dims = tuple((name, document[name]) for names in directive["Dimensions"] for name in names)
@@ -118,8 +122,23 @@ def run(events: int = 300, *, clusters: int = 200, secrets: int = 250, batch: in
             sink.handler = lambda _request: (time.sleep(provider_ms / 1000), (200, {}, b"ok"))[1]
         from moto import mock_aws
 
-        with mock_aws():
+        with mock_aws(), _one_request_at_a_time():
             return _run(sink, events, clusters, secrets, batch, singles, aws_ms)
+
+
+def _one_request_at_a_time():
+    """moto's DynamoDB is not thread-safe (a transaction copies the tables while another thread
+    writes: "dictionary changed size during iteration"): moto answers one request at a time.
+    The handlers' requests still overlap in flight (AwsCalls' latency is outside the lock)."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    process = BotocoreStubber.process_request
+
+    def locked(self, request):
+        with MOTO_LOCK:
+            return process(self, request)
+
+    return mock.patch.object(BotocoreStubber, "process_request", locked)
 
 
 def _run(sink: HttpSink, events: int, clusters: int, secrets: int, batch: int, singles: int, aws_ms: float) -> Run:
@@ -128,7 +147,7 @@ def _run(sink: HttpSink, events: int, clusters: int, secrets: int, batch: int, s
     setup = boto3.session.Session()  # not counted: the test's own calls
     tokens = _deploy(setup, sink.url, clusters, secrets)
     boto3.setup_default_session()  # the handlers' clients come from this one: counted
-    calls = AwsCalls(boto3.DEFAULT_SESSION, moto_items(), latency_ms=aws_ms).install()
+    calls = AwsCalls(boto3.DEFAULT_SESSION, moto_items(lock=MOTO_LOCK), latency_ms=aws_ms).install()
     receiver, dispatcher = load_handler("receiver"), load_handler("dispatcher")
     stream = CountingStream()
     durations: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -148,7 +167,7 @@ def _run(sink: HttpSink, events: int, clusters: int, secrets: int, batch: int, s
             durations["dispatcher"].append((len(chunk), _timed(dispatcher.lambda_handler, {"Records": chunk},
                                                                FakeContext(), expect=lambda a: not a["batchItemFailures"])))
     sink.wait_for(3 * events, timeout=10)
-    return Run(events, calls, dict(durations), dict(stream.bytes), dict(stream.lines), stream.emf,
+    return Run(events, calls, dict(durations), dict(stream.bytes), dict(stream.lines), dict(stream.emf_lines), stream.emf,
                [len(r["body"].encode()) for r in records], len(sink.requests), len(PROVIDER_TYPES), stream.problems)
 
 
