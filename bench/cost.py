@@ -216,7 +216,7 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
            "| item | A: 1 M events/month | B: 100 events/s, 250 Secrets, 200 clusters | review A | review B |",
            "|---|---:|---:|---:|---:|"]
     for item in a:
-        ra, rb = REVIEW.get(item, ("", ""))
+        ra, rb = (f"{REVIEW[item][0]:,.2f}", f"{REVIEW[item][1]:,.0f}") if item in REVIEW else ("", "")
         label = f"**{item}**" if item == "total" else item
         out.append(f"| {label} | {a[item]:,.2f} | {b[item]:,.0f} | {ra} | {rb} |")
     out += ["", f"On arm64: A {arm['A']:,.2f}, B {arm['B']:,.0f}. "
