@@ -34,6 +34,9 @@ Assumptions (the scenarios):
 * Logs kept 30 days: a month's ingestion stored for a month (uncompressed: an upper bound);
   per invocation Lambda's START/END/REPORT lines, per request one API access log line (the
   template's format with typical values). EMF documents are logs too.
+* API Gateway bills per request up to 512 KB: every event (at most MaxBodyBytes, 256 KB by
+  default) is one. SSM standard parameters and their standard-throughput reads are free (the
+  calls are counted all the same).
 * Custom metrics: the catalogue of fluxnotify/metrics.py with the 3 provider types (all
   emitted at some point in a month); the template's alarms, its dashboard and the alarm
   topic's KMS key (AlarmEmail set). DynamoDB storage, data transfer and X-Ray are left out.

@@ -65,6 +65,7 @@ def test_wheels_follow_the_architecture(arch, wheels):
         f"--platform manylinux2014_{wheels} --platform manylinux_2_28_{wheels}")
     native = platform.machine() == wheels
     assert bool(make_variable("NATIVE", f"ARCH={arch}")) is native  # the import check runs only here
+    assert make_variable("STRIP", f"ARCH={arch}") == ("strip" if native else "llvm-strip")
 
 
 def elf(machine: int) -> bytes:
