@@ -56,11 +56,14 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
 	touch $@
 
+# ARCH: the functions' architecture (template parameter Architecture), x86_64 or arm64; the
+# layer's compiled wheels are chosen for it (layers/notify/Makefile reads ARCH too).
+ARCH ?= x86_64
 build: sam
-	PATH="$(dir $(PY312)):$$PATH" $(SAM) build
+	PATH="$(dir $(PY312)):$$PATH" ARCH=$(ARCH) $(SAM) build --parameter-overrides Architecture=$(ARCH)
 
 deploy: build
-	$(SAM) deploy --guided
+	$(SAM) deploy --guided --parameter-overrides Architecture=$(ARCH)
 
 clean:
 	rm -rf .aws-sam .fluxnotify-demo* .pytest_cache

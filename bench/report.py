@@ -20,7 +20,7 @@ def render(results: dict[str, dict], machine: dict) -> str:
         if name in results:
             lines += rows(results[name]) if "error" not in results[name] else [
                 f"| | {name} | error: {results[name]['error']} | | – |"]
-    lines += ["", *DETAILS(results), *missed_notes(lines), ""]
+    lines += ["", *DETAILS(results), *cost_section(results.get("cost", {})), *missed_notes(lines), ""]
     return "\n".join(lines)
 
 
@@ -48,12 +48,22 @@ WHY_MISSED = {
         "Dispatch vs Apprise: the same per-delivery costs as above; Apprise's own figure moves most "
         "with the machine's load, so this ratio swings between runs (2.9–3.8× measured)."
     ),
+    "cost at fleet scale": (
+        "Cost: DynamoDB status transactions (24 write units per event) are most of B; then "
+        "API Gateway, the dispatcher's Lambda time, the ledger and dedup writes, SQS and logs. "
+        "The per-item breakdown and what each change would save: docs/delivery.md, issue 23."
+    ),
     "dispatcher handler import": (
         "Dispatcher import (`-X importtime`): pydantic (the manifest models at the edges) and the "
         "config store's boto3 client set-up are the bulk; it would take building the models lazily "
         "on the first configuration load, or replacing pydantic in model/manifests.py."
     ),
 }
+
+
+def cost_section(r: dict) -> list[str]:
+    """The cost benchmark's own table (bench/cost.py), line item by line item."""
+    return ["", "## Cost (bench/cost.py)", "", r["markdown"]] if "markdown" in r else []
 
 
 def missed_notes(lines: list[str]) -> list[str]:
@@ -152,8 +162,15 @@ def size_rows(r: dict) -> list[str]:
             f"| < 10 MB zipped | {_met(r['zipped_mb'] < 10)} |"]
 
 
+def cost_rows(r: dict) -> list[str]:
+    a, b = r["A"]["total"], r["B"]["total"]
+    return [f"| 6 | cost at fleet scale (table below) | A (1 M events/month) **${a:,.2f}**, B (100 events/s) "
+            f"**${b:,.0f}** a month = ${r['per_million_B']:,.2f} per million events | A ≤ $15, B ≤ $1,000 "
+            f"| {_met(a <= 15 and b <= 1000)} |"]
+
+
 ROWS = {"lambda_batch": lambda_batch_rows, "cold_start": cold_start_rows, "ingest": ingest_rows,
-        "dispatch": dispatch_rows, "e2e": e2e_rows, "size": size_rows}
+        "dispatch": dispatch_rows, "e2e": e2e_rows, "size": size_rows, "cost": cost_rows}
 
 
 def DETAILS(results: dict[str, dict]) -> list[str]:  # noqa: N802

@@ -4,7 +4,7 @@ Benchmarks measure; they never fail: a benchmark that breaks is reported as an
 error in the table and the others still run. Each figure with a comparison is
 measured side by side in the same run, repeated, and reported as medians/ratios.
 
-    .venv/bin/python bench/run.py [cold_start ingest dispatch e2e size] [--repeats N]
+    .venv/bin/python bench/run.py [cold_start ingest dispatch lambda_batch e2e size cost] [--repeats N]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cold_start  # noqa: E402
+import cost  # noqa: E402
 import dispatch  # noqa: E402
 import e2e  # noqa: E402
 import ingest  # noqa: E402
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[int], dict]] = {
     "lambda_batch": lambda_batch.run,
     "e2e": e2e.run,
     "size": lambda n: size.run(),
+    "cost": cost.run,
 }
 
 
@@ -88,6 +90,8 @@ def headline(name: str, result: dict) -> str:
             return f"{result['batch_ms']:.0f} ms = {result['ratio']:.2f}× one provider latency"
         case "e2e":
             return f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+        case "cost":
+            return f"A ${result['A']['total']:,.2f}, B ${result['B']['total']:,.0f} a month"
         case "size":
             return f"{result['zipped_mb']:.1f} MB zipped" if result.get("built") else result["note"]
     return "ok"

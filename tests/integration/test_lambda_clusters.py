@@ -46,7 +46,7 @@ def test_unknown_token_is_401_and_the_request_id_correlates_the_logs(aws, monkey
     # Other tests (the CLI's configure_logging) may have raised the shared logger's level;
     # setLevel (not the attribute) also clears the child loggers' cached levels.
     previous = logger._logger.level
-    logger._logger.setLevel(logging.INFO)
+    logger._logger.setLevel(logging.DEBUG)  # an accepted event's line is a DEBUG one
     try:
         answer = aws["receiver"].lambda_handler(api_event(body_of(), path="/default-guess"), Context())
         assert answer["statusCode"] == 401 and "default-guess" not in answer["body"]

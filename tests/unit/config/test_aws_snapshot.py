@@ -5,6 +5,8 @@ AWS calls are counted with botocore's event hooks."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 
 import boto3
@@ -14,6 +16,7 @@ from moto import mock_aws
 
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.config.snapshot import version_parameter
+from fluxnotify.transport.http import DeliveryError
 
 PREFIX = "/fluxnotify"
 
@@ -199,3 +202,73 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
     assert delivered == 1000
     assert calls == {"GetParameter": 1, "GetParametersByPath": 5, "GetSecretValue": 1,  # config: once
                      "GetItem": 1000, "UpdateItem": 1000}  # ledger: a read per message, a write per delivery
+
+
+def concurrently(count: int, call) -> list:
+    """``call()`` from ``count`` threads released together; their answers (or errors)."""
+    barrier, answers = threading.Barrier(count), [None] * count
+
+    def one(index: int) -> None:
+        barrier.wait()
+        try:
+            answers[index] = call()
+        except Exception as err:
+            answers[index] = err
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return answers
+
+
+class SlowReads:
+    """Each GetSecretValue takes ``seconds`` (an AWS round trip), so concurrent readers overlap;
+    with ``fail`` set it then fails as an unreachable endpoint does."""
+
+    def __init__(self, client, seconds: float = 0.05):
+        self.seconds, self.fail = seconds, False
+        client.meta.events.register("before-call.secrets-manager.GetSecretValue", self._wait)
+
+    def _wait(self, **_) -> None:
+        time.sleep(self.seconds)
+        if self.fail:
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com")
+
+
+def test_ten_concurrent_readers_of_a_secret_make_one_read_per_refresh(aws):
+    ssm, secrets = aws
+    put_objects(ssm, 2)
+    bump(ssm, "v1")
+    secrets.create_secret(Name="fluxnotify/flux-system/s0", SecretString='{"token": "t-1"}')
+    SlowReads(secrets)
+    calls = Calls().attach(secrets)
+    store = AwsStore(PREFIX, "fluxnotify", ttl=0, ssm=ssm, secrets=secrets)
+    store.alerts()  # the snapshot first: the readers race on the secret alone
+    assert concurrently(10, lambda: store.secret("flux-system", "s0")) == [{"token": "t-1"}] * 10
+    assert calls["GetSecretValue"] == 1
+
+    secrets.put_secret_value(SecretId="fluxnotify/flux-system/s0", SecretString='{"token": "t-2"}')
+    bump(ssm, "v2")  # a refresh forgets the secrets: the next readers again make one read
+    store.alerts()
+    assert concurrently(10, lambda: store.secret("flux-system", "s0")) == [{"token": "t-2"}] * 10
+    assert calls["GetSecretValue"] == 2
+
+
+def test_a_failed_shared_read_fails_its_waiters_and_the_next_reader_reads_again(aws):
+    ssm, secrets = aws
+    put_objects(ssm, 2)
+    bump(ssm, "v1")
+    secrets.create_secret(Name="fluxnotify/flux-system/s0", SecretString='{"token": "t-1"}')
+    slow = SlowReads(secrets, 0.2)
+    calls = Calls().attach(secrets)
+    store = AwsStore(PREFIX, "fluxnotify", ttl=60, ssm=ssm, secrets=secrets)
+    store.alerts()
+    slow.fail = True
+    answers = concurrently(10, lambda: store.secret("flux-system", "s0"))
+    assert all(isinstance(a, DeliveryError) and a.retryable for a in answers), answers
+    assert calls["GetSecretValue"] == 1  # the waiters share the failure instead of queueing nine more
+    slow.fail = False
+    assert store.secret("flux-system", "s0") == {"token": "t-1"}  # a failure is not remembered
+    assert calls["GetSecretValue"] == 2

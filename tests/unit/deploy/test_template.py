@@ -129,11 +129,16 @@ def test_layer_is_built_for_the_functions_runtime_and_architecture(template):
     globals_ = template["Globals"]["Function"]
     layer = template["Resources"]["NotifyLayer"]
     assert layer["Properties"]["CompatibleRuntimes"] == [globals_["Runtime"]] == ["python3.12"]
-    assert layer["Properties"]["CompatibleArchitectures"] == globals_["Architectures"]
-    assert [layer["Metadata"]["BuildArchitecture"]] == globals_["Architectures"]
+    architecture = {"Ref": "Architecture"}
+    assert globals_["Architectures"] == layer["Properties"]["CompatibleArchitectures"] == [architecture]
+    assert layer["Metadata"]["BuildArchitecture"] == architecture
     assert layer["Metadata"]["BuildMethod"] == "makefile"
-    makefile = (ROOT / "layers" / "notify" / "Makefile").read_text()
-    assert re.search(r"^ARCH \?= (\S+)", makefile, re.M).group(1) == layer["Metadata"]["BuildArchitecture"]
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["AllowedValues"] == ["x86_64", "arm64"]
+    # `make build` passes one ARCH to the template and to the layer's Makefile: same defaults.
+    for makefile in (ROOT / "Makefile", ROOT / "layers" / "notify" / "Makefile"):
+        assert re.search(r"^ARCH \?= (\S+)", makefile.read_text(), re.M).group(1) == parameter["Default"], makefile
+    assert "Architecture=$(ARCH)" in (ROOT / "Makefile").read_text()
 
 
 def test_every_checkov_skip_is_justified_here_and_in_the_docs(template):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 
 import pytest
 
@@ -156,3 +157,17 @@ def test_other_methods_and_lower_case_post_are_405_json(queue, method):
     assert answer.status == 405 and answer.headers["Allow"] == "POST"
     assert json.loads(answer.body)["status"] == 405
     assert queue.messages == []
+
+
+def test_an_accepted_event_logs_only_at_debug_a_refused_duplicate_at_info(queue, tmp_path, caplog):
+    receiver = Receiver(queue, SqliteDedup(SqliteDatabase(str(tmp_path / "d.db")), 300))
+    headers = {"Content-Type": "application/json"}
+    with caplog.at_level(logging.INFO, logger="fluxnotify"):
+        assert receiver.handle("POST", "/", headers, body()).status == 202
+        assert caplog.records == []  # one INFO line per accepted event is what the bill was made of
+        assert receiver.handle("POST", "/", headers, body()).status == 429
+        assert [r.getMessage() for r in caplog.records] == ["duplicate event refused"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="fluxnotify"):
+        assert receiver.handle("POST", "/", headers, body(message="another")).status == 202
+    assert [r.getMessage() for r in caplog.records] == ["event queued"]

@@ -6,7 +6,8 @@ Refreshes are cheap and never fatal once a snapshot exists (config/snapshot.py):
   when it changed (or after CONFIG_FULL_TTL, default 900 s, or without a marker) is the
   whole configuration re-read, as one snapshot;
 * Secrets are read on first use and kept until the configuration changes or SECRETS_TTL
-  (default 900 s) passes;
+  (default 900 s) passes; concurrent first uses of a Secret (a batch's records, right after
+  a refresh) share one read, its value or its failure (single flight per Secret and refresh);
 * AWS calls retry throttling with botocore's adaptive mode and short timeouts; a refresh
   that still fails keeps the last good snapshot (a log line and ``ConfigRefreshFailed``)
   and a failed secret read keeps the last value read, if any.
@@ -19,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from fluxnotify.config.secretstore import read_secret, secret_store
@@ -77,6 +79,7 @@ class AwsStore:
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._secret_values: dict[str, dict[str, str] | None] = {}
+        self._secret_reads: dict[str, Future] = {}  # reads in flight, of this refresh
         self._last_good_secrets: dict[str, dict[str, str] | None] = {}
         self._secrets_read_at = 0.0
         self._lock = threading.Lock()
@@ -116,7 +119,7 @@ class AwsStore:
 
     def _forget_secrets(self, now: float) -> None:
         self._last_good_secrets.update(self._secret_values)
-        self._secret_values = {}
+        self._secret_values, self._secret_reads = {}, {}
         self._secrets_read_at = now
         self.generation += 1
 
@@ -131,9 +134,24 @@ class AwsStore:
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         self.snapshot()  # a due refresh also decides whether secrets are re-read
         key = f"{namespace}/{name}"
-        values = self._secret_values
-        if key not in values:
+        values, reads = self._secret_values, self._secret_reads  # this refresh's
+        if key in values:
+            return values[key]
+        with self._lock:
+            read = reads.get(key)
+            leader = read is None
+            if leader:
+                read = reads[key] = Future()
+        if not leader:
+            return read.result()  # the value the leader read, or its error
+        try:
             values[key] = self._read_secret(namespace, name)
+            read.set_result(values[key])
+        except BaseException as err:
+            with self._lock:
+                del reads[key]  # a failure is shared by the waiters, not kept: the next reader retries
+            read.set_exception(err)
+            raise
         return values[key]
 
     def _read_secret(self, namespace: str, name: str) -> dict[str, str] | None:

@@ -175,7 +175,8 @@ class Receiver:
             logger.info("duplicate event refused", extra={"object": _object(event)})
             return _error(429, f"duplicate event inside the rate-limit window (until {reset}); {WINDOW_HINT}",
                           **limit_headers, **{"Retry-After": reset})
-        logger.info("event queued", extra={"object": _object(event), "message_id": envelope.id, "cluster": cluster})
+        # Accepted events are counted (EventsQueued) and in the access log: their line is for debugging.
+        logger.debug("event queued", extra={"object": _object(event), "message_id": envelope.id, "cluster": cluster})
         body = json.dumps({"status": "queued", "id": envelope.id})
         return HttpResponse(202, body, {"Content-Type": "application/json", **limit_headers})
 
