@@ -17,10 +17,10 @@ from aws_lambda_powertools import Logger
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
-from fluxnotify.delivery.ledger import DynamoLedger
-from fluxnotify.delivery.status_dynamo import DynamoStatus
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
+from fluxnotify.state.ledger import DynamoLedger
+from fluxnotify.state.status_dynamo import DynamoStatus
 
 logger = Logger(service="fluxnotify")
 metrics = EmfMetrics()

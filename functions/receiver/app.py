@@ -10,11 +10,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from fluxnotify.ingress.apigw import handle_api_event
-from fluxnotify.ingress.dedup import DynamoDedup, NoDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ingress.tokens import SecretTokens
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
+from fluxnotify.state.dedup import DynamoDedup, NoDedup
 
 logger = Logger(service="fluxnotify")
 metrics = EmfMetrics()

@@ -1,6 +1,6 @@
 """The package's layering (DESIGN.md "Layout"): a module imports only from its own layer or below.
 
-Lowest first: model, transport, metrics → config, queue → providers → ingress, delivery → ops.
+Lowest first: model, transport, metrics, settings → config, queue, state → providers → ingress, delivery → ops.
 Lazy imports inside functions count too: a cycle through a function body is still a cycle.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "notify" / "fluxnotify"
 RANK = {
     "model": 0, "transport": 0, "metrics": 0, "_version": 0,
-    "config": 1, "queue": 1,
+    "settings": 0,
+    "config": 1, "queue": 1, "state": 1,
     "providers": 2,
     "ingress": 3, "delivery": 3,
     "ops": 4,

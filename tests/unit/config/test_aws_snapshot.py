@@ -182,7 +182,7 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
         def send(self, body, delay=0):
             raise AssertionError("no follow-up expected")
 
-    from fluxnotify.delivery.ledger import DynamoLedger
+    from fluxnotify.state.ledger import DynamoLedger
 
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",

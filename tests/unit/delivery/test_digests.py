@@ -12,13 +12,13 @@ from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
 
 from fluxnotify.delivery.digests import cut_lines, event_line
-from fluxnotify.delivery.digeststore import LEASE_SECONDS, DynamoDigests, Entry, FlushBusy, SqliteDigests
 from fluxnotify.delivery.extensions import State
 from fluxnotify.delivery.threads import SqliteThreads
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.digests import LEASE_SECONDS, DynamoDigests, Entry, FlushBusy, SqliteDigests
 
 DIGEST = {"fluxnotify.io/digest": "5m"}
 

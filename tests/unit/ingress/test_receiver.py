@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from fluxnotify.ingress.dedup import SqliteDedup
 from fluxnotify.ingress.receiver import Receiver, rfc1123
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import SqliteDedup
 from helpers import MemoryQueue
 
 EVENT = {

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from fluxnotify.ingress.clusters import tag_cluster
-from fluxnotify.ingress.dedup import SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.model.event import dedup_key, parse_event
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import SqliteDedup
 from helpers import MemoryQueue
 
 TOKENS = {"default": ["plain-1"], "prod-eu": ["eu-old", "eu-new"], "staging": ["st-1"]}

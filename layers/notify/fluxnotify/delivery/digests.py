@@ -2,7 +2,7 @@
 
 An event routed to a digest Alert is not sent: after the drop rules, filters, metadata
 merge and template it becomes one line in the window of (Alert, Provider) — the window opens
-with its first event and is held by the store (digeststore.py). The message that opened the
+with its first event and is held by the store (state/digests.py). The message that opened the
 window also queues a *flush message* delayed to the window's end (longer windows take
 several 15-minute hops). The flush closes the window and sends one notification: the worst
 severity seen, one line per event (`Kind/namespace/name: reason: first line of its
@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fluxnotify.delivery.annotations import MIN_EVENTS, AlertExtensions, alert_extensions
-from fluxnotify.delivery.digeststore import DigestStore, Entry, FlushBusy, Window
 from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event, event_from_data
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.queue import MAX_DELAY_SECONDS
 from fluxnotify.queue.messages import Envelope
+from fluxnotify.state.digests import DigestStore, Entry, FlushBusy, Window
 
 logger = logging.getLogger(__name__)
 

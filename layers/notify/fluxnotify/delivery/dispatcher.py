@@ -35,16 +35,16 @@ from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.extensions import Context, Extensions, State, no_cross_namespace_refs_from_env
-from fluxnotify.delivery.ledger import Ledger, NullLedger
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
-from fluxnotify.delivery.status import NullRecorder, Recorder
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event, EventError, event_from_data, validate_event
 from fluxnotify.model.manifests import Alert
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.queue import MAX_DELAY_SECONDS, Queue
 from fluxnotify.queue.messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
+from fluxnotify.state.ledger import Ledger, NullLedger
+from fluxnotify.state.status import NullRecorder, Recorder
 from fluxnotify.transport.http import DeliveryError, Transport
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Dispatcher:
             env.get("RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE)
         )
         self.metrics = metrics or NullMetrics()
-        self.status = status or NullRecorder()  # delivery/status.py; never raises
+        self.status = status or NullRecorder()  # state/status.py; never raises
         self._status_lock = threading.Lock()
         self.extensions = Extensions(queue, state)  # digests, threads (delivery/extensions.py)
         self.no_cross_namespace_refs = (

@@ -103,8 +103,8 @@ def preview(prepared: Any, raw: Event, alert: Alert | None, provider: Provider, 
     """render: a digest Alert shows the digest this one event would make (min-events aside)."""
     if alert is None or prepared.extensions.digest_seconds is None:
         return prepared
-    from fluxnotify.delivery.digeststore import Window
     from fluxnotify.delivery.pipeline import prepare
+    from fluxnotify.state.digests import Window
 
     entry = {"t": prepared.event.timestamp_text() or "", "line": digests.event_line(prepared.event)}
     window = Window(digests.digest_key(alert, provider), "render", alert.metadata.key, DEFAULT_CLUSTER, 0.0,
@@ -124,14 +124,14 @@ def default_state(queue: Any) -> State:
     database = getattr(queue, "db", None)
     table = os.environ.get("STATE_TABLE")
     if database is None and table:
-        from fluxnotify.delivery.digeststore import DynamoDigests
+        from fluxnotify.state.digests import DynamoDigests
 
         return State(DynamoDigests(table), threads.DynamoThreads(table))
     if database is None:
         from fluxnotify.queue.sqlite import SqliteDatabase
 
         database = SqliteDatabase(":memory:")
-    from fluxnotify.delivery.digeststore import SqliteDigests
+    from fluxnotify.state.digests import SqliteDigests
 
     return State(SqliteDigests(database), threads.SqliteThreads(database))
 

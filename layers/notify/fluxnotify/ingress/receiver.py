@@ -24,7 +24,6 @@ from fluxnotify.ingress.clusters import (
     parse_token_secret,
     tag_cluster,
 )
-from fluxnotify.ingress.dedup import DedupStore, NoDedup
 from fluxnotify.ingress.forwarded import as_raw, is_forwarded
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import (
@@ -37,6 +36,7 @@ from fluxnotify.model.event import (
 )
 from fluxnotify.queue import Queue
 from fluxnotify.queue.messages import DEFAULT_CLUSTER, new_envelope
+from fluxnotify.state.dedup import DedupStore, NoDedup
 
 logger = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ import sqlite3
 import threading
 
 from fluxnotify.config.files import FileStore
-from fluxnotify.ingress.dedup import NoDedup, SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ops.dispatchproc import DispatcherProcess
 from fluxnotify.ops.health import health
 from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
 from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
+from fluxnotify.state.dedup import NoDedup, SqliteDedup
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import os
 import threading
 
 from fluxnotify.delivery.dispatcher import Dispatcher
-from fluxnotify.delivery.ledger import SqliteLedger
-from fluxnotify.delivery.status_sqlite import SqliteStatus
 from fluxnotify.queue.sqlite import SqliteQueue
+from fluxnotify.state.ledger import SqliteLedger
+from fluxnotify.state.status_sqlite import SqliteStatus
 
 logger = logging.getLogger(__name__)
 

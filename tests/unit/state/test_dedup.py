@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fluxnotify.ingress.dedup import DynamoDedup, SqliteDedup, window_end
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import DynamoDedup, SqliteDedup, window_end
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

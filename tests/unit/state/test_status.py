@@ -9,16 +9,16 @@ from moto import mock_aws
 
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher, new_envelope
-from fluxnotify.delivery.status import (
+from fluxnotify.model.manifests import load_yaml
+from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.state.status import (
     DAY,
     HOUR,
     Outcome,
     changes,
 )
-from fluxnotify.delivery.status_dynamo import DynamoStatus
-from fluxnotify.delivery.status_sqlite import SqliteStatus
-from fluxnotify.model.manifests import load_yaml
-from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.state.status_dynamo import DynamoStatus
+from fluxnotify.state.status_sqlite import SqliteStatus
 from helpers import door
 
 

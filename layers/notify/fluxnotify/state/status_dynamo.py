@@ -20,7 +20,8 @@ import os
 import time
 from typing import Any
 
-from fluxnotify.delivery.status import (
+from fluxnotify.metrics import Metrics
+from fluxnotify.state.status import (
     DAY,
     HOUR,
     SLOT_SECONDS,
@@ -33,7 +34,6 @@ from fluxnotify.delivery.status import (
     sort_key,
     window_counts,
 )
-from fluxnotify.metrics import Metrics
 
 PREFIX = "status#"
 OBJECT_TTL = 30 * DAY

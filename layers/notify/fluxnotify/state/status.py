@@ -10,8 +10,8 @@ The dispatcher calls ``record(event, envelope, results)`` once per message. A re
 never raises: a failing status write is logged and counted (metric ``StatusWriteFailed``)
 and the delivery goes on — status is a view, the queue and the ledger are the truth.
 
-Stores: ``SqliteStatus`` (delivery/status_sqlite.py, the `serve` database, tables
-``status_*``), ``DynamoStatus`` (delivery/status_dynamo.py, the state table, ``pk`` prefix
+Stores: ``SqliteStatus`` (state/status_sqlite.py, the `serve` database, tables
+``status_*``), ``DynamoStatus`` (state/status_dynamo.py, the state table, ``pk`` prefix
 ``status#``), ``NullRecorder``.
 """
 
