@@ -12,13 +12,15 @@ from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
 
 from fluxnotify.delivery.digests import cut_lines, event_line
-from fluxnotify.delivery.extensions import State
-from fluxnotify.delivery.threads import SqliteThreads
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.state.digests import LEASE_SECONDS, DynamoDigests, Entry, FlushBusy, SqliteDigests
+from fluxnotify.state.ledger import NullLedger
+from fluxnotify.state.status import NullRecorder
+from fluxnotify.state.stores import Stores
+from fluxnotify.state.threads import SqliteThreads
 
 DIGEST = {"fluxnotify.io/digest": "5m"}
 
@@ -204,8 +206,8 @@ def test_digest_state_in_dynamodb_uses_its_prefix(monkeypatch):
 
 def test_dispatcher_state_is_the_queue_database(tmp_path, sink):
     database = SqliteDatabase(str(tmp_path / "q.db"))
-    state = State(SqliteDigests(database), SqliteThreads(database))
-    harness = Harness(generic_manifests(sink.url, DIGEST), state=state)
+    stores = Stores(NullLedger(), NullRecorder(), SqliteDigests(database), SqliteThreads(database))
+    harness = Harness(generic_manifests(sink.url, DIGEST), stores=stores)
     harness.send(event())
     assert database.execute("SELECT count FROM digest_windows")[0][0] == 1
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from exthelpers import Harness, event
 
-from fluxnotify.delivery.threads import SqliteThreads
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.threads import SqliteThreads
 
 THREAD_TOKEN = "xoxb-thread-token-0042"
 

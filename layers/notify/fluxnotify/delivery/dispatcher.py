@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -34,7 +33,7 @@ from fluxnotify.config.options import ConfigError, redact, referenced_secret_for
 from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
-from fluxnotify.delivery.extensions import Context, Extensions, State, no_cross_namespace_refs_from_env
+from fluxnotify.delivery.extensions import Context, Extensions
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
 from fluxnotify.metrics import Metrics, NullMetrics
@@ -43,14 +42,11 @@ from fluxnotify.model.manifests import Alert
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.queue import MAX_DELAY_SECONDS, Queue
 from fluxnotify.queue.messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
-from fluxnotify.state.ledger import Ledger, NullLedger
-from fluxnotify.state.status import NullRecorder, Recorder
+from fluxnotify.settings import Settings
+from fluxnotify.state.stores import Stores
 from fluxnotify.transport.http import DeliveryError, Transport
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_ATTEMPTS = 9  # back-off 30 s … 900 s: retries span about an hour
-DEFAULT_RETRY_BASE = 30.0
 
 DELIVERED, SKIPPED, RETRY, DEAD = "delivered", "skipped", "retry", "dead"
 UNFINISHED = "unfinished"  # out of time: the message is left to the queue
@@ -78,37 +74,31 @@ class Dispatcher:
         store: ConfigStore,
         queue: Queue,
         dead_letters: Queue,
-        transport: Transport | None = None,
+        settings: Settings | None = None,
         *,
-        max_attempts: int | None = None,
-        retry_base: float | None = None,
-        max_workers: int = 32,
+        stores: Stores | None = None,
+        transport: Transport | None = None,
         metrics: Metrics | None = None,
-        status: Recorder | None = None,
-        ledger: Ledger | None = None,
-        state: State | None = None,
-        no_cross_namespace_refs: bool | None = None,
     ):
+        """``settings``: max_attempts, retry_base, no_cross_namespace_refs; ``stores``: the
+        ledger, status, digest and thread stores (state/stores.py; in memory when None)."""
         self.store = store
         self.queue = queue
         self.dead_letters = dead_letters
+        self.settings = settings or Settings()
         self.transport = transport or Transport()
-        env = os.environ
-        self.max_attempts = max_attempts or int(env.get("MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
-        self.retry_base = retry_base if retry_base is not None else float(
-            env.get("RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE)
-        )
+        self.max_attempts = self.settings.max_attempts
+        self.retry_base = self.settings.retry_base
+        self.no_cross_namespace_refs = self.settings.no_cross_namespace_refs
         self.metrics = metrics or NullMetrics()
-        self.status = status or NullRecorder()  # state/status.py; never raises
+        self.stores = stores or Stores.memory()
+        self.status = self.stores.status  # never raises
+        self.ledger = self.stores.ledger
         self._status_lock = threading.Lock()
-        self.extensions = Extensions(queue, state)  # digests, threads (delivery/extensions.py)
-        self.no_cross_namespace_refs = (
-            no_cross_namespace_refs if no_cross_namespace_refs is not None else no_cross_namespace_refs_from_env()
-        )
-        self.ledger = ledger or NullLedger()
+        self.extensions = Extensions(queue, self.stores)  # digests, threads (delivery/extensions.py)
         self._configs = ResolvedConfigs(store)
         self._latency: dict[str, float] = {}  # provider → recent delivery seconds (moving average)
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="deliver")
 
     # --- one message -------------------------------------------------------
 

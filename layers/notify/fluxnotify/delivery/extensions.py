@@ -8,16 +8,13 @@ Three hooks, so every provider gets them without provider code:
 * ``Extensions.deliver`` (dispatcher, instead of the provider's deliver): digests gather,
   Slack threads reply; ``Extensions.flush`` handles the digest's flush message.
 
-State (digest windows, thread parents) is DynamoDB (STATE_TABLE) on AWS and the SQLite file
-of serve locally, created on first use so a dispatcher without digests or threads never
-touches it.
+State (digest windows, thread parents) is in the dispatcher's stores (state/stores.py):
+DynamoDB (the state table) on AWS, the SQLite file of serve locally.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from fluxnotify import providers
@@ -37,6 +34,7 @@ from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.providers.base import Skip
 from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
 from fluxnotify.queue.messages import Envelope
+from fluxnotify.state.stores import Stores
 from fluxnotify.transport.http import Transport
 
 
@@ -54,10 +52,6 @@ class Context:
         # A digest (also one replayed from the dead-letter queue) is sent as it is.
         digest = envelope.id.startswith(digests.DIGEST_ID_PREFIX)
         return cls(envelope.cluster, no_cross_namespace_refs, metrics, digest)
-
-
-def no_cross_namespace_refs_from_env() -> bool:
-    return os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() in ("1", "true", "yes")
 
 
 def before_merge(raw: Event, alert: Alert | None, context: Context) -> AlertExtensions:
@@ -113,37 +107,10 @@ def preview(prepared: Any, raw: Event, alert: Alert | None, provider: Provider, 
     return prepare(event, alert, provider, get_secret, Context(digest=True))
 
 
-@dataclass
-class State:
-    digests: Any
-    threads: Any
-
-
-def default_state(queue: Any) -> State:
-    """serve's SQLite file when the queue is SQLite, else STATE_TABLE, else an in-memory file."""
-    database = getattr(queue, "db", None)
-    table = os.environ.get("STATE_TABLE")
-    if database is None and table:
-        from fluxnotify.state.digests import DynamoDigests
-
-        return State(DynamoDigests(table), threads.DynamoThreads(table))
-    if database is None:
-        from fluxnotify.queue.sqlite import SqliteDatabase
-
-        database = SqliteDatabase(":memory:")
-    from fluxnotify.state.digests import SqliteDigests
-
-    return State(SqliteDigests(database), threads.SqliteThreads(database))
-
-
 class Extensions:
-    def __init__(self, queue: Any, state: State | None = None):
+    def __init__(self, queue: Any, state: Stores):
         self._queue = queue
-        self._state = state
-
-    @cached_property
-    def state(self) -> State:
-        return self._state or default_state(self._queue)
+        self.state = state
 
     def deliver(self, event: Event, cfg: ProviderConfig, ext: AlertExtensions, alert: Alert,
                 provider: Provider, envelope: Envelope, transport: Transport, context: Context) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,7 +84,7 @@ class Receiver:
         self.metrics = metrics or NullMetrics()
         self.dedup = dedup or NoDedup()
         self.token = token
-        limit = max_body or int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+        limit = max_body or DEFAULT_MAX_BODY  # Settings.max_body_bytes
         self.max_body = min(limit, QUEUE_MESSAGE_LIMIT // 2)
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:

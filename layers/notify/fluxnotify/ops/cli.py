@@ -14,6 +14,7 @@ from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops import cluster_admin
 from fluxnotify.ops.logs import configure_logging
+from fluxnotify.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +164,7 @@ def _validate(args) -> int:
 
     configure_logging("WARNING")
     try:
-        found = conditions(_load(args.file)) if args.file else _stored_conditions(args)
+        found = conditions(_load(args.file), Settings.from_env().no_cross_namespace_refs) if args.file else _stored_conditions(args)
     except ManifestError as err:
         return _fail(str(err))
     except RuntimeError as err:  # admin.AwsError: AWS unreachable or refused
@@ -254,8 +255,12 @@ def _serve(args) -> int:
 
     stop = StopSignals()
     configure_logging("INFO")
-    if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
-        os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        return _fail(str(err))
+    if args.no_cross_namespace_refs:  # the dispatcher's child process gets the settings
+        settings = settings.but(no_cross_namespace_refs=True)
     try:
         tokens = cluster_admin.serve_tokens(args.token, args.cluster)
     except cluster_admin.ClusterError as err:
@@ -270,7 +275,7 @@ def _serve(args) -> int:
         stack = LocalStack(args.config, host=args.host, port=args.port, database=args.db,
                            workers=args.workers, token=tokens, separate_process=True,
                            read_timeout=args.read_timeout, max_connections=args.max_connections,
-                           status_addr=_status_addr(args))
+                           status_addr=_status_addr(args), settings=settings)
     except (ManifestError, ValueError) as err:
         return _fail(str(err))
     except sqlite3.Error as err:

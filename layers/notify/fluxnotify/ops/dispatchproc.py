@@ -41,10 +41,10 @@ class DispatcherProcess:
     """
 
     def __init__(self, args: tuple):
-        config_paths, database, workers, options = args
+        config_paths, database, workers, settings = args
         self._argv = [sys.executable, "-m", "fluxnotify.ops.dispatchproc",
                       json.dumps({"config": list(config_paths), "database": database, "workers": workers,
-                                  "options": options, "parent": os.getpid()})]
+                                  "settings": settings.as_dict(), "parent": os.getpid()})]
         self._child: subprocess.Popen | None = None
         self._last_beat = 0.0
         self._stopping = threading.Event()
@@ -164,7 +164,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def child_main(config_paths, database, workers, options, parent_pid, beat) -> None:
+def child_main(config_paths, database, workers, settings, parent_pid, beat) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     stopping = threading.Event()
@@ -174,11 +174,12 @@ def child_main(config_paths, database, workers, options, parent_pid, beat) -> No
     from fluxnotify.ops.logs import configure_logging
     from fluxnotify.ops.workers import DispatchWorkers
     from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+    from fluxnotify.settings import Settings
 
     configure_logging("INFO")
     db = SqliteDatabase(database)
     pool = DispatchWorkers(FileStore.from_paths(config_paths), SqliteQueue(db, "events"),
-                           SqliteQueue(db, "dead"), workers, options, idle_poll=0.01).start()
+                           SqliteQueue(db, "dead"), workers, Settings(**settings), idle_poll=0.01).start()
     beat(b"ready")
     next_beat = time.monotonic() + BEAT
     while not stopping.is_set() and os.getppid() == parent_pid:
@@ -202,7 +203,7 @@ def main() -> None:
         except (BrokenPipeError, ValueError):
             os._exit(0)  # the parent is gone
 
-    child_main(args["config"], args["database"], args["workers"], args["options"], args["parent"], beat)
+    child_main(args["config"], args["database"], args["workers"], args["settings"], args["parent"], beat)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 
@@ -27,6 +26,7 @@ from fluxnotify.ops.dispatchproc import DispatcherProcess
 from fluxnotify.ops.health import health
 from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
 from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
+from fluxnotify.settings import Settings
 from fluxnotify.state.dedup import NoDedup, SqliteDedup
 
 logger = logging.getLogger(__name__)
@@ -51,9 +51,8 @@ class LocalStack:
         port: int = 9292,
         database: str = "fluxnotify.db",
         workers: int = 4,
-        rate_limit_interval: float | None = None,
         token: str | None = None,
-        dispatcher_options: dict | None = None,
+        settings: Settings | None = None,
         separate_process: bool = False,
         read_timeout: float = 10.0,
         max_connections: int = 512,
@@ -64,11 +63,10 @@ class LocalStack:
         self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
         self.queue = SqliteQueue(self.db, "events")
         self.dead = SqliteQueue(self.db, "dead")
-        interval = rate_limit_interval
-        if interval is None:
-            interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
+        settings = settings or Settings()
+        interval = settings.rate_limit_interval
         dedup = SqliteDedup(self.db, interval) if interval > 0 else NoDedup()
-        self.receiver = Receiver(self.queue, dedup, token=lambda: token)
+        self.receiver = Receiver(self.queue, dedup, token=lambda: token, max_body=settings.max_body_bytes)
         self.server = HttpServer(self._answer, host, port, max_body=self.receiver.max_body,
                                  read_timeout=read_timeout, max_connections=max_connections,
                                  batch_app=self._answer_batch)
@@ -78,9 +76,9 @@ class LocalStack:
         if workers and not separate_process:
             from fluxnotify.ops.workers import DispatchWorkers  # serve's parent never needs it
 
-            self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, dispatcher_options or {})
+            self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, settings)
         elif workers:
-            self.dispatcher_process = DispatcherProcess((config_paths, database, workers, dispatcher_options or {}))
+            self.dispatcher_process = DispatcherProcess((config_paths, database, workers, settings))
         self._gone_logged = threading.Event()
         self.status_page = _status_page(self.db, status_addr)
 

@@ -41,13 +41,14 @@ class Condition:
         }
 
 
-def conditions(objects: list[Manifest]) -> list[Condition]:
-    """One Ready condition per Provider and Alert, in file order; no secret in any message."""
+def conditions(objects: list[Manifest], no_cross_namespace_refs: bool = False) -> list[Condition]:
+    """One Ready condition per Provider and Alert, in file order; no secret in any message.
+    ``no_cross_namespace_refs``: Settings.no_cross_namespace_refs (serve's flag)."""
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
     hidden = secret_forms(v for data in secrets.values() for v in data.values())
     provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)}
     provider_problems = {
-        o.metadata.key: provider_problem(o, lambda ns, n: secrets.get(f"{ns}/{n}")) or _annotations(o, None)
+        o.metadata.key: provider_problem(o, lambda ns, n: secrets.get(f"{ns}/{n}")) or _annotations(o, None, False)
         for o in objects if isinstance(o, Provider)
     }  # fmt: skip
     by_key = {o.metadata.key: o for o in objects if isinstance(o, Provider)}
@@ -56,7 +57,7 @@ def conditions(objects: list[Manifest]) -> list[Condition]:
         if isinstance(obj, Provider):
             problem = provider_problems[obj.metadata.key]
         elif isinstance(obj, Alert):
-            problem = (alert_problem(obj, provider_keys) or _annotations(obj, by_key)
+            problem = (alert_problem(obj, provider_keys) or _annotations(obj, by_key, no_cross_namespace_refs)
                        or _provider_not_ready(obj, provider_problems))
         else:
             continue
@@ -126,21 +127,19 @@ def alert_problem(alert: Alert, provider_keys: set[str]) -> tuple[str, str] | No
     return None
 
 
-def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None) -> tuple[str, str] | None:
+def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None,
+                 no_cross_namespace_refs: bool) -> tuple[str, str] | None:
     """The fluxnotify.io/* annotations (delivery/annotations.py) and cluster-wide sources."""
     if isinstance(obj, Provider):
         message = annotations.provider_problem(obj)
     else:
         provider = (providers_by_key or {}).get(f"{obj.metadata.namespace}/{obj.spec.provider_ref.name}")
-        message = annotations.alert_problem(obj, provider) or _cross_namespace(obj)
+        message = annotations.alert_problem(obj, provider) or (
+            _cross_namespace(obj) if no_cross_namespace_refs else None)
     return None if message is None else ("ValidationFailed", message)
 
 
 def _cross_namespace(alert: Alert) -> str | None:
-    from fluxnotify.delivery.extensions import no_cross_namespace_refs_from_env
-
-    if not no_cross_namespace_refs_from_env():
-        return None
     for index, source in enumerate(alert.spec.event_sources):
         if source.namespace and source.namespace != alert.metadata.namespace:
             return (

@@ -9,17 +9,15 @@ whatever failed is received again later.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.queue.sqlite import SqliteQueue
-from fluxnotify.state.ledger import SqliteLedger
-from fluxnotify.state.status_sqlite import SqliteStatus
+from fluxnotify.settings import Settings
+from fluxnotify.state.stores import Stores
 
 logger = logging.getLogger(__name__)
 
-VISIBILITY_TIMEOUT = float(os.environ.get("FLUXNOTIFY_VISIBILITY_TIMEOUT", "90"))  # > the longest delivery
 MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
 MAX_BACKOFF = 2.0
 
@@ -27,12 +25,13 @@ MAX_BACKOFF = 2.0
 class DispatchWorkers:
     """Threads that take messages from the SQLite queue and hand them to the Dispatcher."""
 
-    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, options: dict,
+    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, settings: Settings | None = None,
                  idle_poll: float = 0.5):
         self.queue = queue
         self.dead = dead
-        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), ledger=SqliteLedger(queue.db),
-                                     **options)
+        settings = settings or Settings()
+        self.visibility_timeout = settings.visibility_timeout
+        self.dispatcher = Dispatcher(store, queue, dead, settings, stores=Stores.sqlite(queue.db))
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
         self._stopping = threading.Event()
@@ -84,7 +83,7 @@ class DispatchWorkers:
             return result
 
     def _poll(self) -> None:
-        messages = self.queue.receive(max_messages=10, visibility_timeout=VISIBILITY_TIMEOUT)
+        messages = self.queue.receive(max_messages=10, visibility_timeout=self.visibility_timeout)
         handled = [message.id for message in messages if self._process(message)]
         # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
         self._until_done(lambda: self.queue.delete_many(handled))
