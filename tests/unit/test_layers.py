@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "notify" / "fluxnotify"
 RANK = {
-    "model": 0, "transport": 0, "metrics": 0, "_version": 0,
+    "model": 0, "transport": 0, "metrics": 0, "_version": 0, "errors": 0,
     "settings": 0,
     "config": 1, "queue": 1, "state": 1,
     "providers": 2,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from fluxnotify.errors import Permanent
 from fluxnotify.model.manifests import Provider
 from fluxnotify.transport.http import DEFAULT_TIMEOUT, TLSMaterial, ssl_context
 
@@ -33,7 +34,7 @@ _HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 _TLS_KEYS = (("ca.crt", "caFile"), ("tls.crt", "certFile"), ("tls.key", "keyFile"))
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, Permanent):
     """A provider configuration that cannot be used (the reference's error text)."""
 
 

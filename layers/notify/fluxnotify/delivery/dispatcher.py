@@ -36,20 +36,21 @@ from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.extensions import Context, Extensions
 from fluxnotify.delivery.pipeline import prepare
 from fluxnotify.delivery.routing import match_alerts
+from fluxnotify.errors import DeliveryFailed, Outcome, Permanent, classify
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event, EventError, event_from_data, validate_event
 from fluxnotify.model.manifests import Alert
-from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.queue import MAX_DELAY_SECONDS, Queue
 from fluxnotify.queue.messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
 from fluxnotify.settings import Settings
 from fluxnotify.state.stores import Stores
-from fluxnotify.transport.http import DeliveryError, Transport
+from fluxnotify.transport.http import Transport
 
 logger = logging.getLogger(__name__)
 
-DELIVERED, SKIPPED, RETRY, DEAD = "delivered", "skipped", "retry", "dead"
-UNFINISHED = "unfinished"  # out of time: the message is left to the queue
+DELIVERED, SKIPPED, GATHERED, RETRY, DEAD = (Outcome.DELIVERED, Outcome.SKIPPED, Outcome.GATHERED, Outcome.RETRY,
+                                              Outcome.DEAD)
+UNFINISHED = Outcome.UNFINISHED  # out of time: the message is left to the queue
 INLINE_BUDGET = 0.05  # seconds: targets expected to finish within it together go one after another
 
 
@@ -62,7 +63,7 @@ class TargetResult:
     target: str  # the Alert, namespace/name
     provider: str = ""  # the Provider, namespace/name
     provider_type: str = ""
-    outcome: str = DELIVERED
+    outcome: Outcome = DELIVERED
     detail: str = ""  # skip rule or (redacted) error
     retry_after: float | None = None
     seconds: float = 0.0
@@ -187,21 +188,18 @@ class Dispatcher:
                                                provider, envelope, self.transport, context)
             if gathered is not None:
                 result.outcome, result.detail = SKIPPED, gathered
-        except Skip as skip:
-            result.outcome, result.detail = SKIPPED, str(skip)
         except _OutOfTime:
             result.outcome = UNFINISHED
-        except DeliveryError as err:
-            result.outcome = RETRY if err.retryable else DEAD
-            result.detail, result.retry_after = redact(str(err), _secrets(config)), err.retry_after
-        except (ConfigError, ProviderError) as err:
-            secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)  # before options
-            result.outcome, result.detail = DEAD, redact(str(err), secrets)
-        except Exception as err:  # a bug must not lose the event: retry it, and say why
-            secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)
-            logger.error("unexpected error while delivering",  # the traceback, redacted like every output
-                         extra={"alert": result.target, "traceback": redact(traceback.format_exc(), secrets)})
-            result.outcome, result.detail = RETRY, redact(f"internal error: {err!r}", secrets)
+        except Exception as err:  # errors.py: one classification for every failure
+            result.outcome, detail, result.retry_after = classify(err)
+            if result.outcome == SKIPPED:
+                result.detail = detail
+            else:
+                secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)  # before options
+                result.detail = redact(detail, secrets)
+                if not isinstance(err, (Permanent, DeliveryFailed)):  # a bug: the traceback, redacted
+                    logger.error("unexpected error while delivering",
+                                 extra={"alert": result.target, "traceback": redact(traceback.format_exc(), secrets)})
         if result.outcome != DELIVERED and deadline.delivery_seconds() <= 0:
             result.outcome = UNFINISHED  # cut short by the deadline, not by the provider
         result.seconds = time.monotonic() - started
@@ -304,13 +302,7 @@ class Dispatcher:
 
     def _measure(self, result: TargetResult) -> None:
         dimensions = {"ProviderType": result.provider_type or "unknown"}
-        names = {
-            DELIVERED: ["DeliveriesSent"],
-            SKIPPED: ["DeliveriesSkipped"],
-            RETRY: ["DeliveriesFailed", "DeliveriesRetried"],
-            DEAD: ["DeliveriesFailed", "DeliveriesDeadLettered"],
-        }[result.outcome]
-        for name in names:
+        for name in Outcome(result.outcome).metric_names:
             self.metrics.count(name, dimensions)
         if result.outcome != SKIPPED:
             self.metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
