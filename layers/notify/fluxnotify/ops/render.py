@@ -14,8 +14,8 @@ from typing import Any
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.delivery import extensions
-from fluxnotify.delivery.mismatch import why_not
 from fluxnotify.delivery.pipeline import prepare
+from fluxnotify.delivery.routing import mismatch
 from fluxnotify.model.event import Event, clean_metadata, strip_internal
 from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
 from fluxnotify.providers.base import ProviderError, Skip
@@ -76,7 +76,7 @@ def _routing(event: Event, provider: Provider, alerts: list[Alert]) -> tuple[Ale
         return None, None  # rendered as if an Alert had routed the event to it
     reasons = []
     for alert in referencing:
-        reason = why_not(event, alert)
+        reason = mismatch(event, alert)
         if reason is None:
             return alert, None
         reasons.append(reason)
