@@ -3,7 +3,7 @@
 Extensions notification-controller lacks are configured by annotations, so manifests stay
 valid Flux objects (docs/extensions.md):
 
-* Alert ``fluxnotify.io/message``: a Jinja2 message template (delivery/templates.py);
+* Alert ``fluxnotify.io/message``: a Jinja2 message template (delivery/stages/templates.py);
 * Alert ``fluxnotify.io/digest`` (Go duration) and ``fluxnotify.io/min-events`` (N ≥ 1);
 * Alert ``fluxnotify.io/reasons`` / ``fluxnotify.io/exclude-reasons``: comma-separated
   reasons, exact and case-sensitive, ``*`` as a glob;
@@ -170,7 +170,7 @@ def alert_problem(alert: Alert, provider: Provider | None) -> str | None:
         if key in alert.metadata.annotations and not split_list(alert.metadata.annotations[key]):
             return f"{key}: empty list"
     if ext.template is not None:
-        from fluxnotify.delivery.templates import syntax_error
+        from fluxnotify.delivery.stages.templates import syntax_error
 
         error = syntax_error(ext.template)
         if error is not None:

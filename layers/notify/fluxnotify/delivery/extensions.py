@@ -19,7 +19,6 @@ from typing import Any
 
 from fluxnotify import providers
 from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, ProviderConfig
-from fluxnotify.delivery import digests, threads
 from fluxnotify.delivery.annotations import (
     DEFAULT_CLUSTER,
     AlertExtensions,
@@ -28,6 +27,7 @@ from fluxnotify.delivery.annotations import (
     cluster_name,
     skip_rule,
 )
+from fluxnotify.delivery.stages import digests, threads
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
@@ -83,7 +83,7 @@ def after_merge(event: Event, alert: Alert | None, provider: Provider, ext: Aler
         event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
     if alert is None or ext.template is None or context.digest:
         return event
-    from fluxnotify.delivery import templates
+    from fluxnotify.delivery.stages import templates
 
     templated = templates.apply(ext.template, event, alert, provider, cluster_name(context.cluster),
                                 context.metrics)

@@ -1,7 +1,7 @@
 """Slack thread parents: the ``ts`` of the first post about an object, per Provider and cluster.
 
 DynamoDB items ``thread#<provider>#<cluster>#<Kind/ns/name>`` (TTL ``expires_at``) in the state
-table on AWS, the table ``threads`` of serve's SQLite file locally (delivery/threads.py uses them).
+table on AWS, the table ``threads`` of serve's SQLite file locally (delivery/stages/threads.py uses them).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Slack threads: fluxnotify.io/thread: object on a chat.postMessage Provider (delivery/threads.py)."""
+"""Slack threads: fluxnotify.io/thread: object on a chat.postMessage Provider (delivery/stages/threads.py)."""
 
 from __future__ import annotations
 

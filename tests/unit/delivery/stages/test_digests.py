@@ -11,7 +11,7 @@ import pytest
 from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
 
-from fluxnotify.delivery.digests import cut_lines, event_line
+from fluxnotify.delivery.stages.digests import cut_lines, event_line
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render

@@ -1,4 +1,4 @@
-"""fluxnotify.io/message: Jinja2 templates in a sandbox (delivery/templates.py)."""
+"""fluxnotify.io/message: Jinja2 templates in a sandbox (delivery/stages/templates.py)."""
 
 from __future__ import annotations
 
