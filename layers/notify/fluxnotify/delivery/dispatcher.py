@@ -29,13 +29,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from fluxnotify.config.options import ConfigError, redact, referenced_secret_forms
+from fluxnotify import providers
+from fluxnotify.config.options import redact, referenced_secret_forms
 from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
-from fluxnotify.delivery.extensions import Context, Extensions
-from fluxnotify.delivery.pipeline import prepare
+from fluxnotify.delivery.extensions import Extensions
+from fluxnotify.delivery.plan import Context, Planned
+from fluxnotify.delivery.planner import Planner
 from fluxnotify.delivery.routing import match_alerts
+from fluxnotify.delivery.stages import threads
+from fluxnotify.delivery.stages.digests import DIGEST_ID_PREFIX
 from fluxnotify.errors import DeliveryFailed, Outcome, Permanent, classify
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event, EventError, event_from_data, validate_event
@@ -98,6 +102,7 @@ class Dispatcher:
         self._status_lock = threading.Lock()
         self.extensions = Extensions(queue, self.stores)  # digests, threads (delivery/extensions.py)
         self._configs = ResolvedConfigs(store)
+        self.planner = Planner(store.provider, store.secret, self._configs)
         self._latency: dict[str, float] = {}  # provider → recent delivery seconds (moving average)
         self._pool = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="deliver")
 
@@ -112,7 +117,8 @@ class Dispatcher:
         deadline = deadline or Deadline()
         flush = self.extensions.flush_request(body)
         if flush is not None:  # a digest's window has ended
-            return self.extensions.flush(flush, self)
+            return self.extensions.flush(flush, self.store.alerts(), self.store.provider, self.metrics,
+                                         self._send_digest)
         try:
             envelope = parse_envelope(body, default_id=message_id or None)
             event = event_from_data(envelope.event)
@@ -168,26 +174,23 @@ class Dispatcher:
     # --- one target --------------------------------------------------------
 
     def _deliver(self, event: Event, alert: Alert, envelope: Envelope, deadline: Deadline | None = None) -> TargetResult:
+        """Plan one Alert's delivery (delivery/planner.py) and carry the plan out."""
         started, deadline = time.monotonic(), deadline or Deadline()
-        ns, provider_name = alert.metadata.namespace, alert.spec.provider_ref.name
-        result = TargetResult(target=alert.metadata.key, provider=f"{ns}/{provider_name}")
-        config = provider = None  # their secrets are redacted from errors (computed only on failure)
+        context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
+                          envelope.id.startswith(DIGEST_ID_PREFIX))  # a digest (also replayed) goes as it is
+        planned = self.planner.plan_alert(event, alert, context)
+        result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
+                              provider_type=planned.provider_type)
         try:
-            provider = self.store.provider(ns, provider_name)
-            if provider is None:
-                raise ConfigError(f"failed to read provider: Provider '{ns}/{provider_name}' not found")
-            result.provider_type = provider.spec.type
-            context = Context.of(envelope, self.no_cross_namespace_refs, self.metrics)
-            prepared = prepare(event, alert, provider, self.store.secret, context, self._configs)
-            config = prepared.config
-            if (left := deadline.delivery_seconds()) < config.timeout:
-                if left <= 0:
-                    raise _OutOfTime
-                config = replace(config, timeout=left)  # a delivery never outlives the invocation
-            gathered = self.extensions.deliver(prepared.event, config, prepared.extensions, alert,
-                                               provider, envelope, self.transport, context)
-            if gathered is not None:
-                result.outcome, result.detail = SKIPPED, gathered
+            if planned.error is not None:
+                raise planned.error
+            if planned.outcome == GATHERED:
+                result.outcome = SKIPPED  # a gathered event is not sent on its own (status, metrics)
+                result.detail = self.extensions.gather(planned, envelope)
+            elif planned.outcome == SKIPPED:
+                result.outcome, result.detail = SKIPPED, planned.detail
+            else:
+                self._send(planned, context, deadline)
         except _OutOfTime:
             result.outcome = UNFINISHED
         except Exception as err:  # errors.py: one classification for every failure
@@ -195,7 +198,8 @@ class Dispatcher:
             if result.outcome == SKIPPED:
                 result.detail = detail
             else:
-                secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)  # before options
+                provider = planned.provider
+                secrets = _secrets(planned.config) or referenced_secret_forms(provider, self.store.secret)
                 result.detail = redact(detail, secrets)
                 if not isinstance(err, (Permanent, DeliveryFailed)):  # a bug: the traceback, redacted
                     logger.error("unexpected error while delivering",
@@ -207,6 +211,26 @@ class Dispatcher:
             self._remember(envelope.id, result.target)
         return result
 
+    def _send(self, planned: Planned, context: Context, deadline: Deadline) -> None:
+        config = planned.config
+        assert config is not None and planned.event is not None and planned.provider is not None
+        if (left := deadline.delivery_seconds()) < config.timeout:
+            if left <= 0:
+                raise _OutOfTime
+            config = replace(config, timeout=left)  # a delivery never outlives the invocation
+        if planned.reply:
+            threads.deliver(self.stores.threads, planned.provider, planned.event, config, self.transport,
+                            context.cluster)
+        else:
+            providers.deliver(planned.event, config, self.transport)
+
+    def _send_digest(self, event: Event, alert: Alert, envelope: Envelope, retry_body: str) -> list[TargetResult]:
+        """A digest goes the way of every delivery: planned, sent, followed up, reported."""
+        result = self._deliver(event, alert, envelope)
+        self._follow_up(envelope, [result], retry_body)
+        self._report(event, envelope, [result])
+        return [result]
+
     def _remember(self, message_id: str, target: str) -> None:
         try:
             self.ledger.delivered(message_id, target)
@@ -216,7 +240,8 @@ class Dispatcher:
 
     # --- what happens next -------------------------------------------------------
 
-    def _follow_up(self, envelope: Envelope, results: list[TargetResult]) -> None:
+    def _follow_up(self, envelope: Envelope, results: list[TargetResult], retry_body: str | None = None) -> None:
+        """Retry (one follow-up message, or ``retry_body`` for a digest) and dead letters."""
         retry = [r for r in results if r.outcome == RETRY]
         if retry and envelope.attempt >= self.max_attempts:
             for result in retry:
@@ -227,7 +252,7 @@ class Dispatcher:
             delay = self.backoff(envelope.attempt, [r.retry_after for r in retry])
             follow_up = Envelope(envelope.event, envelope.attempt + 1, [r.target for r in retry], envelope.id,
                                  envelope.cluster, envelope.chain)
-            self.queue.send(follow_up.to_json(), delay)
+            self.queue.send(retry_body or follow_up.to_json(), delay)
         for result in results:
             if result.outcome == DEAD:
                 self._dead_letter(envelope, result)

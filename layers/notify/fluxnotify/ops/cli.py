@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
                         help=FILES_HELP)
     render.add_argument("--event", required=True, metavar="EVENT.json",
                         help="the event as a Flux controller posts it (prefixed metadata keys)")
+    render.add_argument("--cluster", default="", metavar="NAME",
+                        help="plan as if the event came from this cluster (its webhook token)")
+    render.add_argument("--no-cross-namespace-refs", action="store_true",
+                        help="plan as serve --no-cross-namespace-refs would (env NO_CROSS_NAMESPACE_REFS)")
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
@@ -154,7 +158,8 @@ def _render(args) -> int:
         validate_event(event)  # what the receiver would refuse, render refuses too
     except EventError as err:
         return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
-    results = render(objects, event)
+    no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
+    results = render(objects, event, args.cluster, no_cross)
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0
 

@@ -130,12 +130,13 @@ def test_event_line_is_the_first_line_of_the_message():
     assert event_line(data) == "Kustomization/flux-system/apps: ReconciliationSucceeded: line one"
 
 
-def test_render_shows_the_digest_of_one_event():
-    objects = load_yaml(generic_manifests("http://127.0.0.1:1", DIGEST))
+def test_render_says_which_digest_window_the_event_joins():
+    """Not a 1-event digest serve would never send (issue: min-events 3 rendered one)."""
+    objects = load_yaml(generic_manifests("http://127.0.0.1:1", {**DIGEST, "fluxnotify.io/min-events": "3"}))
     (result,) = render(objects, parse_event(json.dumps(event())))
-    body = result["deliveries"][0]["body"]
-    assert body["message"] == "Kustomization/flux-system/apps: ReconciliationSucceeded: applied"
-    assert body["metadata"]["events"] == "1"
+    assert result["deliveries"] == [] and result["error"] is None and result["skipped"] is None
+    assert result["gathered"] == ("gathered into the digest of flux-system/team (5m window, sent when at least "
+                                  "3 event(s) joined it)")
 
 
 # --- the stores ---------------------------------------------------------------------------------

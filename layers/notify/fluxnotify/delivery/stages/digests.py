@@ -85,21 +85,21 @@ def _delay(due: float) -> int:
     return max(0, min(MAX_DELAY_SECONDS, math.ceil(due - time.time())))
 
 
-def flush(store: DigestStore, data: dict, dispatcher: Any, deliver_digest) -> list:
+def flush(store: DigestStore, data: dict, queue: Any, alerts: list[Alert], metrics: Any, deliver_digest) -> list:
     """Handle a flush message: send the window's digest once (see the module docstring)."""
     digest, attempt = data["digest"], int(data.get("attempt") or 1)
     if float(digest["due"]) - time.time() > 1:  # a long window: one more hop
-        dispatcher.queue.send(json.dumps(data), _delay(float(digest["due"])))
+        queue.send(json.dumps(data), _delay(float(digest["due"])))
         return []
     try:
         window = store.close(digest["key"], digest["window"])
     except FlushBusy as busy:  # another flush of this window is sending it: check again later
-        dispatcher.queue.send(json.dumps(data), math.ceil(busy.retry_in))
+        queue.send(json.dumps(data), math.ceil(busy.retry_in))
         return []
     if window is None:
         logger.info("digest already sent", extra={"alert": digest["alert"], "window": digest["window"]})
         return []
-    alert = next((a for a in dispatcher.store.alerts() if a.metadata.key == window.alert), None)
+    alert = next((a for a in alerts if a.metadata.key == window.alert), None)
     if alert is None:
         logger.warning("digest dropped: its Alert no longer exists",
                        extra={"alert": window.alert, "events": window.count})
@@ -109,7 +109,7 @@ def flush(store: DigestStore, data: dict, dispatcher: Any, deliver_digest) -> li
     if ext.min_events and window.count < ext.min_events:
         rule = f"{MIN_EVENTS}: {window.count} event(s) in the {ext.digest_text} window, fewer than {ext.min_events}"
         logger.info("skipped by rule", extra={"alert": window.alert, "rule": rule, "events": window.count})
-        dispatcher.metrics.count("DigestsDropped", {"Alert": window.alert})
+        metrics.count("DigestsDropped", {"Alert": window.alert})
         store.mark_sent(window.key, window.window)
         return []
     return deliver_digest(window, alert, attempt)
@@ -153,3 +153,20 @@ def budget_of(module: Any) -> int:
 
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DigestStage:
+    """Stage ``digest``: an event for a digest Alert is gathered, not sent (the executor adds it
+    to its window through state/digests.py; the window's flush plans the digest)."""
+
+    name = "digest"
+
+    def run(self, item: Any, ctx: Any) -> Any:
+        from fluxnotify.errors import Outcome
+
+        ext = item.ext
+        if item.alert is None or ext.digest_seconds is None or ctx.digest:
+            return item
+        rule = f", sent when at least {ext.min_events} event(s) joined it" if ext.min_events else ""
+        return item.ends(Outcome.GATHERED, f"gathered into the digest of {item.alert.metadata.key} "
+                                           f"({ext.digest_text} window{rule})")

@@ -115,3 +115,42 @@ def apply(
         (metrics or NullMetrics()).count("TemplateErrors", {"ProviderType": provider.spec.type})
         return event
     return replace(event, message=message)
+
+
+class TemplateStage:
+    """Stage ``template``: the Alert's message template on the provider's view of the event.
+
+    A failing template sends the original message (never lose a notification); the error is
+    a field of the plan (``template_error``), so `render` shows it and exits 1. For commit
+    status types the templated message becomes the status description (and only the
+    template may set it).
+    """
+
+    name = "template"
+
+    def run(self, item: Any, ctx: Any) -> Any:
+        from dataclasses import replace
+
+        from fluxnotify.config.options import COMMIT_STATUS_TYPES
+        from fluxnotify.delivery.annotations import cluster_name
+        from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
+
+        event, alert, provider = item.event, item.alert, item.provider
+        commit_status = provider.spec.type in COMMIT_STATUS_TYPES
+        if commit_status and TEMPLATED_DESCRIPTION in event.metadata:
+            event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
+        if alert is None or item.ext.template is None or ctx.digest:
+            return replace(item, event=event)
+        try:
+            message = render(item.ext.template, context(event, alert, provider, cluster_name(ctx.cluster)))
+        except Exception as err:  # a template must never lose a notification
+            error = f"{type(err).__name__}: {err}"[:500]
+            logger.warning("message template failed; sending the original message",
+                           extra={"alert": alert.metadata.key, "provider": provider.metadata.key, "error": error})
+            (ctx.metrics or NullMetrics()).count("TemplateErrors", {"ProviderType": provider.spec.type})
+            return replace(item, event=event, template_error=error)
+        templated = replace(event, message=message)
+        if commit_status:  # it becomes the status description
+            description = templated.message.strip()[:MAX_TEMPLATED_DESCRIPTION]
+            templated = templated.with_metadata({**templated.metadata, TEMPLATED_DESCRIPTION: description})
+        return replace(item, event=templated)

@@ -14,6 +14,7 @@ AWS, the table ``threads`` of serve's SQLite file locally.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fluxnotify.config.options import ProviderConfig
 from fluxnotify.delivery.annotations import thread_ttl_seconds, threads_by_object
@@ -52,3 +53,17 @@ def deliver(store: ThreadStore, provider: Provider, event: Event, cfg: ProviderC
         except Exception:  # delivered already: a lost parent only means a new thread next time
             logger.warning("could not keep the Slack thread", extra={"provider": provider.metadata.key},
                            exc_info=True)
+
+
+class ThreadStage:
+    """Stage ``thread``: a Slack Provider with ``fluxnotify.io/thread: object`` on the App API
+    posts through the thread store (a reply when the object has a live thread)."""
+
+    name = "thread"
+
+    def run(self, item: Any, ctx: Any) -> Any:
+        from dataclasses import replace
+
+        if item.provider is None or item.config is None or not applies(item.provider, item.config):
+            return item
+        return replace(item, reply=True)
