@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fluxnotify import providers
-from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, ProviderConfig, SecretLookup, resolve
-from fluxnotify.delivery.configcache import PER_EVENT_CHECKS, ResolvedConfigs
+from fluxnotify.config.options import ConfigError, ProviderConfig, SecretLookup
+from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.plan import Context, Planned, Stage
 from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop_reason, mismatch
 from fluxnotify.delivery.stages.digests import DigestStage
@@ -94,13 +94,15 @@ class Planner:
                               "outside Kubernetes; store static credentials in the Secret instead")
         item = replace(item, event=event, module=module, config=self._config(provider, event, alert))
         item = _run(AFTER_MERGE, item, ctx)
-        if self.configs is None or provider.spec.type in PER_EVENT_CHECKS:
+        if self.configs is None or providers.capabilities(provider.spec.type).per_event_checks:
             module.validate(item.config)
         return _run(LAST, item, ctx)
 
     def _config(self, provider: Provider, event: Event, alert: Alert | None) -> ProviderConfig:
-        config = self.configs.get(provider) if self.configs is not None else resolve(provider, self.get_secret)
-        if provider.spec.type in COMMIT_STATUS_TYPES:
+        caps = providers.capabilities(provider.spec.type)
+        config = (self.configs.get(provider) if self.configs is not None
+                  else providers.resolve(provider, self.get_secret))
+        if caps.commit_status:
             config = replace(config, commit_status=commit_status_id(event, provider, alert))
         if alert is not None:
             config = replace(config, alert=(alert.metadata.namespace, alert.metadata.name, alert.metadata.effective_uid))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from fluxnotify.config.options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
 from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.providers import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
 
 # --- matching ---------------------------------------------------------------
 

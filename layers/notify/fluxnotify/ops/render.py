@@ -24,13 +24,6 @@ from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.transport.http import Request, environment_proxy
 
-# Types whose rendered request goes out without the configured proxy (spec §3.5: "px" no,
-# or used for a token fetch only).
-DIRECT_TYPES = frozenset({
-    "sentry", "lark", "matrix", "nats", "github", "gitlab", "bitbucket", "bitbucketserver",
-    "azuredevops", "githubdispatch", "githubpullrequestcomment", "gitlabmergerequestcomment",
-})  # fmt: skip
-
 
 def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLUSTER,
            no_cross_namespace_refs: bool = False) -> list[dict[str, Any]]:
@@ -120,6 +113,6 @@ def delivery_json(delivery: Any, config: ProviderConfig | None = None) -> dict[s
 
 
 def _proxy(url: str, config: ProviderConfig) -> str:
-    if config.type in DIRECT_TYPES:
+    if providers.capabilities(config.type).direct:
         return ""
     return config.proxy or environment_proxy(url)

@@ -6,10 +6,11 @@ from dataclasses import dataclass, replace
 
 from fluxnotify import providers
 from fluxnotify.config.hints import explain
-from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, redact, resolve, secret_forms
+from fluxnotify.config.options import ConfigError, redact, secret_forms
 from fluxnotify.delivery import annotations
 from fluxnotify.delivery.routing import pattern_error
 from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
+from fluxnotify.providers import COMMIT_STATUS_TYPES
 
 # Stands in for the per-event commit status id while a Provider alone is validated.
 VALIDATION_COMMIT_STATUS = "kind/name/uid"
@@ -89,7 +90,7 @@ def provider_problem(provider: Provider, get_secret) -> tuple[str, str] | None:
         return ("ValidationFailed", f"spec.commitStatusExpr is only allowed for commit status types, not {spec.type}")
     try:
         module = providers.get(spec.type)
-        config = resolve(provider, get_secret)
+        config = providers.resolve(provider, get_secret)
         if spec.type in COMMIT_STATUS_TYPES:
             # The commit status id belongs to each event (spec §3.3): validate the rest.
             config = replace(config, commit_status=VALIDATION_COMMIT_STATUS)

@@ -131,12 +131,12 @@ class TemplateStage:
     def run(self, item: Any, ctx: Any) -> Any:
         from dataclasses import replace
 
-        from fluxnotify.config.options import COMMIT_STATUS_TYPES
         from fluxnotify.delivery.annotations import cluster_name
+        from fluxnotify.providers import capabilities
         from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
 
         event, alert, provider = item.event, item.alert, item.provider
-        commit_status = provider.spec.type in COMMIT_STATUS_TYPES
+        commit_status = capabilities(provider.spec.type).commit_status
         if commit_status and TEMPLATED_DESCRIPTION in event.metadata:
             event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
         if alert is None or item.ext.template is None or ctx.digest:
