@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import random
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 
 from fluxnotify import providers
 from fluxnotify.config.options import redact, referenced_secret_forms
@@ -35,6 +32,15 @@ from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.extensions import Extensions
+from fluxnotify.delivery.outcomes import (
+    TargetResult,
+    backoff,
+    dead_letter,
+    event_fields,
+    now_text,
+    raw_letter,
+    report,
+)
 from fluxnotify.delivery.plan import Context, Planned
 from fluxnotify.delivery.planner import Planner
 from fluxnotify.delivery.routing import match_alerts
@@ -44,7 +50,7 @@ from fluxnotify.errors import DeliveryFailed, Outcome, Permanent, classify
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event, EventError, event_from_data, validate_event
 from fluxnotify.model.manifests import Alert
-from fluxnotify.queue import MAX_DELAY_SECONDS, Queue
+from fluxnotify.queue import Queue
 from fluxnotify.queue.messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
 from fluxnotify.settings import Settings
 from fluxnotify.state.stores import Stores
@@ -60,17 +66,6 @@ INLINE_BUDGET = 0.05  # seconds: targets expected to finish within it together g
 
 class _OutOfTime(Exception):
     pass
-
-
-@dataclass
-class TargetResult:
-    target: str  # the Alert, namespace/name
-    provider: str = ""  # the Provider, namespace/name
-    provider_type: str = ""
-    outcome: Outcome = DELIVERED
-    detail: str = ""  # skip rule or (redacted) error
-    retry_after: float | None = None
-    seconds: float = 0.0
 
 
 class Dispatcher:
@@ -125,7 +120,7 @@ class Dispatcher:
             validate_event(event)  # what the receiver checks: a message may come from elsewhere
             event.timestamp_text()
         except (UndecodableMessage, EventError, RecursionError, OverflowError) as err:
-            self._dead_letter_raw(body, str(err) or type(err).__name__)
+            self.dead_letters.send(raw_letter(body, str(err) or type(err).__name__))
             self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
         done = self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
@@ -135,7 +130,7 @@ class Dispatcher:
             return []
         alerts = [alert for alert in self._targets(event, envelope.targets) if alert.metadata.key not in done]
         if not alerts and not done:
-            logger.info("no alert matches the event", extra=_event_fields(event))
+            logger.info("no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
         if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
             raise Abandoned(f"message {envelope.id}: deadline reached")
@@ -258,27 +253,10 @@ class Dispatcher:
                 self._dead_letter(envelope, result)
 
     def backoff(self, attempt: int, retry_after: list[float | None]) -> int:
-        """Exponential back-off with jitter; a provider's Retry-After wins when given."""
-        hinted = [seconds for seconds in retry_after if seconds is not None]
-        if hinted:
-            return min(MAX_DELAY_SECONDS, math.ceil(max(hinted)))
-        delay = self.retry_base * 2 ** (attempt - 1)
-        return min(MAX_DELAY_SECONDS, math.ceil(delay * random.uniform(0.8, 1.0)))
+        return backoff(self.retry_base, attempt, retry_after)
 
     def _dead_letter(self, envelope: Envelope, result: TargetResult) -> None:
-        letter = {
-            "event": envelope.event,
-            "targets": [result.target],
-            "attempt": envelope.attempt,
-            "provider": result.provider,
-            "type": result.provider_type,
-            "error": result.detail,
-            "reason": "retries exhausted" if result.detail.startswith("giving up") else "permanent failure",
-            "failed_at": _now(),
-            "id": envelope.id,
-            "cluster": envelope.cluster,
-        }
-        self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
+        self.dead_letters.send(dead_letter(envelope, result))
 
     def exhausted_letter(self, body: str, message_id: str, error: str) -> str | None:
         """The dead letter of a message received too often without being handled (the local
@@ -293,54 +271,15 @@ class Dispatcher:
         except (UndecodableMessage, EventError, RecursionError):
             return json.dumps({"raw": body, "error": error, "reason": "max receives exceeded"}, ensure_ascii=False)
         letter = {"event": envelope.event, "targets": [n for n in names if n not in done], "attempt": envelope.attempt,
-                  "error": error, "reason": "max receives exceeded", "failed_at": _now(), "id": envelope.id,
+                  "error": error, "reason": "max receives exceeded", "failed_at": now_text(), "id": envelope.id,
                   "cluster": envelope.cluster}
         return json.dumps(letter, ensure_ascii=False) if letter["targets"] else None
 
-    def _dead_letter_raw(self, body: str, error: str) -> None:
-        letter = {"raw": body[:200_000], "error": error, "reason": "undecodable message", "failed_at": _now()}
-        logger.error("undecodable message sent to the dead-letter queue", extra={"error": error})
-        self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
-
     def _report(self, event: Event, envelope: Envelope, results: list[TargetResult]) -> None:
-        """One log line for the deliveries that succeeded, one per skip (with its rule) and
-        per failure (with its redacted error); metrics for every target."""
-        common = {**_event_fields(event), "attempt": envelope.attempt, "message_id": envelope.id}
-        delivered = [r.provider for r in results if r.outcome == DELIVERED]
-        if delivered:
-            logger.info("delivered", extra={**common, "providers": delivered})
-        for result in results:
-            if result.outcome != DELIVERED:
-                self._log_one(common, result)
-            self._measure(result)
+        report(event, envelope, results, self.metrics)
         with self._status_lock:  # records run concurrently; their status items overlap (same Provider)
             self.status.record(event, envelope, results)
-
-    @staticmethod
-    def _log_one(common: dict, result: TargetResult) -> None:
-        fields = {**common, "alert": result.target, "provider": result.provider, "provider_type":
-                  result.provider_type, "outcome": result.outcome, "duration_ms": round(result.seconds * 1000, 1)}
-        if result.outcome == SKIPPED:
-            logger.info("skipped by rule", extra={**fields, "rule": result.detail})
-        else:
-            logger.warning("delivery failed", extra={**fields, "error": result.detail})
-
-    def _measure(self, result: TargetResult) -> None:
-        dimensions = {"ProviderType": result.provider_type or "unknown"}
-        for name in Outcome(result.outcome).metric_names:
-            self.metrics.count(name, dimensions)
-        if result.outcome != SKIPPED:
-            self.metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
 
 
 def _secrets(config) -> list[str]:
     return config.sensitive_values() if config is not None else []
-
-
-def _event_fields(event: Event) -> dict[str, str]:
-    ref = event.involved_object
-    return {"object": f"{ref.kind}/{ref.namespace}/{ref.name}", "reason": event.reason}
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from fluxnotify.config.options import ProviderConfig
-from fluxnotify.delivery.annotations import DEFAULT_CLUSTER, AlertExtensions
+from fluxnotify.delivery.annotations import DEFAULT_CLUSTER, AlertExtensions, cluster_name
 from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
@@ -28,6 +28,11 @@ class Context:
     no_cross_namespace_refs: bool = False
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
+
+    @property
+    def cluster_name(self) -> str:
+        """What templates see: the name, or "" for the unnamed cluster."""
+        return cluster_name(self.cluster)
 
 
 @dataclass

@@ -131,7 +131,6 @@ class TemplateStage:
     def run(self, item: Any, ctx: Any) -> Any:
         from dataclasses import replace
 
-        from fluxnotify.delivery.annotations import cluster_name
         from fluxnotify.providers import capabilities
         from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
 
@@ -142,7 +141,7 @@ class TemplateStage:
         if alert is None or item.ext.template is None or ctx.digest:
             return replace(item, event=event)
         try:
-            message = render(item.ext.template, context(event, alert, provider, cluster_name(ctx.cluster)))
+            message = render(item.ext.template, context(event, alert, provider, ctx.cluster_name))
         except Exception as err:  # a template must never lose a notification
             error = f"{type(err).__name__}: {err}"[:500]
             logger.warning("message template failed; sending the original message",
