@@ -82,10 +82,11 @@ TYPES: dict[str, Capabilities] = {
     "otel": Capabilities(_STREAM + "otel"),
     "googlepubsub": Capabilities(_STREAM + "googlepubsub"),
     "githubdispatch": _git("githubdispatch"),
-    "githubpullrequestcomment": _git("githubpullrequestcomment", change_request=True),
-    "gitlabmergerequestcomment": _git("gitlabmergerequestcomment", change_request=True),
+    "githubpullrequestcomment": _git("githubpullrequestcomment", change_request=True, reads_before_write=True),
+    "gitlabmergerequestcomment": _git("gitlabmergerequestcomment", change_request=True, reads_before_write=True),
     "gitea": _status("gitea", direct=False),
-    "giteapullrequestcomment": _git("giteapullrequestcomment", direct=False, change_request=True),
+    "giteapullrequestcomment": _git("giteapullrequestcomment", direct=False, change_request=True,
+                                    reads_before_write=True),
     "bitbucketserver": _status("bitbucketserver"),
 }
 _NONE = Capabilities("")  # an unknown type: no capability
