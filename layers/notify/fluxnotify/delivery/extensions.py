@@ -13,6 +13,7 @@ from typing import Any
 from fluxnotify import providers
 from fluxnotify.delivery.plan import Planned
 from fluxnotify.delivery.stages import digests
+from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert
@@ -54,7 +55,7 @@ class Extensions:
             envelope = Envelope(event.to_dict(), attempt, [alert.metadata.key],
                                 digests.DIGEST_ID_PREFIX + window.window, window.cluster)
             results = send(event, alert, envelope, digests.flush_body(window, attempt + 1))
-            if any(r.outcome == "retry" for r in results):
+            if any(r.outcome == Outcome.RETRY for r in results):
                 store.release(window.key, window.window)
             else:
                 store.mark_sent(window.key, window.window)
