@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from fluxnotify.config.files import FileStore
-from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.queue.messages import new_envelope
-from helpers import MemoryQueue, door
+from helpers import MemoryQueue, door, make_dispatcher
 
 V = "notification.toolkit.fluxcd.io/v1beta3"
 SECRET_TOKEN = "provider-secret-token-7f3a9c"
@@ -64,7 +63,7 @@ class Harness:
 
     def __init__(self, manifests: str, **options):
         self.queue, self.dead = MemoryQueue(), MemoryQueue()
-        self.dispatcher = Dispatcher(FileStore(load_yaml(manifests)), self.queue, self.dead, **options)
+        self.dispatcher = make_dispatcher(FileStore(load_yaml(manifests)), self.queue, self.dead, **options)
 
     def send(self, data: dict, *, cluster: str = "default", message_id: str | None = None):
         envelope = new_envelope(door(data), cluster)

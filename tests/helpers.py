@@ -16,6 +16,8 @@ from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import DELIVERED, SKIPPED, Dispatcher, new_envelope
 from fluxnotify.model.event import clean_metadata, parse_event, strip_internal
 from fluxnotify.model.manifests import load_yaml
+from fluxnotify.settings import Settings
+from fluxnotify.state.stores import Stores
 
 
 class MemoryQueue:
@@ -40,6 +42,12 @@ class DispatchReport:
     delays: list[int] = field(default_factory=list)
 
 
+def make_dispatcher(store, queue, dead, *, stores: Stores | None = None, metrics=None, transport=None,
+                    **options) -> Dispatcher:
+    """A Dispatcher; ``options`` are Settings fields (max_attempts=3, retry_base=0, …)."""
+    return Dispatcher(store, queue, dead, Settings(**options), stores=stores, metrics=metrics, transport=transport)
+
+
 def door(event: dict | str):
     """The event as the receiver queues it (metadata cleaned, token removed)."""
     text = event if isinstance(event, str) else json.dumps(event)
@@ -49,7 +57,7 @@ def door(event: dict | str):
 def dispatch(manifests: str, event: dict | str, *, dispatcher_options: dict | None = None,
              body: str | None = None) -> DispatchReport:
     queue, dead = MemoryQueue(), MemoryQueue()
-    dispatcher = Dispatcher(FileStore(load_yaml(manifests)), queue, dead, **(dispatcher_options or {}))
+    dispatcher = make_dispatcher(FileStore(load_yaml(manifests)), queue, dead, **(dispatcher_options or {}))
     if body is None:
         body = new_envelope(door(event)).to_json()
     results = dispatcher.handle(body)

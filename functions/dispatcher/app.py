@@ -9,19 +9,18 @@ SQS redelivers it; the delivery ledger keeps a redelivery from sending anything 
 from __future__ import annotations
 
 import importlib.util
-import os
 from functools import cache
 
 from aws_lambda_powertools import Logger
 
 from fluxnotify.config.aws import AwsStore
-from fluxnotify.delivery import digests
 from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
-from fluxnotify.delivery.ledger import DynamoLedger
-from fluxnotify.delivery.status_dynamo import DynamoStatus
+from fluxnotify.delivery.stages import digests
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
+from fluxnotify.settings import Settings
+from fluxnotify.state.stores import Stores
 
 logger = Logger(service="fluxnotify")
 metrics = EmfMetrics()
@@ -31,29 +30,28 @@ metrics = EmfMetrics()
 def runner() -> BatchRunner:
     import boto3  # at the first invocation, not at import
 
-    queues = SqsQueue(os.environ["QUEUE_URL"]), SqsQueue(os.environ["DLQ_URL"])
-    table = os.environ.get("STATE_TABLE")
-    # One DynamoDB client for the ledger and the status store: each client costs cold-start time.
-    dynamodb = boto3.client("dynamodb") if table else None
-    ledger = DynamoLedger(table, client=dynamodb) if table else None
-    status = DynamoStatus.from_env(metrics, client=dynamodb)
-    dispatcher = Dispatcher(AwsStore(metrics=metrics), *queues, metrics=metrics, ledger=ledger, status=status)
+    settings = Settings.from_env()
+    queues = SqsQueue(settings.queue_url), SqsQueue(settings.dlq_url)
+    # One DynamoDB client for every store: each client costs cold-start time.
+    dynamodb = boto3.client("dynamodb") if settings.state_table else None
+    stores = Stores.dynamo(settings.state_table, dynamodb, metrics, settings.ledger_ttl)
+    dispatcher = Dispatcher(AwsStore(metrics=metrics, settings=settings), *queues, settings, stores=stores,
+                            metrics=metrics)
     return BatchRunner(dispatcher.handle)
 
 
 @cache
 def sweeper() -> tuple:
     """The digest store and queue of the DigestSweep schedule (template.yaml)."""
-    from fluxnotify.delivery.digeststore import DynamoDigests
-
-    return DynamoDigests(os.environ["STATE_TABLE"]), SqsQueue(os.environ["QUEUE_URL"])
+    settings = Settings.from_env()
+    return Stores.dynamo(settings.state_table).digests, SqsQueue(settings.queue_url)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context) -> dict:
     try:
         if isinstance(event, dict) and event.get("sweep") == "digests" and "Records" not in event:
-            return {"queued": digests.sweep(*sweeper()) if os.environ.get("STATE_TABLE") else 0}
+            return {"queued": digests.sweep(*sweeper()) if Settings.from_env().state_table else 0}
         return runner().run(event, context)
     finally:
         metrics.flush()  # one EMF document per dimension set and invocation
@@ -62,7 +60,7 @@ def lambda_handler(event: dict, context) -> dict:
 # Tracing is Lambda's active tracing (template parameter Tracing). The layer ships no
 # aws-xray-sdk (it pulls in botocore); Powertools' Tracer adds subsegments only when an
 # optional layer provides the SDK.
-if os.environ.get("FLUXNOTIFY_TRACING") == "true" and importlib.util.find_spec("aws_xray_sdk"):
+if Settings.from_env().tracing and importlib.util.find_spec("aws_xray_sdk"):
     from aws_lambda_powertools import Tracer
 
     lambda_handler = Tracer(service="fluxnotify").capture_lambda_handler(lambda_handler)

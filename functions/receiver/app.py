@@ -10,29 +10,31 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from fluxnotify.ingress.apigw import handle_api_event, redacted_event
-from fluxnotify.ingress.dedup import DynamoDedup, NoDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ingress.tokens import SecretTokens
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
+from fluxnotify.settings import Settings
+from fluxnotify.state.dedup import DynamoDedup, NoDedup
 
 logger = Logger(service="fluxnotify")
 metrics = EmfMetrics()
 
 
-def webhook_tokens() -> SecretTokens | None:
+def webhook_tokens(settings: Settings) -> SecretTokens | None:
     """Cluster → tokens from the token secret (read on the first request, cached 5 minutes)."""
-    secret_id = os.environ.get("WEBHOOK_TOKEN_SECRET")
+    secret_id = settings.webhook_token_secret
     return SecretTokens(secret_id, max_age=300) if secret_id else None
 
 
 @cache
 def receiver() -> Receiver:
-    interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
-    table = os.environ.get("DEDUP_TABLE")
+    settings = Settings.from_env()
+    interval, table = settings.rate_limit_interval, settings.dedup_table
     dedup = DynamoDedup(table, interval) if table and interval > 0 else NoDedup()
-    tokens = webhook_tokens()
-    return Receiver(SqsQueue(os.environ["QUEUE_URL"]), dedup, token=tokens or (lambda: None), metrics=metrics)
+    tokens = webhook_tokens(settings)
+    return Receiver(SqsQueue(settings.queue_url), dedup, token=tokens or (lambda: None),
+                    max_body=settings.max_body_bytes, metrics=metrics)
 
 
 def log_event_wanted() -> bool:
@@ -57,7 +59,7 @@ def lambda_handler(event: dict, context) -> dict:
 # Tracing is Lambda's active tracing (template parameter Tracing). The layer ships no
 # aws-xray-sdk (it pulls in botocore); Powertools' Tracer adds subsegments only when an
 # optional layer provides the SDK.
-if os.environ.get("FLUXNOTIFY_TRACING") == "true" and importlib.util.find_spec("aws_xray_sdk"):
+if Settings.from_env().tracing and importlib.util.find_spec("aws_xray_sdk"):
     from aws_lambda_powertools import Tracer
 
     lambda_handler = Tracer(service="fluxnotify").capture_lambda_handler(lambda_handler)

@@ -33,7 +33,8 @@ from fixtures.incident.incident_helpers import (
 )
 
 from fluxnotify import providers
-from fluxnotify.delivery.pipeline import prepare
+from fluxnotify.delivery.plan import Context
+from fluxnotify.delivery.planner import Planner
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.transport.http import DeliveryError, Transport
 from helpers import dispatch
@@ -354,7 +355,8 @@ def prepared_config(manifests: str, raw: dict):
     secrets = {o.metadata.key: o.data for o in objects if o.kind == "Secret"}
     provider = next(o for o in objects if o.kind == "Provider")
     alert = next(o for o in objects if o.kind == "Alert")
-    return prepare(event_from_data(raw), alert, provider, lambda ns, n: secrets.get(f"{ns}/{n}"))
+    planner = Planner(lambda ns, n: provider, lambda ns, n: secrets.get(f"{ns}/{n}"))
+    return planner.plan_one(event_from_data(raw), alert, provider, Context())
 
 
 def test_tls_with_ca_from_cert_secret_ref(with_tls):

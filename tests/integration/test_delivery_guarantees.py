@@ -29,6 +29,7 @@ from test_serve import free_port, start
 from fluxnotify.ops.cli import main as cli_main
 from fluxnotify.ops.local import LocalStack
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS = ("p1", "p2", "p3")
@@ -105,8 +106,7 @@ def test_faults_and_load_every_pair_delivered_once_or_dead_lettered(tmp_path, fa
     config = tmp_path / "flux.yaml"
     config.write_text(config_for(url))
     stack = LocalStack([str(config)], port=0, database=str(tmp_path / "q.db"), workers=16,
-                       rate_limit_interval=300,
-                       dispatcher_options={"max_attempts": 6, "retry_base": 0.2, "max_workers": 64}).start()
+                       settings=Settings(rate_limit_interval=300, max_attempts=6, retry_base=0.2, max_workers=64)).start()
     try:
         port = stack.server.server_address[1]
         statuses = post_all(port, list(range(2000)))

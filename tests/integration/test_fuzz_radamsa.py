@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from fluxnotify.ingress.apigw import handle_api_event
-from fluxnotify.ingress.dedup import NoDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ops.local import LocalStack
+from fluxnotify.state.dedup import NoDedup
 from helpers import MemoryQueue
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.workers import MAX_RECEIVES, DispatchWorkers
 from fluxnotify.queue.messages import Envelope
 from fluxnotify.queue.sqlite import Message, SqliteDatabase, SqliteQueue
+from fluxnotify.settings import Settings
 
 EVENT = {"involvedObject": {"kind": "Kustomization", "name": "apps", "namespace": "flux-system"},
          "severity": "info", "message": "m", "reason": "ReconciliationSucceeded",
@@ -36,7 +37,7 @@ spec:
 def workers(tmp_path, sink):
     db = SqliteDatabase(str(tmp_path / "serve.db"))
     queue, dead = SqliteQueue(db, "events"), SqliteQueue(db, "dead")
-    pool = DispatchWorkers(FileStore(load_yaml(manifests(sink.url))), queue, dead, 1, {"retry_base": 0})
+    pool = DispatchWorkers(FileStore(load_yaml(manifests(sink.url))), queue, dead, 1, Settings(retry_base=0))
     return pool, queue, dead
 
 

@@ -17,6 +17,7 @@ import fixtures.status.status_fixtures as fx
 import pytest
 
 from fluxnotify.ops.local import LocalStack
+from fluxnotify.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,7 @@ def stack(tmp_path, sink):
     config = tmp_path / "config.yaml"
     config.write_text(fx.manifests(sink.url))
     local = LocalStack([str(config)], port=0, database=str(tmp_path / "q.db"), workers=2,
-                       rate_limit_interval=0, status_addr="127.0.0.1:0").start()
+                       settings=Settings(rate_limit_interval=0), status_addr="127.0.0.1:0").start()
     try:
         for text in ("first", "second"):
             body = json.dumps({**fx.event(), "message": text}).encode()

@@ -45,6 +45,6 @@ def test_the_secret_store_is_a_parameter_the_dispatcher_reads():
 
 
 def test_the_ledger_outlives_the_dead_letters():
-    from fluxnotify.delivery.ledger import DEFAULT_TTL
+    from fluxnotify.state.ledger import DEFAULT_TTL
 
     assert DEFAULT_TTL >= template()["Resources"]["EventsDLQ"]["Properties"]["MessageRetentionPeriod"]

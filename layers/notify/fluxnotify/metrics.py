@@ -8,7 +8,7 @@ Names (namespace ``fluxnotify``):
   ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts) and
   ``DeliveryLatency`` (milliseconds, sent and failed deliveries);
 * dispatcher, no dimension: ``StatusWriteFailed`` (delivery status not recorded,
-  delivery/status.py).
+  state/status.py).
 
 * both: ``ColdStart`` (count 1, in the first invocation of an environment), and the
   dispatcher's ``ConfigRefreshFailed`` and ``LedgerWriteFailed`` (no dimension).

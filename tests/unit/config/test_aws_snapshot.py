@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.config.snapshot import version_parameter
+from fluxnotify.settings import Settings
 from fluxnotify.transport.http import DeliveryError
 
 PREFIX = "/fluxnotify"
@@ -163,7 +164,7 @@ stringData: {token: s3cr3t-t0ken}
     stored = ssm.get_parameter(Name="/fluxnotify-secrets/flux-system/hook-token", WithDecryption=True)
     assert stored["Parameter"]["Type"] == "SecureString"
     assert secrets.list_secrets()["SecretList"] == []
-    store = AwsStore(PREFIX, "fluxnotify", ttl=0, ssm=ssm)
+    store = AwsStore(PREFIX, "fluxnotify", ttl=0, ssm=ssm, settings=Settings.from_env())
     assert store.secret("flux-system", "hook-token") == {"token": "s3cr3t-t0ken"}
     assert store.provider("flux-system", "hook") is not None
     assert import_files([str(manifest)], ssm=ssm, secrets=secrets) == 0  # unchanged the second time
@@ -185,7 +186,8 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
         def send(self, body, delay=0):
             raise AssertionError("no follow-up expected")
 
-    from fluxnotify.delivery.ledger import DynamoLedger
+    from fluxnotify.state.ledger import DynamoLedger
+    from fluxnotify.state.stores import Stores
 
     dynamodb = boto3.client("dynamodb")
     dynamodb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
@@ -193,7 +195,7 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
     calls = Calls().attach(ssm, secrets, dynamodb)
     store = AwsStore(PREFIX, "fluxnotify", ttl=3600, ssm=ssm, secrets=secrets)  # no refresh falls due
-    dispatcher = Dispatcher(store, Queue(), Queue(), ledger=DynamoLedger("state", dynamodb))
+    dispatcher = Dispatcher(store, Queue(), Queue(), stores=Stores.memory(ledger=DynamoLedger("state", dynamodb)))
     event = {"involvedObject": {"kind": "Kustomization", "name": "app-3", "namespace": "flux-system"},
              "severity": "info", "message": "m", "reason": "ReconciliationSucceeded",
              "reportingController": "kustomize-controller", "timestamp": "2026-11-25T10:15:30Z"}

@@ -7,8 +7,9 @@ from functools import lru_cache
 
 import pytest
 
-from fluxnotify.config.options import ConfigError, ProviderConfig, parse_duration, redact, resolve
+from fluxnotify.config.options import ConfigError, ProviderConfig, parse_duration, redact
 from fluxnotify.model.manifests import parse_object
+from fluxnotify.providers import resolve
 from fluxnotify.transport.http import DEFAULT_TIMEOUT, TLSMaterial
 
 NS = "flux-system"

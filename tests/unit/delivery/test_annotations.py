@@ -14,6 +14,7 @@ from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render
 from fluxnotify.ops.validate import conditions
+from fluxnotify.settings import Settings
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600), ("1h30m", 5400),
@@ -96,7 +97,9 @@ def test_no_cross_namespace_refs_keeps_an_alert_to_its_namespace(sink, monkeypat
         "discarding event, access denied to cross-namespace sources: alert 'flux-system/team' can't process "
         "event from 'Kustomization/apps/apps', cross-namespace references have been blocked")
     monkeypatch.setenv("NO_CROSS_NAMESPACE_REFS", "true")  # the environment variable does the same
-    (from_env,) = Harness(generic_manifests(sink.url, sources=sources)).send(event(namespace="apps"))
+    flag = Settings.from_env().no_cross_namespace_refs
+    (from_env,) = Harness(generic_manifests(sink.url, sources=sources), no_cross_namespace_refs=flag).send(
+        event(namespace="apps"))
     assert from_env.outcome == "skipped"
     assert len(sink.wait_for(1)) == 1
 
@@ -115,7 +118,7 @@ def alert_condition(annotations: dict, *, provider_type: str = "generic", source
         text = text.replace("metadata: {name: team, namespace: flux-system}\nspec: {type",
                             "metadata: {name: team, namespace: flux-system, annotations: "
                             f"{json.dumps(provider_annotations)}}}\nspec: {{type")
-    return {(c.kind): c.as_dict() for c in conditions(load_yaml(text))}
+    return {(c.kind): c.as_dict() for c in conditions(load_yaml(text), no_cross_namespace_refs=Settings.from_env().no_cross_namespace_refs)}
 
 
 @pytest.mark.parametrize(("annotations", "expected"), [

@@ -9,6 +9,7 @@ import pytest
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher, Envelope, parse_envelope
 from fluxnotify.model.manifests import load_yaml
+from fluxnotify.settings import Settings
 from fluxnotify.transport.failures import redact_url
 from helpers import MemoryQueue, dispatch, door
 
@@ -149,7 +150,7 @@ spec:
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped():
-    dispatcher = Dispatcher(FileStore([]), MemoryQueue(), MemoryQueue(), retry_base=30)
+    dispatcher = Dispatcher(FileStore([]), MemoryQueue(), MemoryQueue(), Settings(retry_base=30))
     for attempt, full in [(1, 30), (2, 60), (3, 120), (5, 480)]:
         delays = {dispatcher.backoff(attempt, [None]) for _ in range(50)}
         assert all(0.8 * full - 1 <= d <= full for d in delays), (attempt, delays)

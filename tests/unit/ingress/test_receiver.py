@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from fluxnotify.ingress.dedup import SqliteDedup
 from fluxnotify.ingress.receiver import Receiver, rfc1123
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import SqliteDedup
 from helpers import MemoryQueue
 
 EVENT = {

@@ -11,10 +11,10 @@ import pytest
 
 from fluxnotify.ingress import clusters as clusters_module
 from fluxnotify.ingress.clusters import tag_cluster
-from fluxnotify.ingress.dedup import SqliteDedup, dedup_key
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.model.event import parse_event
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import SqliteDedup, dedup_key
 from helpers import MemoryQueue
 
 TOKENS = {"default": ["plain-1"], "prod-eu": ["eu-old", "eu-new"], "staging": ["st-1"]}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fluxnotify.ingress.dedup import SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import SqliteDedup
 from helpers import MemoryQueue
 
 EVENT = json.dumps({

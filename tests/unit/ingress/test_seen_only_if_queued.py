@@ -15,12 +15,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fluxnotify.ingress import dedup as dedup_module
-from fluxnotify.ingress.dedup import DynamoDedup, SqliteDedup, dedup_key
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.model.event import clean_metadata, parse_event
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 from fluxnotify.queue.sqs import SqsQueue
+from fluxnotify.state import dedup as dedup_module
+from fluxnotify.state.dedup import DynamoDedup, SqliteDedup, dedup_key
 
 EVENT = json.dumps({
     "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps",

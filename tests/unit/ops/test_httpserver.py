@@ -14,6 +14,7 @@ import time
 import pytest
 
 from fluxnotify.ops.local import LocalStack
+from fluxnotify.settings import Settings
 
 EVENT = json.dumps({
     "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"},
@@ -28,7 +29,7 @@ def stack(tmp_path_factory):
     config = root / "flux.yaml"
     config.write_text("apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\n"
                       "metadata: {name: p, namespace: flux-system}\nspec: {type: generic, address: http://127.0.0.1:9/}\n")
-    stack = LocalStack([str(config)], port=0, database=str(root / "q.db"), workers=0, rate_limit_interval=0,
+    stack = LocalStack([str(config)], port=0, database=str(root / "q.db"), workers=0, settings=Settings(rate_limit_interval=0),
                        read_timeout=0.5, max_connections=4).start()
     yield stack
     stack.stop()

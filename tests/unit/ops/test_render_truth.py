@@ -107,3 +107,51 @@ def test_render_refuses_what_the_receiver_refuses(tmp_path, capsys):
     assert out == ""
     assert err == (f"fluxnotify: {event}: the receiver refuses this event with 400: "
                    "severity 'bogus' is not one of trace, info, error\n")
+
+
+def render_cli(tmp_path, capsys, manifests: str, *args: str) -> tuple[int, list[dict]]:
+    files = tmp_path / "m.yaml"
+    files.write_text(manifests)
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(EVENT))
+    code = main(["render", "-f", str(files), "--event", str(path), *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_missing_provider_is_an_error_and_exit_1(tmp_path, capsys):
+    """Issue 22: serve dead-letters it; render used to show nothing wrong."""
+    code, results = render_cli(tmp_path, capsys, HOOK + alert("a", "gone"))
+    assert code == 1
+    assert results[-1] == {"provider": "flux-system/gone", "type": None, "deliveries": [], "skipped": None,
+                           "error": "failed to read provider: Provider 'flux-system/gone' not found",
+                           "alert": "flux-system/a"}
+
+
+def test_a_severity_mismatch_is_explained_for_every_namespace(tmp_path, capsys):
+    text = HOOK + alert("a", "hook", "  eventSeverity: error\n", sources='[{kind: Kustomization, name: "*", namespace: "*"}]')
+    code, (result,) = render_cli(tmp_path, capsys, text)
+    assert code == 0
+    assert result["skipped"] == ("no Alert selects the event: Alert flux-system/a: eventSeverity error does not "
+                                 "select severity 'info'")
+
+
+def test_a_failing_template_is_an_error_of_the_delivery(tmp_path, capsys):
+    text = HOOK + alert("a", "hook").replace("metadata: {name: a, namespace: flux-system}",
+                                             'metadata: {name: a, namespace: flux-system, annotations: '
+                                             '{"fluxnotify.io/message": "{{ event.nope.deeper }}"}}')
+    code, (result,) = render_cli(tmp_path, capsys, text)
+    assert code == 1
+    assert result["template_error"].startswith("UndefinedError")
+    assert result["error"] == f"message template failed: {result['template_error']}"
+    assert result["deliveries"][0]["body"]["message"] == "reconciliation finished"  # what serve sends
+
+
+def test_render_as_a_named_cluster(tmp_path, capsys):
+    text = HOOK + alert("a", "hook").replace("metadata: {name: a, namespace: flux-system}",
+                                             'metadata: {name: a, namespace: flux-system, annotations: '
+                                             '{"fluxnotify.io/clusters": "prod-*"}}')
+    code, (skipped,) = render_cli(tmp_path, capsys, text)
+    assert skipped["skipped"] == "fluxnotify.io/clusters: cluster 'default' is not one of prod-*"
+    code, (routed,) = render_cli(tmp_path, capsys, text, "--cluster", "prod-eu")
+    assert code == 0 and routed["skipped"] is None
+    assert routed["deliveries"][0]["body"]["metadata"] == {"cluster": "prod-eu"}  # as the receiver tags it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-from fluxnotify.delivery.status import ObjectStatus
 from fluxnotify.ops.status import (
     Snapshot,
     delivering,
@@ -15,6 +14,7 @@ from fluxnotify.ops.status import (
 )
 from fluxnotify.ops.statuspage import render_page
 from fluxnotify.ops.validate import Condition
+from fluxnotify.state.status import ObjectStatus
 
 AT = 1_800_000_000.0
 

@@ -47,7 +47,7 @@ spec: {{providerRef: {{name: hook}}, eventSources: [{{kind: Kustomization, name:
     for i in range(5):
         queue.send('{"event": {"involvedObject": {"kind": "Kustomization", "namespace": "flux-system", '
                    f'"name": "a"}}, "severity": "info", "message": "m{i}", "reportingController": "k"}}}}')
-    workers = DispatchWorkers(FileStore(load_yaml(manifests)), queue, dead, 2, {}, idle_poll=0.01)
+    workers = DispatchWorkers(FileStore(load_yaml(manifests)), queue, dead, 2, idle_poll=0.01)
     with caplog.at_level(logging.ERROR):
         workers.start()
         try:

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Future
 from typing import Any
 
-from fluxnotify.config.secretstore import read_secret, secret_store
+from fluxnotify.config.secretstore import read_secret
 from fluxnotify.config.snapshot import Snapshot, load_snapshot, read_version
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.settings import Settings
 from fluxnotify.transport.http import DeliveryError
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,6 @@ def aws_client(service: str) -> Any:
     return boto3.client(service, config=config)
 
 
-def _seconds(env: str, default: float) -> float:
-    return float(os.environ.get(env, default))
-
-
 class AwsStore:
     def __init__(
         self,
@@ -65,13 +61,15 @@ class AwsStore:
         *,
         store: str | None = None,
         metrics: Metrics | None = None,
+        settings: Settings | None = None,
     ):
-        self.config_prefix = (config_prefix or os.environ.get("CONFIG_PREFIX", "/fluxnotify")).rstrip("/")
-        self.secrets_prefix = secrets_prefix or os.environ.get("SECRETS_PREFIX", "fluxnotify")
-        self.ttl = ttl if ttl is not None else _seconds("CONFIG_TTL", 60)
-        self.full_ttl = max(self.ttl, _seconds("CONFIG_FULL_TTL", 900))
-        self.secrets_ttl = max(self.ttl, _seconds("SECRETS_TTL", 900))
-        self.store = store or secret_store()
+        settings = settings or Settings()
+        self.config_prefix = (config_prefix or settings.config_prefix).rstrip("/")
+        self.secrets_prefix = secrets_prefix or settings.secrets_prefix
+        self.ttl = ttl if ttl is not None else settings.config_ttl
+        self.full_ttl = max(self.ttl, settings.config_full_ttl)
+        self.secrets_ttl = max(self.ttl, settings.secrets_ttl)
+        self.store = store or settings.secret_store
         self._ssm = ssm or aws_client("ssm")
         self._secrets = secrets or (self._ssm if self.store == "ssm" else aws_client("secretsmanager"))
         self.metrics = metrics or NullMetrics()

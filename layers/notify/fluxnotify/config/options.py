@@ -10,23 +10,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from fluxnotify.errors import Permanent
+from fluxnotify.model.duration import CRD_UNITS, go_duration
 from fluxnotify.model.manifests import Provider
 from fluxnotify.transport.http import DEFAULT_TIMEOUT, TLSMaterial, ssl_context
 
-# Types that post commit statuses (spec §2.5).
-COMMIT_STATUS_TYPES = frozenset(
-    {"github", "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops"}
-)
-GENERIC_TYPES = frozenset({"generic", "generic-hmac"})
-CHANGE_REQUEST_TYPES = frozenset(
-    {"githubpullrequestcomment", "gitlabmergerequestcomment", "giteapullrequestcomment"}
-)
-
 SecretLookup = Callable[[str, str], "dict[str, str] | None"]
 
-_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 _MIN_SECRET = 4
 _URL_PIECES = re.compile(r"[/?&=@:#;,\s]+")
 _HOST_NAME = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
@@ -35,7 +25,7 @@ _TLS_KEYS = (("ca.crt", "caFile"), ("tls.crt", "certFile"), ("tls.key", "keyFile
 FORMAT_ANNOTATION = "fluxnotify.io/format"
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, Permanent):
     """A provider configuration that cannot be used (the reference's error text)."""
 
 
@@ -166,12 +156,13 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def parse_duration(text: str) -> float:
     """A Go duration as Flux's CRD allows it (`1m30s`, `500ms`), in seconds."""
-    if not _DURATION.match(text):
-        raise ConfigError(f"invalid timeout {text!r}: expected a duration such as 15s, 1m or 500ms")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    try:
+        return go_duration(text, CRD_UNITS)
+    except ValueError:
+        raise ConfigError(f"invalid timeout {text!r}: expected a duration such as 15s, 1m or 500ms") from None
 
 
-def resolve(provider: Provider, get_secret: SecretLookup) -> ProviderConfig:
+def resolve(provider: Provider, get_secret: SecretLookup, secret_tls: bool = False) -> ProviderConfig:
     """Apply spec, Secret, proxy Secret and TLS Secret in the order of spec §3.2."""
     spec = provider.spec
     ns = provider.metadata.namespace
@@ -191,7 +182,7 @@ def resolve(provider: Provider, get_secret: SecretLookup) -> ProviderConfig:
         values.update(_from_secret(secret, ns, spec.secret_ref.name))
     if spec.proxy_secret_ref:
         values["proxy"] = _proxy_from_secret(get_secret, ns, spec.proxy_secret_ref.name)
-    values["tls"] = _tls(provider, secret, get_secret)
+    values["tls"] = _tls(provider, secret, get_secret, secret_tls)
     return ProviderConfig(
         namespace=ns,
         name=provider.metadata.name,
@@ -282,7 +273,8 @@ def _proxy_from_secret(get_secret: SecretLookup, ns: str, name: str) -> str:
     return parts._replace(netloc=f"{userinfo}@{parts.netloc.rpartition('@')[2]}").geturl()
 
 
-def _tls(provider: Provider, secret: dict[str, str], get_secret: SecretLookup) -> TLSMaterial | None:
+def _tls(provider: Provider, secret: dict[str, str], get_secret: SecretLookup, secret_tls: bool) -> TLSMaterial | None:
+    """``secret_tls``: the type also takes TLS material from its own Secret (commit status types)."""
     spec = provider.spec
     if spec.cert_secret_ref:
         ns, name = provider.metadata.namespace, spec.cert_secret_ref.name
@@ -293,7 +285,7 @@ def _tls(provider: Provider, secret: dict[str, str], get_secret: SecretLookup) -
                 "'ca.crt' or both 'tls.crt' and 'tls.key'"
             )
         return material
-    if spec.type in COMMIT_STATUS_TYPES and secret:
+    if secret_tls and secret:
         try:
             return _tls_material(secret)
         except ConfigError:

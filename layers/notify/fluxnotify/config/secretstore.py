@@ -15,18 +15,11 @@ top of SSM, so the importer writes where the dispatcher reads whichever store is
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-SECRETS_MANAGER, SSM = "secretsmanager", "ssm"
+from fluxnotify.settings import SSM  # Settings.secret_store
+
 MAX_SECURE_STRING = 4096  # standard tier; larger values need the advanced tier
-
-
-def secret_store() -> str:
-    store = os.environ.get("SECRET_STORE", SECRETS_MANAGER).strip().lower() or SECRETS_MANAGER
-    if store not in (SECRETS_MANAGER, SSM):
-        raise ValueError(f"SECRET_STORE must be {SECRETS_MANAGER} or {SSM}, not {store!r}")
-    return store
 
 
 def ssm_secret_path(secrets_prefix: str) -> str:

@@ -1,1 +1,1 @@
-"""From a queued message to sent notifications: dispatcher, per-provider pipeline, routing."""
+"""The delivery core: routing, the planner and its stages, the executor (dispatcher.py)."""

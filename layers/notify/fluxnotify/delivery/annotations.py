@@ -3,7 +3,7 @@
 Extensions notification-controller lacks are configured by annotations, so manifests stay
 valid Flux objects (docs/extensions.md):
 
-* Alert ``fluxnotify.io/message``: a Jinja2 message template (delivery/templates.py);
+* Alert ``fluxnotify.io/message``: a Jinja2 message template (delivery/stages/templates.py);
 * Alert ``fluxnotify.io/digest`` (Go duration) and ``fluxnotify.io/min-events`` (N ≥ 1);
 * Alert ``fluxnotify.io/reasons`` / ``fluxnotify.io/exclude-reasons``: comma-separated
   reasons, exact and case-sensitive, ``*`` as a glob;
@@ -14,12 +14,12 @@ valid Flux objects (docs/extensions.md):
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 
-from fluxnotify.config.options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES
+from fluxnotify.model.duration import go_duration
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.providers import capabilities
 
 PREFIX = "fluxnotify.io/"
 MESSAGE = PREFIX + "message"
@@ -34,26 +34,9 @@ ALERT_KEYS = (MESSAGE, DIGEST, MIN_EVENTS, REASONS, EXCLUDE_REASONS, CLUSTERS)
 PROVIDER_KEYS = (THREAD, THREAD_TTL)
 DEFAULT_CLUSTER = "default"  # queue/messages.py: an unnamed cluster
 
-_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 class AnnotationError(ValueError):
     """An annotation that cannot be used; the message names it."""
-
-
-def go_duration(text: str) -> float:
-    """Go's time.ParseDuration (``90s``, ``5m``, ``1h30m``), in seconds."""
-    rest, total = text.strip(), 0.0
-    if not rest:
-        raise ValueError("empty duration")
-    while rest:
-        match = _GO_DURATION.match(rest)
-        if match is None or match.group(1) in ("", "."):
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        rest = rest[match.end() :]
-    return total
 
 
 def split_list(text: str) -> list[str]:
@@ -170,13 +153,13 @@ def alert_problem(alert: Alert, provider: Provider | None) -> str | None:
         if key in alert.metadata.annotations and not split_list(alert.metadata.annotations[key]):
             return f"{key}: empty list"
     if ext.template is not None:
-        from fluxnotify.delivery.templates import syntax_error
+        from fluxnotify.delivery.stages.templates import syntax_error
 
         error = syntax_error(ext.template)
         if error is not None:
             return f"{MESSAGE}: {error}"
     if ext.digest_seconds is not None and provider is not None:
         kind = provider.spec.type
-        if kind in COMMIT_STATUS_TYPES or kind in CHANGE_REQUEST_TYPES:
+        if capabilities(kind).per_event_checks:
             return f"{DIGEST}: digests are not supported for {kind} Providers (commit statuses and comments)"
     return None

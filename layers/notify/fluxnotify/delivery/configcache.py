@@ -13,16 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from fluxnotify import providers
-from fluxnotify.config.options import (
-    CHANGE_REQUEST_TYPES,
-    COMMIT_STATUS_TYPES,
-    ConfigError,
-    ProviderConfig,
-    resolve,
-)
+from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.manifests import Provider
-
-PER_EVENT_CHECKS = COMMIT_STATUS_TYPES | CHANGE_REQUEST_TYPES
 
 
 class ResolvedConfigs:
@@ -45,8 +37,9 @@ class ResolvedConfigs:
 
     def _resolve(self, provider: Provider) -> ProviderConfig | ConfigError:
         try:
-            config = resolve(provider, self.store.secret)
-            if provider.spec.type not in PER_EVENT_CHECKS:
+            caps = providers.capabilities(provider.spec.type)
+            config = providers.resolve(provider, self.store.secret)
+            if not caps.per_event_checks:
                 providers.get(provider.spec.type).validate(config)
             return config
         except ConfigError as err:

@@ -20,56 +20,52 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
-import random
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 
-from fluxnotify.config.options import ConfigError, redact, referenced_secret_forms
+from fluxnotify import providers
+from fluxnotify.config.options import redact, referenced_secret_forms
 from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
-from fluxnotify.delivery.extensions import Context, Extensions, State, no_cross_namespace_refs_from_env
-from fluxnotify.delivery.ledger import Ledger, NullLedger
-from fluxnotify.delivery.pipeline import prepare
+from fluxnotify.delivery.extensions import Extensions
+from fluxnotify.delivery.outcomes import (
+    TargetResult,
+    backoff,
+    dead_letter,
+    event_fields,
+    now_text,
+    raw_letter,
+    report,
+)
+from fluxnotify.delivery.plan import Context, Planned
+from fluxnotify.delivery.planner import Planner
 from fluxnotify.delivery.routing import match_alerts
-from fluxnotify.delivery.status import NullRecorder, Recorder
+from fluxnotify.delivery.stages import threads
+from fluxnotify.delivery.stages.digests import DIGEST_ID_PREFIX
+from fluxnotify.errors import DeliveryFailed, Outcome, Permanent, classify
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event, EventError, event_from_data, validate_event
 from fluxnotify.model.manifests import Alert
-from fluxnotify.providers.base import ProviderError, Skip
-from fluxnotify.queue import MAX_DELAY_SECONDS, Queue
+from fluxnotify.queue import Queue
 from fluxnotify.queue.messages import Envelope, UndecodableMessage, new_envelope, parse_envelope  # noqa: F401
-from fluxnotify.transport.http import DeliveryError, Transport
+from fluxnotify.settings import Settings
+from fluxnotify.state.stores import Stores
+from fluxnotify.transport.http import Transport
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 9  # back-off 30 s … 900 s: retries span about an hour
-DEFAULT_RETRY_BASE = 30.0
-
-DELIVERED, SKIPPED, RETRY, DEAD = "delivered", "skipped", "retry", "dead"
-UNFINISHED = "unfinished"  # out of time: the message is left to the queue
+DELIVERED, SKIPPED, GATHERED, RETRY, DEAD = (Outcome.DELIVERED, Outcome.SKIPPED, Outcome.GATHERED, Outcome.RETRY,
+                                              Outcome.DEAD)
+UNFINISHED = Outcome.UNFINISHED  # out of time: the message is left to the queue
 INLINE_BUDGET = 0.05  # seconds: targets expected to finish within it together go one after another
 
 
 class _OutOfTime(Exception):
     pass
-
-
-@dataclass
-class TargetResult:
-    target: str  # the Alert, namespace/name
-    provider: str = ""  # the Provider, namespace/name
-    provider_type: str = ""
-    outcome: str = DELIVERED
-    detail: str = ""  # skip rule or (redacted) error
-    retry_after: float | None = None
-    seconds: float = 0.0
 
 
 class Dispatcher:
@@ -78,37 +74,32 @@ class Dispatcher:
         store: ConfigStore,
         queue: Queue,
         dead_letters: Queue,
-        transport: Transport | None = None,
+        settings: Settings | None = None,
         *,
-        max_attempts: int | None = None,
-        retry_base: float | None = None,
-        max_workers: int = 32,
+        stores: Stores | None = None,
+        transport: Transport | None = None,
         metrics: Metrics | None = None,
-        status: Recorder | None = None,
-        ledger: Ledger | None = None,
-        state: State | None = None,
-        no_cross_namespace_refs: bool | None = None,
     ):
+        """``settings``: max_attempts, retry_base, no_cross_namespace_refs; ``stores``: the
+        ledger, status, digest and thread stores (state/stores.py; in memory when None)."""
         self.store = store
         self.queue = queue
         self.dead_letters = dead_letters
+        self.settings = settings or Settings()
         self.transport = transport or Transport()
-        env = os.environ
-        self.max_attempts = max_attempts or int(env.get("MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
-        self.retry_base = retry_base if retry_base is not None else float(
-            env.get("RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE)
-        )
+        self.max_attempts = self.settings.max_attempts
+        self.retry_base = self.settings.retry_base
+        self.no_cross_namespace_refs = self.settings.no_cross_namespace_refs
         self.metrics = metrics or NullMetrics()
-        self.status = status or NullRecorder()  # delivery/status.py; never raises
+        self.stores = stores or Stores.memory()
+        self.status = self.stores.status  # never raises
+        self.ledger = self.stores.ledger
         self._status_lock = threading.Lock()
-        self.extensions = Extensions(queue, state)  # digests, threads (delivery/extensions.py)
-        self.no_cross_namespace_refs = (
-            no_cross_namespace_refs if no_cross_namespace_refs is not None else no_cross_namespace_refs_from_env()
-        )
-        self.ledger = ledger or NullLedger()
+        self.extensions = Extensions(queue, self.stores)  # digests, threads (delivery/extensions.py)
         self._configs = ResolvedConfigs(store)
+        self.planner = Planner(store.provider, store.secret, self._configs)
         self._latency: dict[str, float] = {}  # provider → recent delivery seconds (moving average)
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="deliver")
+        self._pool = ThreadPoolExecutor(max_workers=self.settings.max_workers, thread_name_prefix="deliver")
 
     # --- one message -------------------------------------------------------
 
@@ -122,14 +113,15 @@ class Dispatcher:
         deadline = deadline or Deadline()
         flush = self.extensions.flush_request(body)
         if flush is not None:  # a digest's window has ended
-            return self.extensions.flush(flush, self)
+            return self.extensions.flush(flush, self.store.alerts(), self.store.provider, self.metrics,
+                                         self._send_digest)
         try:
             envelope = parse_envelope(body, default_id=message_id or None)
             event = event_from_data(envelope.event)
             validate_event(event)  # what the receiver checks: a message may come from elsewhere
             event.timestamp_text()
         except (UndecodableMessage, EventError, RecursionError, OverflowError) as err:
-            self._dead_letter_raw(body, str(err) or type(err).__name__)
+            self.dead_letters.send(raw_letter(body, str(err) or type(err).__name__))
             self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
         done = self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
@@ -139,7 +131,7 @@ class Dispatcher:
             return []
         alerts = [alert for alert in self._targets(event, envelope.targets) if alert.metadata.key not in done]
         if not alerts and not done:
-            logger.info("no alert matches the event", extra=_event_fields(event))
+            logger.info("no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
         try:
             if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
@@ -186,47 +178,62 @@ class Dispatcher:
     # --- one target --------------------------------------------------------
 
     def _deliver(self, event: Event, alert: Alert, envelope: Envelope, deadline: Deadline | None = None) -> TargetResult:
+        """Plan one Alert's delivery (delivery/planner.py) and carry the plan out."""
         started, deadline = time.monotonic(), deadline or Deadline()
-        ns, provider_name = alert.metadata.namespace, alert.spec.provider_ref.name
-        result = TargetResult(target=alert.metadata.key, provider=f"{ns}/{provider_name}")
-        config = provider = None  # their secrets are redacted from errors (computed only on failure)
+        context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
+                          envelope.id.startswith(DIGEST_ID_PREFIX))  # a digest (also replayed) goes as it is
+        planned = self.planner.plan_alert(event, alert, context)
+        result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
+                              provider_type=planned.provider_type)
         try:
-            provider = self.store.provider(ns, provider_name)
-            if provider is None:
-                raise ConfigError(f"failed to read provider: Provider '{ns}/{provider_name}' not found")
-            result.provider_type = provider.spec.type
-            context = Context.of(envelope, self.no_cross_namespace_refs, self.metrics)
-            prepared = prepare(event, alert, provider, self.store.secret, context, self._configs)
-            config = prepared.config
-            if (left := deadline.delivery_seconds()) < config.timeout:
-                if left <= 0:
-                    raise _OutOfTime
-                config = replace(config, timeout=left)  # a delivery never outlives the invocation
-            gathered = self.extensions.deliver(prepared.event, config, prepared.extensions, alert,
-                                               provider, envelope, self.transport, context)
-            if gathered is not None:
-                result.outcome, result.detail = SKIPPED, gathered
-        except Skip as skip:
-            result.outcome, result.detail = SKIPPED, str(skip)
+            if planned.error is not None:
+                raise planned.error
+            if planned.outcome == GATHERED:
+                result.outcome = SKIPPED  # a gathered event is not sent on its own (status, metrics)
+                result.detail = self.extensions.gather(planned, envelope)
+            elif planned.outcome == SKIPPED:
+                result.outcome, result.detail = SKIPPED, planned.detail
+            else:
+                self._send(planned, context, deadline)
         except _OutOfTime:
             result.outcome = UNFINISHED
-        except DeliveryError as err:
-            result.outcome = RETRY if err.retryable else DEAD
-            result.detail, result.retry_after = redact(str(err), _secrets(config)), err.retry_after
-        except (ConfigError, ProviderError) as err:
-            secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)  # before options
-            result.outcome, result.detail = DEAD, redact(str(err), secrets)
-        except Exception as err:  # a bug must not lose the event: retry it, and say why
-            secrets = _secrets(config) or referenced_secret_forms(provider, self.store.secret)
-            logger.error("unexpected error while delivering",  # the traceback, redacted like every output
-                         extra={"alert": result.target, "traceback": redact(traceback.format_exc(), secrets)})
-            result.outcome, result.detail = RETRY, redact(f"internal error: {err!r}", secrets)
+        except Exception as err:  # errors.py: one classification for every failure
+            result.outcome, detail, result.retry_after = classify(err)
+            if result.outcome == SKIPPED:
+                result.detail = detail
+            else:
+                provider = planned.provider
+                secrets = _secrets(planned.config) or referenced_secret_forms(provider, self.store.secret)
+                result.detail = redact(detail, secrets)
+                if not isinstance(err, (Permanent, DeliveryFailed)):  # a bug: the traceback, redacted
+                    logger.error("unexpected error while delivering",
+                                 extra={"alert": result.target, "traceback": redact(traceback.format_exc(), secrets)})
         if result.outcome != DELIVERED and deadline.delivery_seconds() <= 0:
             result.outcome = UNFINISHED  # cut short by the deadline, not by the provider
         result.seconds = time.monotonic() - started
         if result.outcome == DELIVERED:
             self._remember(envelope.id, result.target)
         return result
+
+    def _send(self, planned: Planned, context: Context, deadline: Deadline) -> None:
+        config = planned.config
+        assert config is not None and planned.event is not None and planned.provider is not None
+        if (left := deadline.delivery_seconds()) < config.timeout:
+            if left <= 0:
+                raise _OutOfTime
+            config = replace(config, timeout=left)  # a delivery never outlives the invocation
+        if planned.reply:
+            threads.deliver(self.stores.threads, planned.provider, planned.event, config, self.transport,
+                            context.cluster)
+        else:
+            providers.deliver(planned.event, config, self.transport)
+
+    def _send_digest(self, event: Event, alert: Alert, envelope: Envelope, retry_body: str) -> list[TargetResult]:
+        """A digest goes the way of every delivery: planned, sent, followed up, reported."""
+        result = self._deliver(event, alert, envelope)
+        self._follow_up(envelope, [result], retry_body)
+        self._report(event, envelope, [result])
+        return [result]
 
     def _remember(self, message_id: str, target: str) -> None:
         try:
@@ -237,7 +244,8 @@ class Dispatcher:
 
     # --- what happens next -------------------------------------------------------
 
-    def _follow_up(self, envelope: Envelope, results: list[TargetResult]) -> None:
+    def _follow_up(self, envelope: Envelope, results: list[TargetResult], retry_body: str | None = None) -> None:
+        """Retry (one follow-up message, or ``retry_body`` for a digest) and dead letters."""
         retry = [r for r in results if r.outcome == RETRY]
         if retry and envelope.attempt >= self.max_attempts:
             for result in retry:
@@ -248,33 +256,16 @@ class Dispatcher:
             delay = self.backoff(envelope.attempt, [r.retry_after for r in retry])
             follow_up = Envelope(envelope.event, envelope.attempt + 1, [r.target for r in retry], envelope.id,
                                  envelope.cluster, envelope.chain)
-            self.queue.send(follow_up.to_json(), delay)
+            self.queue.send(retry_body or follow_up.to_json(), delay)
         for result in results:
             if result.outcome == DEAD:
                 self._dead_letter(envelope, result)
 
     def backoff(self, attempt: int, retry_after: list[float | None]) -> int:
-        """Exponential back-off with jitter; a provider's Retry-After wins when given."""
-        hinted = [seconds for seconds in retry_after if seconds is not None]
-        if hinted:
-            return min(MAX_DELAY_SECONDS, math.ceil(max(hinted)))
-        delay = self.retry_base * 2 ** (attempt - 1)
-        return min(MAX_DELAY_SECONDS, math.ceil(delay * random.uniform(0.8, 1.0)))
+        return backoff(self.retry_base, attempt, retry_after)
 
     def _dead_letter(self, envelope: Envelope, result: TargetResult) -> None:
-        letter = {
-            "event": envelope.event,
-            "targets": [result.target],
-            "attempt": envelope.attempt,
-            "provider": result.provider,
-            "type": result.provider_type,
-            "error": result.detail,
-            "reason": "retries exhausted" if result.detail.startswith("giving up") else "permanent failure",
-            "failed_at": _now(),
-            "id": envelope.id,
-            "cluster": envelope.cluster,
-        }
-        self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
+        self.dead_letters.send(dead_letter(envelope, result))
 
     def exhausted_letter(self, body: str, message_id: str, error: str) -> str | None:
         """The dead letter of a message received too often without being handled (the local
@@ -289,60 +280,15 @@ class Dispatcher:
         except (UndecodableMessage, EventError, RecursionError):
             return json.dumps({"raw": body, "error": error, "reason": "max receives exceeded"}, ensure_ascii=False)
         letter = {"event": envelope.event, "targets": [n for n in names if n not in done], "attempt": envelope.attempt,
-                  "error": error, "reason": "max receives exceeded", "failed_at": _now(), "id": envelope.id,
+                  "error": error, "reason": "max receives exceeded", "failed_at": now_text(), "id": envelope.id,
                   "cluster": envelope.cluster}
         return json.dumps(letter, ensure_ascii=False) if letter["targets"] else None
 
-    def _dead_letter_raw(self, body: str, error: str) -> None:
-        letter = {"raw": body[:200_000], "error": error, "reason": "undecodable message", "failed_at": _now()}
-        logger.error("undecodable message sent to the dead-letter queue", extra={"error": error})
-        self.dead_letters.send(json.dumps(letter, ensure_ascii=False))
-
     def _report(self, event: Event, envelope: Envelope, results: list[TargetResult]) -> None:
-        """One log line for the deliveries that succeeded, one per skip (with its rule) and
-        per failure (with its redacted error); metrics for every target."""
-        common = {**_event_fields(event), "attempt": envelope.attempt, "message_id": envelope.id}
-        delivered = [r.provider for r in results if r.outcome == DELIVERED]
-        if delivered:
-            logger.info("delivered", extra={**common, "providers": delivered})
-        for result in results:
-            if result.outcome != DELIVERED:
-                self._log_one(common, result)
-            self._measure(result)
+        report(event, envelope, results, self.metrics)
         with self._status_lock:  # records run concurrently; their status items overlap (same Provider)
             self.status.record(event, envelope, results)
-
-    @staticmethod
-    def _log_one(common: dict, result: TargetResult) -> None:
-        fields = {**common, "alert": result.target, "provider": result.provider, "provider_type":
-                  result.provider_type, "outcome": result.outcome, "duration_ms": round(result.seconds * 1000, 1)}
-        if result.outcome == SKIPPED:
-            logger.info("skipped by rule", extra={**fields, "rule": result.detail})
-        else:
-            logger.warning("delivery failed", extra={**fields, "error": result.detail})
-
-    def _measure(self, result: TargetResult) -> None:
-        dimensions = {"ProviderType": result.provider_type or "unknown"}
-        names = {
-            DELIVERED: ["DeliveriesSent"],
-            SKIPPED: ["DeliveriesSkipped"],
-            RETRY: ["DeliveriesFailed", "DeliveriesRetried"],
-            DEAD: ["DeliveriesFailed", "DeliveriesDeadLettered"],
-        }[result.outcome]
-        for name in names:
-            self.metrics.count(name, dimensions)
-        if result.outcome != SKIPPED:
-            self.metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
 
 
 def _secrets(config) -> list[str]:
     return config.sensitive_values() if config is not None else []
-
-
-def _event_fields(event: Event) -> dict[str, str]:
-    ref = event.involved_object
-    return {"object": f"{ref.kind}/{ref.namespace}/{ref.name}", "reason": event.reason}
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,188 +1,64 @@
-"""The `fluxnotify.io/*` extensions in the delivery path (docs/extensions.md).
+"""The executor's side of the stages that keep state: a gathered event joins its digest window,
+and a digest's flush message becomes one delivery of the digest (delivery/stages/digests.py).
 
-Three hooks, so every provider gets them without provider code:
-
-* ``before_merge`` (pipeline, after the drop rules): --no-cross-namespace-refs, the reason
-  filters and the cluster selection — a Skip with the rule;
-* ``after_merge`` (pipeline, before encoding): the message template;
-* ``Extensions.deliver`` (dispatcher, instead of the provider's deliver): digests gather,
-  Slack threads reply; ``Extensions.flush`` handles the digest's flush message.
-
-State (digest windows, thread parents) is DynamoDB (STATE_TABLE) on AWS and the SQLite file
-of serve locally, created on first use so a dispatcher without digests or threads never
-touches it.
+State (digest windows, thread parents) is in the dispatcher's stores (state/stores.py):
+DynamoDB (the state table) on AWS, the SQLite file of serve locally.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
 from typing import Any
 
 from fluxnotify import providers
-from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, ProviderConfig
-from fluxnotify.delivery import digests, threads
-from fluxnotify.delivery.annotations import (
-    DEFAULT_CLUSTER,
-    AlertExtensions,
-    AnnotationError,
-    alert_extensions,
-    cluster_name,
-    skip_rule,
-)
+from fluxnotify.delivery.plan import Planned
+from fluxnotify.delivery.stages import digests
+from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
-from fluxnotify.model.manifests import Alert, Provider
-from fluxnotify.providers.base import Skip
-from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
+from fluxnotify.model.manifests import Alert
+from fluxnotify.queue import Queue
 from fluxnotify.queue.messages import Envelope
-from fluxnotify.transport.http import Transport
+from fluxnotify.state.digests import Window
+from fluxnotify.state.stores import Stores
 
-
-@dataclass(frozen=True)
-class Context:
-    """What a delivery knows beyond event, Alert and Provider."""
-
-    cluster: str = DEFAULT_CLUSTER  # envelope.cluster
-    no_cross_namespace_refs: bool = False
-    metrics: Metrics | None = None
-    digest: bool = False  # the digest itself: filters and template were applied per event
-
-    @classmethod
-    def of(cls, envelope: Envelope, no_cross_namespace_refs: bool, metrics: Metrics | None) -> Context:
-        # A digest (also one replayed from the dead-letter queue) is sent as it is.
-        digest = envelope.id.startswith(digests.DIGEST_ID_PREFIX)
-        return cls(envelope.cluster, no_cross_namespace_refs, metrics, digest)
-
-
-def no_cross_namespace_refs_from_env() -> bool:
-    return os.environ.get("NO_CROSS_NAMESPACE_REFS", "").lower() in ("1", "true", "yes")
-
-
-def before_merge(raw: Event, alert: Alert | None, context: Context) -> AlertExtensions:
-    """Raise Skip for an event the Alert's rules keep out; the Alert's extensions."""
-    if alert is None:
-        return AlertExtensions()
-    ref = raw.involved_object
-    if context.no_cross_namespace_refs and ref.namespace != alert.metadata.namespace:
-        raise Skip(
-            "discarding event, access denied to cross-namespace sources: alert "
-            f"'{alert.metadata.key}' can't process event from '{ref.kind}/{ref.namespace}/{ref.name}', "
-            "cross-namespace references have been blocked"
-        )
-    try:
-        ext = alert_extensions(alert)
-    except AnnotationError as err:
-        raise ConfigError(f"Alert {alert.metadata.key}: {err}") from None
-    if not context.digest:
-        rule = skip_rule(ext, raw, context.cluster)
-        if rule is not None:
-            raise Skip(rule)
-    return ext
-
-
-def after_merge(event: Event, alert: Alert | None, provider: Provider, ext: AlertExtensions,
-                context: Context) -> Event:
-    commit_status = provider.spec.type in COMMIT_STATUS_TYPES
-    if commit_status and TEMPLATED_DESCRIPTION in event.metadata:  # only the template may set it
-        event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
-    if alert is None or ext.template is None or context.digest:
-        return event
-    from fluxnotify.delivery import templates
-
-    templated = templates.apply(ext.template, event, alert, provider, cluster_name(context.cluster),
-                                context.metrics)
-    if commit_status and templated is not event:  # it becomes the status description
-        description = templated.message.strip()[:MAX_TEMPLATED_DESCRIPTION]
-        templated = templated.with_metadata({**templated.metadata, TEMPLATED_DESCRIPTION: description})
-    return templated
-
-
-def preview(prepared: Any, raw: Event, alert: Alert | None, provider: Provider, get_secret) -> Any:
-    """render: a digest Alert shows the digest this one event would make (min-events aside)."""
-    if alert is None or prepared.extensions.digest_seconds is None:
-        return prepared
-    from fluxnotify.delivery.digeststore import Window
-    from fluxnotify.delivery.pipeline import prepare
-
-    entry = {"t": prepared.event.timestamp_text() or "", "line": digests.event_line(prepared.event)}
-    window = Window(digests.digest_key(alert, provider), "render", alert.metadata.key, DEFAULT_CLUSTER, 0.0,
-                    1, prepared.event.severity, [entry], raw.to_dict())
-    event = digests.digest_event(window, digests.budget_of(prepared.module))
-    return prepare(event, alert, provider, get_secret, Context(digest=True))
-
-
-@dataclass
-class State:
-    digests: Any
-    threads: Any
-
-
-def default_state(queue: Any) -> State:
-    """serve's SQLite file when the queue is SQLite, else STATE_TABLE, else an in-memory file."""
-    database = getattr(queue, "db", None)
-    table = os.environ.get("STATE_TABLE")
-    if database is None and table:
-        from fluxnotify.delivery.digeststore import DynamoDigests
-
-        return State(DynamoDigests(table), threads.DynamoThreads(table))
-    if database is None:
-        from fluxnotify.queue.sqlite import SqliteDatabase
-
-        database = SqliteDatabase(":memory:")
-    from fluxnotify.delivery.digeststore import SqliteDigests
-
-    return State(SqliteDigests(database), threads.SqliteThreads(database))
+# (digest event, its envelope, a retry's flush message) → the delivery's results
+DigestSender = Callable[[Event, Alert, Envelope, str], list[Any]]
 
 
 class Extensions:
-    def __init__(self, queue: Any, state: State | None = None):
+    def __init__(self, queue: Queue, state: Stores):
         self._queue = queue
-        self._state = state
+        self.state = state
 
-    @cached_property
-    def state(self) -> State:
-        return self._state or default_state(self._queue)
-
-    def deliver(self, event: Event, cfg: ProviderConfig, ext: AlertExtensions, alert: Alert,
-                provider: Provider, envelope: Envelope, transport: Transport, context: Context) -> str | None:
-        """Deliver (or gather into a digest: then the skip detail to log)."""
-        if ext.digest_seconds is not None and not context.digest:
-            return digests.gather(self.state.digests, self._queue, event, alert, provider, envelope, ext)
-        if threads.applies(provider, cfg):
-            threads.deliver(self.state.threads, provider, event, cfg, transport, context.cluster)
-        else:
-            providers.deliver(event, cfg, transport)
-        return None
+    def gather(self, planned: Planned, envelope: Envelope) -> str:
+        """Add a GATHERED plan item to its digest window; the detail to log."""
+        return digests.gather(self.state.digests, self._queue, planned.event, planned.alert, planned.provider,
+                              envelope, planned.ext)
 
     @staticmethod
     def flush_request(body: str) -> dict | None:
         return digests.flush_request(body)
 
-    def flush(self, data: dict, dispatcher: Any) -> list:
+    def flush(self, data: dict, alerts: list[Alert], get_provider: Callable, metrics: Metrics,
+              send: DigestSender) -> list[Any]:
+        """Handle a flush message: the window's digest is planned and sent like any event
+        (``send``: the executor, with its retry policy); the window is marked sent unless
+        the delivery is retried."""
         store = self.state.digests
 
-        def deliver_digest(window, alert: Alert, attempt: int) -> list:
-            provider = dispatcher.store.provider(alert.metadata.namespace, alert.spec.provider_ref.name)
+        def deliver_digest(window: Window, alert: Alert, attempt: int) -> list[Any]:
+            provider = get_provider(alert.metadata.namespace, alert.spec.provider_ref.name)
             module = providers.get(provider.spec.type) if provider is not None else None
             budget = digests.budget_of(module) if module is not None else digests.DEFAULT_BUDGET
             event = digests.digest_event(window, budget)
             envelope = Envelope(event.to_dict(), attempt, [alert.metadata.key],
                                 digests.DIGEST_ID_PREFIX + window.window, window.cluster)
-            result = dispatcher._deliver(event, alert, envelope)
-            if result.outcome == "retry" and attempt < dispatcher.max_attempts:
-                delay = dispatcher.backoff(attempt, [result.retry_after])
+            results = send(event, alert, envelope, digests.flush_body(window, attempt + 1))
+            if any(r.outcome == Outcome.RETRY for r in results):
                 store.release(window.key, window.window)
-                dispatcher.queue.send(digests.flush_body(window, attempt + 1), delay)
             else:
-                if result.outcome == "retry":
-                    result.outcome = "dead"
-                    result.detail = f"giving up after {attempt} attempt(s): {result.detail}"
-                if result.outcome == "dead":
-                    dispatcher._dead_letter(envelope, result)
                 store.mark_sent(window.key, window.window)
-            dispatcher._report(event, envelope, [result])
-            return [result]
+            return results
 
-        return digests.flush(store, data, dispatcher, deliver_digest)
+        return digests.flush(store, data, self._queue, alerts, metrics, deliver_digest)

@@ -9,43 +9,63 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from fluxnotify.config.options import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
 from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.providers import CHANGE_REQUEST_TYPES, COMMIT_STATUS_TYPES, GENERIC_TYPES
 
 # --- matching ---------------------------------------------------------------
 
 
 def match_alerts(event: Event, alerts: list[Alert]) -> list[Alert]:
     """The Alerts that select this event, each at most once, in listing order."""
-    return [alert for alert in alerts if alert_matches(event, alert)]
+    return [alert for alert in alerts if mismatch(event, alert) is None]
 
 
 def alert_matches(event: Event, alert: Alert) -> bool:
+    return mismatch(event, alert) is None
+
+
+_OBJECT, _SEVERITY, _LABELS, _MATCH = range(4)  # how far one event source gets
+
+
+def mismatch(event: Event, alert: Alert) -> str | None:
+    """The one Alert matcher (spec §2.2): None when the Alert selects the event, else why not,
+    naming the rule (what `render` reports as ``skipped``)."""
     spec = alert.spec
+    name = f"Alert {alert.metadata.key}"
     if spec.suspend:
-        return False
-    if not any(_source_matches(event, alert, source) for source in spec.event_sources):
-        return False
+        return f"{name} is suspended"
+    furthest = max((_source_stage(event, alert, source) for source in spec.event_sources), default=_OBJECT)
+    if furthest == _OBJECT:
+        ref = event.involved_object
+        sources = ", ".join(f"{s.kind}/{s.namespace or alert.metadata.namespace}/{s.name}" for s in spec.event_sources)
+        return f"{name}: no event source matches {ref.kind}/{ref.namespace}/{ref.name} (sources: {sources})"
+    if furthest == _SEVERITY:
+        return f"{name}: eventSeverity {spec.event_severity or 'info'} does not select severity {event.severity!r}"
+    if furthest == _LABELS:
+        return f"{name}: sources with matchLabels never match (fluxnotify cannot read labels)"
     if spec.inclusion_list and not any(_search(p, event.message) for p in spec.inclusion_list):
-        return False
-    return not any(_search(p, event.message) for p in spec.exclusion_list)
+        return f"{name}: the message matches no inclusionList pattern"
+    excluded = next((p for p in spec.exclusion_list if _search(p, event.message)), None)
+    if excluded is not None:
+        return f"{name}: the message matches exclusionList pattern {excluded!r}"
+    return None
 
 
-def _source_matches(event: Event, alert: Alert, source) -> bool:
+def _source_stage(event: Event, alert: Alert, source) -> int:
     ref = event.involved_object
     namespace = source.namespace or alert.metadata.namespace
     # "*" (every namespace) is a fluxnotify extension; --no-cross-namespace-refs limits it
-    # to the Alert's own namespace (delivery/extensions.py).
+    # to the Alert's own namespace (delivery/stages/filters.py).
     if (namespace != "*" and ref.namespace != namespace) or ref.kind != source.kind:
-        return False
+        return _OBJECT
+    if source.name != "*" and source.name != ref.name:
+        return _OBJECT
     severity = alert.spec.event_severity or "info"
     if event.severity != severity and severity != "info":
-        return False
-    if source.name != "*" and source.name != ref.name:
-        return False
+        return _SEVERITY
     # Labels need the Kubernetes API, which fluxnotify cannot read.
-    return source.match_labels is None
+    return _LABELS if source.match_labels is not None else _MATCH
 
 
 @lru_cache(maxsize=1024)

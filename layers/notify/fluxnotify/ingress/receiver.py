@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,6 @@ from fluxnotify.ingress.clusters import (
     parse_token_secret,
     tag_cluster,
 )
-from fluxnotify.ingress.dedup import DedupStore, NoDedup, dedup_key
 from fluxnotify.ingress.forwarded import as_raw, is_forwarded
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import (
@@ -37,6 +35,7 @@ from fluxnotify.model.event import (
 )
 from fluxnotify.queue import Queue
 from fluxnotify.queue.messages import DEFAULT_CLUSTER, new_envelope
+from fluxnotify.state.dedup import DedupStore, NoDedup, dedup_key
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ class Receiver:
         self.metrics = metrics or NullMetrics()
         self.dedup = dedup or NoDedup()
         self.token = token
-        limit = max_body or int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+        limit = max_body or DEFAULT_MAX_BODY  # Settings.max_body_bytes
         self.max_body = min(limit, QUEUE_MESSAGE_LIMIT // 2)
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:

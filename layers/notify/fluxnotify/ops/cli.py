@@ -14,6 +14,7 @@ from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops import cluster_admin
 from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
+from fluxnotify.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
                         help=FILES_HELP)
     render.add_argument("--event", required=True, metavar="EVENT.json",
                         help="the event as a Flux controller posts it (prefixed metadata keys)")
+    render.add_argument("--cluster", default="", metavar="NAME",
+                        help="plan as if the event came from this cluster (its webhook token)")
+    render.add_argument("--no-cross-namespace-refs", action="store_true",
+                        help="plan as serve --no-cross-namespace-refs would (env NO_CROSS_NAMESPACE_REFS)")
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
@@ -149,7 +154,8 @@ def _render(args) -> int:
         validate_event(event)  # what the receiver would refuse, render refuses too
     except EventError as err:
         return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
-    results = render(objects, event)
+    no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
+    results = render(objects, event, args.cluster, no_cross)
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0
 
@@ -159,7 +165,11 @@ def _validate(args) -> int:
 
     configure_logging("WARNING")
     try:
-        found = validate_files(args.file, note=_note) if args.file else Report(_stored_conditions(args))
+        if args.file:
+            found = validate_files(args.file, note=_note,
+                                   no_cross_namespace_refs=Settings.from_env().no_cross_namespace_refs)
+        else:
+            found = Report(_stored_conditions(args))
         for line in [] if args.file else _target_warnings(args.providers, args.stack):
             print(f"fluxnotify: warning: {line}", file=sys.stderr)
     except RuntimeError as err:  # admin.AwsError, StackError: AWS unreachable or refused

@@ -48,9 +48,9 @@ class DispatcherProcess:
     """
 
     def __init__(self, args: tuple):
-        files, database, workers, options = args
+        files, database, workers, settings = args
         self._argv = [sys.executable, "-m", "fluxnotify.ops.dispatchproc",
-                      json.dumps({"database": database, "workers": workers, "options": options,
+                      json.dumps({"database": database, "workers": workers, "settings": settings.as_dict(),
                                   "parent": os.getpid()})]
         self._files = files
         self._config_lock = threading.Lock()  # one writer on the child's stdin, the latest version
@@ -209,7 +209,7 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def child_main(config_in, database, workers, options, parent_pid, beat) -> None:
+def child_main(config_in, database, workers, settings, parent_pid, beat) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # serve reloads and sends the result
@@ -220,12 +220,13 @@ def child_main(config_in, database, workers, options, parent_pid, beat) -> None:
     from fluxnotify.ops.reload import LiveStore
     from fluxnotify.ops.workers import DispatchWorkers
     from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+    from fluxnotify.settings import Settings
 
     configure_logging("INFO")
     store = LiveStore((_read_config(config_in) or (0, []))[1])
     threading.Thread(target=_follow_config, args=(config_in, store, beat), name="config", daemon=True).start()
     db = SqliteDatabase(database)
-    pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, options,
+    pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, Settings(**settings),
                            idle_poll=0.01).start()
     beat(b"ready")
     next_beat = time.monotonic() + BEAT
@@ -276,7 +277,7 @@ def main() -> None:
         except (BrokenPipeError, ValueError):
             os._exit(0)  # the parent is gone
 
-    child_main(sys.stdin.buffer, args["database"], args["workers"], args["options"], args["parent"], beat)
+    child_main(sys.stdin.buffer, args["database"], args["workers"], args["settings"], args["parent"], beat)
     # The config reader thread blocks on stdin: no interpreter shutdown (it would abort on that lock).
     sys.stderr.flush()
     os._exit(0)

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
 
-from fluxnotify.ingress.dedup import NoDedup, SqliteDedup
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ops.dblock import DatabaseBusy, DatabaseLock, reset_database
 from fluxnotify.ops.dispatchproc import DispatcherProcess
@@ -33,6 +31,8 @@ from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
 from fluxnotify.ops.reload import LiveConfig, LiveStore, Loaded
 from fluxnotify.ops.statuspage import StatusPage
 from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
+from fluxnotify.settings import Settings
+from fluxnotify.state.dedup import NoDedup, SqliteDedup
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ class LocalStack:
         port: int = 9292,
         database: str = "fluxnotify.db",
         workers: int = 4,
-        rate_limit_interval: float | None = None,
         token: str | None = None,
-        dispatcher_options: dict | None = None,
+        settings: Settings | None = None,
         separate_process: bool = False,
         read_timeout: float = 10.0,
         max_connections: int = 512,
@@ -89,11 +88,10 @@ class LocalStack:
         self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
         self.queue = SqliteQueue(self.db, "events")
         self.dead = SqliteQueue(self.db, "dead")
-        interval = rate_limit_interval
-        if interval is None:
-            interval = float(os.environ.get("RATE_LIMIT_INTERVAL", "300"))
+        settings = settings or Settings()
+        interval = settings.rate_limit_interval
         dedup = SqliteDedup(self.db, interval) if interval > 0 else NoDedup()
-        self.receiver = Receiver(self.queue, dedup, token=lambda: token)
+        self.receiver = Receiver(self.queue, dedup, token=lambda: token, max_body=settings.max_body_bytes)
         self.server.max_body = self.receiver.max_body
         self.status_page = self._status_page(status_addr, host)
         self.store = LiveStore(self.config.current.objects)
@@ -102,10 +100,10 @@ class LocalStack:
         if workers and not separate_process:
             from fluxnotify.ops.workers import DispatchWorkers  # serve's parent never needs it
 
-            self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, dispatcher_options or {})
+            self.workers = DispatchWorkers(self.store, self.queue, self.dead, workers, settings)
         elif workers:
             self.dispatcher_process = DispatcherProcess(
-                (self.config.current.files, database, workers, dispatcher_options or {}))
+                (self.config.current.files, database, workers, settings))
         self.config.on_change = self._config_changed
         self._gone_logged = threading.Event()
 

@@ -1,9 +1,10 @@
 """`fluxnotify render`: what each Provider in the files would send for an event (DESIGN.md).
 
-Runs the dispatcher's own path (door clean-up, Alert matching, drop rules, metadata merge,
-options, encode) without any network I/O, and tells the truth about it: a Provider whose
-Alerts in the files would not select the event is `skipped` with the rule, an unsupported
-type is an error saying so, and each HTTP delivery shows the proxy and timeout it would use.
+Prints the dispatcher's own plan (delivery/planner.py: door clean-up, the one Alert matcher,
+drop rules, stages, options, encode) without any network I/O: a Provider whose Alerts would
+not select the event is `skipped` with the matcher's rule, an unsupported type, a missing
+Provider or a failing template is an `error`, an event a digest would gather says so
+(`gathered`), and each HTTP delivery shows the proxy and timeout it would use.
 """
 
 from __future__ import annotations
@@ -13,74 +14,81 @@ from typing import Any
 
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError, ProviderConfig
-from fluxnotify.delivery import extensions
-from fluxnotify.delivery.mismatch import why_not
-from fluxnotify.delivery.pipeline import prepare
+from fluxnotify.delivery.annotations import DEFAULT_CLUSTER
+from fluxnotify.delivery.plan import Context, Planned
+from fluxnotify.delivery.planner import Planner
+from fluxnotify.errors import Outcome
+from fluxnotify.ingress.clusters import tag_cluster
 from fluxnotify.model.event import Event, clean_metadata, strip_internal
 from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.transport.http import Request, environment_proxy
 
-# Types whose rendered request goes out without the configured proxy (spec §3.5: "px" no,
-# or used for a token fetch only).
-DIRECT_TYPES = frozenset({
-    "sentry", "lark", "matrix", "nats", "github", "gitlab", "bitbucket", "bitbucketserver",
-    "azuredevops", "githubdispatch", "githubpullrequestcomment", "gitlabmergerequestcomment",
-})  # fmt: skip
 
-
-def render(objects: list[Manifest], raw_event: Event) -> list[dict[str, Any]]:
-    """One result per Provider, in file order."""
+def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLUSTER,
+           no_cross_namespace_refs: bool = False) -> list[dict[str, Any]]:
+    """One result per Provider, in file order, then one per Alert that selects the event but
+    names a Provider missing from the files (an error: serve dead-letters it)."""
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
     alerts = [o for o in objects if isinstance(o, Alert)]
-    event = strip_internal(clean_metadata(raw_event))
-    results = []
-    for provider in (o for o in objects if isinstance(o, Provider)):
-        results.append(render_one(event, alerts, provider, lambda ns, n: secrets.get(f"{ns}/{n}")))
+    found = {o.metadata.key: o for o in objects if isinstance(o, Provider)}
+    planner = Planner(lambda ns, n: found.get(f"{ns}/{n}"), lambda ns, n: secrets.get(f"{ns}/{n}"))
+    cluster = cluster or DEFAULT_CLUSTER
+    event = tag_cluster(strip_internal(clean_metadata(raw_event)), cluster)  # what the receiver queues
+    context = Context(cluster, no_cross_namespace_refs)
+    plan = planner.plan(event, alerts, context)
+    results = [_provider_result(provider, [p for p in plan if p.provider_key == key], planner, event, context)
+               for key, provider in found.items()]
+    for item in plan:
+        if item.routed and item.provider is None:
+            results.append(_result(item))
     return results
 
 
-def render_one(event: Event, alerts: list[Alert], provider: Provider, get_secret) -> dict[str, Any]:
+def _provider_result(provider: Provider, items: list[Planned], planner: Planner, event: Event,
+                     context: Context) -> dict[str, Any]:
+    """The first Alert that routes the event to the Provider; else why none does; without
+    Alerts, as if one had routed the event to it."""
+    if not items:
+        return _result(planner.plan_one(event, None, provider, context))
+    routed = next((item for item in items if item.routed), None)
+    if routed is not None:
+        return _result(routed)
+    reasons = "; ".join(item.detail for item in items)
+    result = _result(Planned(None, provider.metadata.key, provider, outcome=Outcome.SKIPPED))
+    result["skipped"] = "no Alert selects the event: " + reasons
+    return result
+
+
+def _result(item: Planned) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "provider": provider.metadata.key,
-        "type": provider.spec.type,
+        "provider": item.provider_key,
+        "type": item.provider_type or None,
         "deliveries": [],
         "skipped": None,
         "error": None,
     }
+    if item.provider is None and item.alert is not None:  # a missing Provider: which Alert names it
+        result["alert"] = item.target
     try:
-        providers.get(provider.spec.type)  # unsupported is an error, whatever the drop rules say
-        alert, skipped = _routing(event, provider, alerts)
-        if skipped:
-            raise Skip(skipped)
-        prepared = prepare(event, alert, provider, get_secret)
-        prepared = extensions.preview(prepared, event, alert, provider, get_secret)  # digests
-        deliveries = prepared.module.encode(prepared.event, prepared.config)
-        result["deliveries"] = [delivery_json(d, prepared.config) for d in deliveries]
+        if item.provider is not None:
+            providers.get(item.provider.spec.type)  # unsupported is an error, whatever the rules say
+        if item.outcome in (Outcome.DEAD, Outcome.RETRY):
+            result["error"] = item.detail
+        elif item.outcome == Outcome.SKIPPED:
+            result["skipped"] = item.detail
+        elif item.outcome == Outcome.GATHERED:
+            result["gathered"] = item.detail
+        else:
+            result["deliveries"] = [delivery_json(d, item.config) for d in item.requests()]
     except Skip as skip:
         result["skipped"] = str(skip)
     except (ConfigError, ProviderError) as err:
         result["error"] = str(err)
+    if item.template_error is not None:
+        result["template_error"] = item.template_error
+        result["error"] = result["error"] or f"message template failed: {item.template_error}"
     return result
-
-
-def _routing(event: Event, provider: Provider, alerts: list[Alert]) -> tuple[Alert | None, str | None]:
-    """The Alert that routes the event to the Provider; or, when Alerts in the files reference
-    it and none selects the event, why (a real delivery skips it then)."""
-    referencing = [
-        alert for alert in alerts
-        if alert.metadata.namespace == provider.metadata.namespace
-        and alert.spec.provider_ref.name == provider.metadata.name
-    ]  # fmt: skip
-    if not referencing:
-        return None, None  # rendered as if an Alert had routed the event to it
-    reasons = []
-    for alert in referencing:
-        reason = why_not(event, alert)
-        if reason is None:
-            return alert, None
-        reasons.append(reason)
-    return None, "no Alert selects the event: " + "; ".join(reasons)
 
 
 def delivery_json(delivery: Any, config: ProviderConfig | None = None) -> dict[str, Any]:
@@ -105,6 +113,6 @@ def delivery_json(delivery: Any, config: ProviderConfig | None = None) -> dict[s
 
 
 def _proxy(url: str, config: ProviderConfig) -> str:
-    if config.type in DIRECT_TYPES:
+    if providers.capabilities(config.type).direct:
         return ""
     return config.proxy or environment_proxy(url)

@@ -13,6 +13,7 @@ from pathlib import Path
 from fluxnotify.model.manifests import ManifestError
 from fluxnotify.ops import cluster_admin
 from fluxnotify.ops.logs import configure_logging
+from fluxnotify.settings import Settings
 
 EXAMPLE = """\
 examples:
@@ -84,8 +85,13 @@ def run(args) -> int:
     stacks: list = []
     signal.signal(signal.SIGHUP, lambda *_: [stack.reload() for stack in stacks])  # the config is read below
     configure_logging("INFO")
-    if args.no_cross_namespace_refs:  # read by the dispatcher, also in its child process
-        os.environ["NO_CROSS_NAMESPACE_REFS"] = "true"
+    try:
+        settings = Settings.from_env()
+    except ValueError as err:
+        return fail(str(err))
+    # Flags over the environment; the dispatcher's child process gets the settings.
+    settings = settings.but(rate_limit_interval=args.rate_limit_interval,
+                            no_cross_namespace_refs=settings.no_cross_namespace_refs or args.no_cross_namespace_refs)
     try:
         tokens = cluster_admin.serve_tokens(args.token, args.cluster)
     except cluster_admin.ClusterError as err:
@@ -101,7 +107,7 @@ def run(args) -> int:
                            workers=args.workers, token=tokens, separate_process=True,
                            read_timeout=args.read_timeout, max_connections=args.max_connections,
                            status_addr=args.status_addr, reset_db=args.reset_db, strict=args.strict,
-                           rate_limit_interval=args.rate_limit_interval, report=say)
+                           report=say, settings=settings)
     except NotReady as err:
         _summary(err.conditions, None)
         return fail(str(err), 1)

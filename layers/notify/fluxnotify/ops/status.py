@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from fluxnotify.delivery.status import DEAD_LETTERED, DELIVERED, FAILURES, SKIPPED, ObjectStatus, iso
 from fluxnotify.ops.replay import describe
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.status import DEAD_LETTERED, DELIVERED, FAILURES, SKIPPED, ObjectStatus, iso
 
 if TYPE_CHECKING:  # validate pulls in every provider module: not for `status` itself
     from fluxnotify.ops.validate import Condition
@@ -37,7 +37,7 @@ class Snapshot:
 
 
 def local_snapshot(db: SqliteDatabase, now: float | None = None, recent: int = 50) -> Snapshot:
-    from fluxnotify.delivery.status_sqlite import SqliteStatus
+    from fluxnotify.state.status_sqlite import SqliteStatus
 
     now = time.time() if now is None else now
     store = SqliteStatus(db)
@@ -62,7 +62,7 @@ def aws_snapshot(table: str | None, queue_url: str | None, dlq_url: str | None, 
     """Raises botocore errors; the CLI turns them into one line."""
     import boto3
 
-    from fluxnotify.delivery.status_dynamo import DynamoStatus
+    from fluxnotify.state.status_dynamo import DynamoStatus
 
     objects = DynamoStatus(table, dynamodb or boto3.client("dynamodb")).objects() if table else []
     queue: dict[str, Any] = {"depth": None, "oldestAgeSeconds": None, "deadLetters": None}
@@ -248,7 +248,7 @@ def stored_delivering(found: list[Condition], table: str | None) -> list[Conditi
         return found
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from fluxnotify.delivery.status_dynamo import DynamoStatus
+    from fluxnotify.state.status_dynamo import DynamoStatus
 
     try:
         statuses = DynamoStatus(table).objects()

@@ -30,11 +30,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from fluxnotify.delivery.status import FAILURES, iso
 from fluxnotify.ops.httpserver import Answer, Route, error_answer
 from fluxnotify.ops.replay import replay_local
 from fluxnotify.ops.status import Snapshot, counts_text, last_text, local_snapshot, queue_text
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.status import FAILURES, iso
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 
 from fluxnotify.config.aws import secret_name
 from fluxnotify.config.options import redact, secret_forms
-from fluxnotify.config.secretstore import SSM, SsmSecretsClient, secret_store
+from fluxnotify.config.secretstore import SSM, SsmSecretsClient
 from fluxnotify.config.snapshot import META
 from fluxnotify.model.manifests import (
     Alert,
@@ -43,6 +42,7 @@ from fluxnotify.model.manifests import (
     parse_object,
 )
 from fluxnotify.ops.validate import Condition, conditions
+from fluxnotify.settings import Settings
 
 KINDS = ("Provider", "Alert")
 PLACEHOLDER = "<stored in Secrets Manager: {name}>"
@@ -63,13 +63,13 @@ class ImportRefused(ValueError):
 
 def config_prefix(value: str | None = None) -> str:
     """The SSM path prefix: argument, else CONFIG_PREFIX, else /fluxnotify (always with a leading /)."""
-    prefix = (value or os.environ.get("CONFIG_PREFIX") or "/fluxnotify").rstrip("/")
+    prefix = (value or Settings.from_env().config_prefix).rstrip("/")
     return prefix if prefix.startswith("/") else "/" + prefix
 
 
 def secrets_prefix(value: str | None = None) -> str:
     """The Secrets Manager name prefix: argument, else SECRETS_PREFIX, else fluxnotify."""
-    return (value or os.environ.get("SECRETS_PREFIX") or "fluxnotify").rstrip("/")
+    return (value or Settings.from_env().secrets_prefix).rstrip("/")
 
 
 def clients(ssm=None, secrets=None):
@@ -118,7 +118,7 @@ class Stored:
     """What is stored under the prefixes, read lazily and cached for one command."""
 
     def __init__(self, ssm, secrets, config_prefix: str, secrets_prefix: str):
-        if secret_store() == SSM:  # SECRET_STORE=ssm: Secrets as SecureString parameters
+        if Settings.from_env().secret_store == SSM:  # SECRET_STORE=ssm: Secrets as SecureString parameters
             secrets = SsmSecretsClient(ssm, secrets_prefix)
         self.ssm, self.secrets = ssm, secrets
         self.config_prefix, self.secrets_prefix = config_prefix, secrets_prefix

@@ -9,10 +9,11 @@ from difflib import get_close_matches
 from fluxnotify import providers
 from fluxnotify.config.files import Loaded, read_manifests
 from fluxnotify.config.hints import explain
-from fluxnotify.config.options import COMMIT_STATUS_TYPES, ConfigError, redact, resolve, secret_forms
+from fluxnotify.config.options import ConfigError, redact, secret_forms
 from fluxnotify.delivery import annotations
 from fluxnotify.delivery.routing import pattern_error
 from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
+from fluxnotify.providers import COMMIT_STATUS_TYPES
 
 # Stands in for the per-event commit status id while a Provider alone is validated.
 VALIDATION_COMMIT_STATUS = "kind/name/uid"
@@ -49,17 +50,19 @@ class Condition:
 Problem = tuple[str, str]  # (reason, message)
 
 
-def conditions(objects: list[Manifest], broken: Iterable[str] = ()) -> list[Condition]:
+def conditions(objects: list[Manifest], broken: Iterable[str] = (),
+               no_cross_namespace_refs: bool = False) -> list[Condition]:
     """One Ready condition per Provider and Alert, in file order; no secret in any message.
 
-    ``broken``: keys of Providers that could not even be loaded (their Alerts are not Ready).
+    ``broken``: keys of Providers that could not even be loaded (their Alerts are not Ready);
+    ``no_cross_namespace_refs``: Settings.no_cross_namespace_refs (serve's flag).
     """
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
     hidden = secret_forms(v for data in secrets.values() for v in data.values())
     provider_keys = {o.metadata.key for o in objects if isinstance(o, Provider)} | set(broken)
     problems: dict[str, list[Problem]] = {key: [("ValidationFailed", "")] for key in broken}
     problems |= {
-        o.metadata.key: provider_problems(o, lambda ns, n: secrets.get(f"{ns}/{n}")) + _annotations(o, None)
+        o.metadata.key: provider_problems(o, lambda ns, n: secrets.get(f"{ns}/{n}")) + _annotations(o, None, False)
         for o in objects if isinstance(o, Provider)
     }  # fmt: skip
     by_key = {o.metadata.key: o for o in objects if isinstance(o, Provider)}
@@ -68,7 +71,7 @@ def conditions(objects: list[Manifest], broken: Iterable[str] = ()) -> list[Cond
         if isinstance(obj, Provider):
             found = problems[obj.metadata.key]
         elif isinstance(obj, Alert):
-            found = alert_problems(obj, provider_keys) + _annotations(obj, by_key) + _provider_not_ready(obj, problems)
+            found = alert_problems(obj, provider_keys) + _annotations(obj, by_key, no_cross_namespace_refs) + _provider_not_ready(obj, problems)
         else:
             continue
         warnings = tuple(redact(w, hidden) for w in obj.warnings + unknown_annotations(obj))
@@ -142,7 +145,7 @@ def provider_problems(provider: Provider, get_secret) -> list[Problem]:
                       f"spec.commitStatusExpr is only allowed for commit status types, not {spec.type}"))
     try:
         module = providers.get(spec.type)
-        config = resolve(provider, get_secret)
+        config = providers.resolve(provider, get_secret)
         if spec.type in COMMIT_STATUS_TYPES:
             # The commit status id belongs to each event (spec §3.3): validate the rest.
             config = replace(config, commit_status=VALIDATION_COMMIT_STATUS)
@@ -188,21 +191,18 @@ def alert_problems(alert: Alert, provider_keys: set[str]) -> list[Problem]:
     return found
 
 
-def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None) -> list[Problem]:
+def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | None,
+                 no_cross_namespace_refs: bool) -> list[Problem]:
     """The fluxnotify.io/* annotations (delivery/annotations.py) and cluster-wide sources."""
     if isinstance(obj, Provider):
         messages = [annotations.provider_problem(obj)]
     else:
         provider = (providers_by_key or {}).get(f"{obj.metadata.namespace}/{obj.spec.provider_ref.name}")
-        messages = [annotations.alert_problem(obj, provider), _cross_namespace(obj)]
+        messages = [annotations.alert_problem(obj, provider), _cross_namespace(obj) if no_cross_namespace_refs else None]
     return [("ValidationFailed", message) for message in messages if message is not None]
 
 
 def _cross_namespace(alert: Alert) -> str | None:
-    from fluxnotify.delivery.extensions import no_cross_namespace_refs_from_env
-
-    if not no_cross_namespace_refs_from_env():
-        return None
     for index, source in enumerate(alert.spec.event_sources):
         if source.namespace and source.namespace != alert.metadata.namespace:
             return (
@@ -259,11 +259,12 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def report(loaded: Loaded) -> Report:
+def report(loaded: Loaded, no_cross_namespace_refs: bool = False) -> Report:
     """The Report of what ``read_manifests`` found: objects that could not be loaded are not
     Ready (and so are the Alerts of such a Provider); other errors are input errors."""
     broken = [e for e in loaded.errors if e.kind in ("Provider", "Alert") and e.key]
-    found = conditions(loaded.objects, broken=[e.key for e in broken if e.kind == "Provider"])
+    found = conditions(loaded.objects, broken=[e.key for e in broken if e.kind == "Provider"],
+                       no_cross_namespace_refs=no_cross_namespace_refs)
     for err in broken:
         message = str(err).removeprefix(f"{err.source}: {err.kind} {err.key}: ")
         found.append(Condition(err.kind, err.key, False, "ValidationFailed", message, err.source, errors=(message,)))
@@ -272,6 +273,6 @@ def report(loaded: Loaded) -> Report:
     return Report(found, [str(e) for e in loaded.errors if e not in broken])
 
 
-def validate_files(paths: list[str], note=None, stdin=None) -> Report:
+def validate_files(paths: list[str], note=None, stdin=None, no_cross_namespace_refs: bool = False) -> Report:
     """`validate -f`: read every file (``-``: standard input) and report on all of it."""
-    return report(read_manifests(paths, note, stdin=stdin))
+    return report(read_manifests(paths, note, stdin=stdin), no_cross_namespace_refs)

@@ -9,20 +9,17 @@ whatever failed is received again later.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
-from fluxnotify.delivery import digests
-from fluxnotify.delivery.digeststore import SqliteDigests
 from fluxnotify.delivery.dispatcher import Dispatcher
-from fluxnotify.delivery.ledger import SqliteLedger
-from fluxnotify.delivery.status_sqlite import SqliteStatus
+from fluxnotify.delivery.stages import digests
 from fluxnotify.queue.sqlite import SqliteQueue
+from fluxnotify.settings import Settings
+from fluxnotify.state.stores import Stores
 
 logger = logging.getLogger(__name__)
 
-VISIBILITY_TIMEOUT = float(os.environ.get("FLUXNOTIFY_VISIBILITY_TIMEOUT", "90"))  # > the longest delivery
 MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
 MAX_BACKOFF = 2.0
 
@@ -30,17 +27,19 @@ MAX_BACKOFF = 2.0
 class DispatchWorkers:
     """Threads that take messages from the SQLite queue and hand them to the Dispatcher."""
 
-    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, options: dict,
+    def __init__(self, store, queue: SqliteQueue, dead: SqliteQueue, count: int, settings: Settings | None = None,
                  idle_poll: float = 0.5):
         self.queue = queue
         self.dead = dead
-        self.dispatcher = Dispatcher(store, queue, dead, status=SqliteStatus(queue.db), ledger=SqliteLedger(queue.db),
-                                     **options)
+        settings = settings or Settings()
+        self.visibility_timeout = settings.visibility_timeout
+        stores = Stores.sqlite(queue.db)
+        self.dispatcher = Dispatcher(store, queue, dead, settings, stores=stores)
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
         self._stopping = threading.Event()
         self._failing = threading.Event()  # set while the store fails (one log line per streak)
-        self._digests = SqliteDigests(queue.db)
+        self._digests = stores.digests
         self._next_sweep = 0.0  # time.monotonic() of the next digest sweep (the first: at start)
         self._sweep_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, name=f"dispatch-{i}", daemon=True)
@@ -99,7 +98,7 @@ class DispatchWorkers:
 
     def _poll(self) -> None:
         self._sweep()
-        messages = self.queue.receive(max_messages=10, visibility_timeout=VISIBILITY_TIMEOUT)
+        messages = self.queue.receive(max_messages=10, visibility_timeout=self.visibility_timeout)
         handled = [message.id for message in messages if self._process(message)]
         # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
         self._until_done(lambda: self.queue.delete_many(handled))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.errors import Permanent, Skip  # noqa: F401  (Skip: re-exported for provider modules)
 from fluxnotify.model import gojson
 from fluxnotify.model.event import Event
 from fluxnotify.transport.http import DeliveryError, Request, Response, Transport, check_2xx
@@ -33,11 +34,7 @@ _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", 
                "\v": "\\v", '"': '\\"', "\\": "\\\\"}
 
 
-class Skip(Exception):
-    """The provider deliberately sends nothing for this event (e.g. reason Progressing)."""
-
-
-class ProviderError(Exception):
+class ProviderError(Permanent):
     """The event cannot be delivered by this provider (permanent), e.g. missing revision."""
 
 

@@ -28,6 +28,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import LocationParseError, ProxySchemeUnknown, SSLError
 
+from fluxnotify.errors import DeliveryFailed
 from fluxnotify.transport.failures import answered, describe, redact_url, request_secrets
 
 DEFAULT_TIMEOUT = 15.0
@@ -62,7 +63,7 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
 
-class DeliveryError(Exception):
+class DeliveryError(DeliveryFailed):
     """A failed delivery. ``retryable`` follows spec §4.3; ``retry_after`` is in seconds."""
 
     def __init__(

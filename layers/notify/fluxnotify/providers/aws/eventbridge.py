@@ -29,7 +29,6 @@ from fluxnotify.providers.aws.shared import (
 )
 from fluxnotify.transport.http import DeliveryError, Transport
 
-FLUXNOTIFY_ONLY = True
 SOURCE = "fluxnotify"
 # Pauses before sending failed entries again within one delivery (then the queue retries).
 ENTRY_RETRY_DELAYS = (0.1, 0.4)

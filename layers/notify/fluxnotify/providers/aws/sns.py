@@ -30,7 +30,6 @@ from fluxnotify.providers.aws.shared import (
 )
 from fluxnotify.transport.http import Transport
 
-FLUXNOTIFY_ONLY = True
 CHATBOT = "chatbot"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$|^[A-Za-z0-9_-]{1,251}\.fifo$")
 _GROUP_ID_CHARS = re.compile(r"[^A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]")

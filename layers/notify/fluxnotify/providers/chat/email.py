@@ -32,7 +32,6 @@ from fluxnotify.model.event import Event
 from fluxnotify.providers.base import headline
 from fluxnotify.transport.http import DeliveryError, TLSMaterial, Transport, ssl_context
 
-FLUXNOTIFY_ONLY = True
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
 MAX_RECIPIENTS = 50  # Amazon SES's limit per message
 _ADDRESS = re.compile(

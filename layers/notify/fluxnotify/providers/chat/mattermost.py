@@ -25,7 +25,6 @@ from fluxnotify.model.event import Event
 from fluxnotify.providers.base import headline, json_request, require_url
 from fluxnotify.transport.http import Request
 
-FLUXNOTIFY_ONLY = True
 MAX_TEXT = 16000  # below Mattermost's 16,383-character post limit
 TRUNCATED = "… (truncated)"
 _CHANNEL_ID = re.compile(r"[a-z0-9]{26}")  # Mattermost ids: 26 lowercase letters and digits

@@ -23,7 +23,6 @@ from fluxnotify.model.event import Event
 from fluxnotify.providers.base import headline, json_request, merge_headers, require_url
 from fluxnotify.transport.http import Request
 
-FLUXNOTIFY_ONLY = True
 MAX_MESSAGE_BYTES = 4096  # ntfy's default message-size-limit; longer ones become attachments
 TRUNCATED = "… (truncated)"
 _TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")  # ntfy's topic name rule

@@ -3,7 +3,7 @@
 The attachment shape is shared with `discord` and `rocket` (see ``attachment_payload``).
 App API requests go to ``<API>/chat.postMessage``, ``<API>`` being the environment variable
 ``SLACK_API_URL`` (default ``https://slack.com/api``; tests point it at a local server).
-Threads (Provider annotation ``fluxnotify.io/thread``, delivery/threads.py) use
+Threads (Provider annotation ``fluxnotify.io/thread``, delivery/stages/threads.py) use
 ``post_message``: a reply carries ``thread_ts`` (and ``reply_broadcast`` for errors), and the
 posted message's ``ts`` is returned.
 """

@@ -2,7 +2,7 @@
 
 An event routed to a digest Alert is not sent: after the drop rules, filters, metadata
 merge and template it becomes one line in the window of (Alert, Provider) — the window opens
-with its first event and is held by the store (digeststore.py). The message that opened a
+with its first event and is held by the store (state/digests.py). The message that opened a
 window of at most 15 minutes also queues a *flush message* delayed to the window's end; a
 longer window is listed in the store, and ``sweep`` (every few minutes: an EventBridge
 schedule on the dispatcher, a timer of serve) queues its flush message once its end is less
@@ -29,11 +29,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fluxnotify.delivery.annotations import MIN_EVENTS, AlertExtensions, alert_extensions
-from fluxnotify.delivery.digeststore import DigestStore, Entry, FlushBusy, Window, message_key, swept
 from fluxnotify.model.event import EVENT_GROUP_PREFIX, Event, event_from_data
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.queue import MAX_DELAY_SECONDS
 from fluxnotify.queue.messages import Envelope
+from fluxnotify.state.digests import DigestStore, Entry, FlushBusy, Window, message_key, swept
 
 logger = logging.getLogger(__name__)
 
@@ -108,21 +108,21 @@ def _delay(due: float, now: float | None = None) -> int:
     return max(0, min(MAX_DELAY_SECONDS, math.ceil(due - (clock() if now is None else now))))
 
 
-def flush(store: DigestStore, data: dict, dispatcher: Any, deliver_digest) -> list:
+def flush(store: DigestStore, data: dict, queue: Any, alerts: list[Alert], metrics: Any, deliver_digest) -> list:
     """Handle a flush message: send the window's digest once (see the module docstring)."""
     digest, attempt, now = data["digest"], int(data.get("attempt") or 1), clock()
     if float(digest["due"]) - now > 1:  # early (a message of an earlier release): one more hop
-        dispatcher.queue.send(json.dumps(data), _delay(float(digest["due"]), now))
+        queue.send(json.dumps(data), _delay(float(digest["due"]), now))
         return []
     try:
         window = store.close(digest["key"], digest["window"], now)
     except FlushBusy as busy:  # another flush of this window is sending it: check again later
-        dispatcher.queue.send(json.dumps(data), math.ceil(busy.retry_in))
+        queue.send(json.dumps(data), math.ceil(busy.retry_in))
         return []
     if window is None:
         logger.info("digest already sent", extra={"alert": digest["alert"], "window": digest["window"]})
         return []
-    alert = next((a for a in dispatcher.store.alerts() if a.metadata.key == window.alert), None)
+    alert = next((a for a in alerts if a.metadata.key == window.alert), None)
     if alert is None:
         logger.warning("digest dropped: its Alert no longer exists",
                        extra={"alert": window.alert, "events": window.count})
@@ -132,7 +132,7 @@ def flush(store: DigestStore, data: dict, dispatcher: Any, deliver_digest) -> li
     if ext.min_events and window.count < ext.min_events:
         rule = f"{MIN_EVENTS}: {window.count} event(s) in the {ext.digest_text} window, fewer than {ext.min_events}"
         logger.info("skipped by rule", extra={"alert": window.alert, "rule": rule, "events": window.count})
-        dispatcher.metrics.count("DigestsDropped", {"Alert": window.alert})
+        metrics.count("DigestsDropped", {"Alert": window.alert})
         store.mark_sent(window.key, window.window)
         return []
     return deliver_digest(window, alert, attempt)
@@ -176,3 +176,20 @@ def budget_of(module: Any) -> int:
 
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DigestStage:
+    """Stage ``digest``: an event for a digest Alert is gathered, not sent (the executor adds it
+    to its window through state/digests.py; the window's flush plans the digest)."""
+
+    name = "digest"
+
+    def run(self, item: Any, ctx: Any) -> Any:
+        from fluxnotify.errors import Outcome
+
+        ext = item.ext
+        if item.alert is None or ext.digest_seconds is None or ctx.digest:
+            return item
+        rule = f", sent when at least {ext.min_events} event(s) joined it" if ext.min_events else ""
+        return item.ends(Outcome.GATHERED, f"gathered into the digest of {item.alert.metadata.key} "
+                                           f"({ext.digest_text} window{rule})")

@@ -14,7 +14,7 @@ a dict, list or set (``alert.metadata.annotations.update(...)``); the context is
 besides, so nothing a template does reaches the running configuration or the event.
 
 A render runs on a budget of time, steps and sizes, checked while it runs, with no thread
-(delivery/templatelimits.py); this module hooks it into Jinja2: every ``for`` iterates through
+(delivery/stages/templatelimits.py); this module hooks it into Jinja2: every ``for`` iterates through
 a counting iterator, every write and every ``~`` is counted, operators, calls, filters and
 tests go through the checks; the output stops at MAX_OUTPUT. A failed or over-budget render never
 loses a notification: the original message is used, with a warning log and a metric.
@@ -30,8 +30,8 @@ import time
 from functools import lru_cache, wraps
 from typing import Any
 
-from fluxnotify.delivery import templatelimits as limits
-from fluxnotify.delivery.templatelimits import BUDGET_SECONDS, MAX_OUTPUT
+from fluxnotify.delivery.stages import templatelimits as limits
+from fluxnotify.delivery.stages.templatelimits import BUDGET_SECONDS, MAX_OUTPUT
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
@@ -209,3 +209,41 @@ def apply(
         (metrics or NullMetrics()).count("TemplateErrors", {"ProviderType": provider.spec.type})
         return event
     return replace(event, message=message)
+
+
+class TemplateStage:
+    """Stage ``template``: the Alert's message template on the provider's view of the event.
+
+    A failing template sends the original message (never lose a notification); the error is
+    a field of the plan (``template_error``), so `render` shows it and exits 1. For commit
+    status types the templated message becomes the status description (and only the
+    template may set it).
+    """
+
+    name = "template"
+
+    def run(self, item: Any, ctx: Any) -> Any:
+        from dataclasses import replace
+
+        from fluxnotify.providers import capabilities
+        from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
+
+        event, alert, provider = item.event, item.alert, item.provider
+        commit_status = capabilities(provider.spec.type).commit_status
+        if commit_status and TEMPLATED_DESCRIPTION in event.metadata:
+            event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
+        if alert is None or item.ext.template is None or ctx.digest:
+            return replace(item, event=event)
+        try:
+            message = render(item.ext.template, context(event, alert, provider, ctx.cluster_name))
+        except Exception as err:  # a template must never lose a notification
+            error = f"{type(err).__name__}: {err}"[:500]
+            logger.warning("message template failed; sending the original message",
+                           extra={"alert": alert.metadata.key, "provider": provider.metadata.key, "error": error})
+            (ctx.metrics or NullMetrics()).count("TemplateErrors", {"ProviderType": provider.spec.type})
+            return replace(item, event=event, template_error=error)
+        templated = replace(event, message=message)
+        if commit_status:  # it becomes the status description
+            description = templated.message.strip()[:MAX_TEMPLATED_DESCRIPTION]
+            templated = templated.with_metadata({**templated.metadata, TEMPLATED_DESCRIPTION: description})
+        return replace(item, event=templated)

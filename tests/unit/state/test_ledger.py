@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fluxnotify.delivery.ledger import DynamoLedger, SqliteLedger
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.ledger import DynamoLedger, SqliteLedger
 
 
 @pytest.fixture(params=["dynamodb", "sqlite"])

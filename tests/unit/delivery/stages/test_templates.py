@@ -1,4 +1,4 @@
-"""fluxnotify.io/message: Jinja2 templates in a sandbox (delivery/templates.py)."""
+"""fluxnotify.io/message: Jinja2 templates in a sandbox (delivery/stages/templates.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import pytest
 from exthelpers import SECRET_TOKEN, Harness, event, generic_manifests
 
-from fluxnotify.delivery import templatelimits, templates
+from fluxnotify.delivery.stages import templatelimits, templates
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render

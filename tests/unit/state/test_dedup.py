@@ -8,9 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fluxnotify.ingress.dedup import DynamoDedup, SqliteDedup, dedup_key, window_end
 from fluxnotify.model.event import Event, ObjectRef
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.dedup import DynamoDedup, SqliteDedup, dedup_key, window_end
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

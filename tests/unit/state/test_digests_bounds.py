@@ -10,8 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from fluxnotify.delivery.digests import digest_event
-from fluxnotify.delivery.digeststore import (
+from fluxnotify.delivery.stages.digests import digest_event
+from fluxnotify.model.event import EVENT_GROUP_PREFIX
+from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.digests import (
     ITEM_BOUND,
     MAX_BASE_BYTES,
     MAX_ENTRIES,
@@ -21,8 +23,6 @@ from fluxnotify.delivery.digeststore import (
     SqliteDigests,
     bounded_base,
 )
-from fluxnotify.model.event import EVENT_GROUP_PREFIX
-from fluxnotify.queue.sqlite import SqliteDatabase
 
 EVENTS = 10_000
 BIG = "x" * 150_000  # a 150 KB message

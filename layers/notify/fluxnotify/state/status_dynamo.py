@@ -16,11 +16,11 @@ one paginated Scan filtered on the prefix.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-from fluxnotify.delivery.status import (
+from fluxnotify.metrics import Metrics
+from fluxnotify.state.status import (
     DAY,
     HOUR,
     SLOT_SECONDS,
@@ -33,7 +33,6 @@ from fluxnotify.delivery.status import (
     sort_key,
     window_counts,
 )
-from fluxnotify.metrics import Metrics
 
 PREFIX = "status#"
 OBJECT_TTL = 30 * DAY
@@ -51,9 +50,8 @@ class DynamoStatus(SafeRecorder):
         self.table = table
 
     @classmethod
-    def from_env(cls, metrics: Metrics | None = None, client: Any = None) -> DynamoStatus | NullRecorder:
-        """The store for the dispatcher Lambda: STATE_TABLE, or no status when unset."""
-        table = os.environ.get("STATE_TABLE")
+    def for_table(cls, table: str, metrics: Metrics | None = None, client: Any = None) -> DynamoStatus | NullRecorder:
+        """The store for the dispatcher Lambda: the state table, or no status without one."""
         return cls(table, client, metrics=metrics) if table else NullRecorder()
 
     # --- write -----------------------------------------------------------------

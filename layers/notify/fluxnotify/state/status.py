@@ -10,8 +10,8 @@ The dispatcher calls ``record(event, envelope, results)`` once per message. A re
 never raises: a failing status write is logged and counted (metric ``StatusWriteFailed``)
 and the delivery goes on — status is a view, the queue and the ledger are the truth.
 
-Stores: ``SqliteStatus`` (delivery/status_sqlite.py, the `serve` database, tables
-``status_*``), ``DynamoStatus`` (delivery/status_dynamo.py, the state table, ``pk`` prefix
+Stores: ``SqliteStatus`` (state/status_sqlite.py, the `serve` database, tables
+``status_*``), ``DynamoStatus`` (state/status_dynamo.py, the state table, ``pk`` prefix
 ``status#``), ``NullRecorder``.
 """
 
@@ -23,15 +23,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from fluxnotify import errors
 from fluxnotify.metrics import Metrics, NullMetrics
 
 logger = logging.getLogger(__name__)
 
-DELIVERED, SKIPPED, RETRYING, DEAD_LETTERED = "delivered", "skipped", "retrying", "dead-lettered"
+DELIVERED, SKIPPED = errors.Outcome.DELIVERED.status_name, errors.Outcome.SKIPPED.status_name
+RETRYING, DEAD_LETTERED = errors.Outcome.RETRY.status_name, errors.Outcome.DEAD.status_name
 OUTCOMES = (DELIVERED, SKIPPED, RETRYING, DEAD_LETTERED)
 FAILURES = (RETRYING, DEAD_LETTERED)
-# The dispatcher's TargetResult.outcome values → the names shown to people.
-_OUTCOME_NAMES = {"delivered": DELIVERED, "skipped": SKIPPED, "retry": RETRYING, "dead": DEAD_LETTERED}
 _RANK = {SKIPPED: 0, DELIVERED: 1, RETRYING: 2, DEAD_LETTERED: 3}
 SLOT_SECONDS = 300
 HOUR, DAY = 3600, 86400
@@ -133,7 +133,7 @@ def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None
     ref = event.involved_object
     return [
         Outcome(at=now, alert=r.target, provider=r.provider, provider_type=r.provider_type,
-                outcome=_OUTCOME_NAMES.get(r.outcome, r.outcome), detail=r.detail,
+                outcome=errors.Outcome(r.outcome).status_name, detail=r.detail,
                 object=f"{ref.kind}/{ref.namespace}/{ref.name}", reason=event.reason,
                 attempt=getattr(envelope, "attempt", 1))
         for r in results if r.target

@@ -9,7 +9,8 @@ import threading
 import time
 from typing import Any
 
-from fluxnotify.delivery.status import (
+from fluxnotify.metrics import Metrics
+from fluxnotify.state.status import (
     DAY,
     Change,
     ObjectStatus,
@@ -21,7 +22,6 @@ from fluxnotify.delivery.status import (
     sort_key,
     window_counts,
 )
-from fluxnotify.metrics import Metrics
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS status_objects (

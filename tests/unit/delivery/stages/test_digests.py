@@ -11,22 +11,17 @@ import pytest
 from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
 
-from fluxnotify.delivery import digests
-from fluxnotify.delivery.digests import cut_lines, event_line
-from fluxnotify.delivery.digeststore import (
-    DUE_INDEX,
-    LEASE_SECONDS,
-    DynamoDigests,
-    Entry,
-    FlushBusy,
-    SqliteDigests,
-)
-from fluxnotify.delivery.extensions import State
-from fluxnotify.delivery.threads import SqliteThreads
+from fluxnotify.delivery.stages import digests
+from fluxnotify.delivery.stages.digests import cut_lines, event_line
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render
 from fluxnotify.queue.sqlite import SqliteDatabase
+from fluxnotify.state.digests import DUE_INDEX, LEASE_SECONDS, DynamoDigests, Entry, FlushBusy, SqliteDigests
+from fluxnotify.state.ledger import NullLedger
+from fluxnotify.state.status import NullRecorder
+from fluxnotify.state.stores import Stores
+from fluxnotify.state.threads import SqliteThreads
 
 DIGEST = {"fluxnotify.io/digest": "5m"}
 
@@ -136,12 +131,13 @@ def test_event_line_is_the_first_line_of_the_message():
     assert event_line(data) == "Kustomization/flux-system/apps: ReconciliationSucceeded: line one"
 
 
-def test_render_shows_the_digest_of_one_event():
-    objects = load_yaml(generic_manifests("http://127.0.0.1:1", DIGEST))
+def test_render_says_which_digest_window_the_event_joins():
+    """Not a 1-event digest serve would never send (issue: min-events 3 rendered one)."""
+    objects = load_yaml(generic_manifests("http://127.0.0.1:1", {**DIGEST, "fluxnotify.io/min-events": "3"}))
     (result,) = render(objects, parse_event(json.dumps(event())))
-    body = result["deliveries"][0]["body"]
-    assert body["message"] == "Kustomization/flux-system/apps: ReconciliationSucceeded: applied"
-    assert body["metadata"]["events"] == "1"
+    assert result["deliveries"] == [] and result["error"] is None and result["skipped"] is None
+    assert result["gathered"] == ("gathered into the digest of flux-system/team (5m window, sent when at least "
+                                  "3 event(s) joined it)")
 
 
 # --- the stores ---------------------------------------------------------------------------------
@@ -212,8 +208,8 @@ def test_digest_state_in_dynamodb_uses_its_prefix(monkeypatch):
 
 def test_dispatcher_state_is_the_queue_database(tmp_path, sink):
     database = SqliteDatabase(str(tmp_path / "q.db"))
-    state = State(SqliteDigests(database), SqliteThreads(database))
-    harness = Harness(generic_manifests(sink.url, DIGEST), state=state)
+    stores = Stores(NullLedger(), NullRecorder(), SqliteDigests(database), SqliteThreads(database))
+    harness = Harness(generic_manifests(sink.url, DIGEST), stores=stores)
     harness.send(event())
     assert database.execute("SELECT count FROM digest_windows")[0][0] == 1
 
@@ -237,7 +233,7 @@ def test_a_window_longer_than_the_queue_delay_is_flushed_by_the_sweep(sink):
     harness = Harness(generic_manifests(sink.url, {"fluxnotify.io/digest": "1h"}))
     harness.send(event("apps"))
     assert harness.take_queued() == []  # no chain of 15-minute hops
-    store = harness.dispatcher.extensions.state.digests
+    store = harness.dispatcher.stores.digests
     assert digests.sweep(store, harness.queue) == 0  # 60 minutes left: not yet
     assert digests.sweep(store, harness.queue, now=time.time() + 50 * 60) == 1
     ((body, delay),) = harness.take_queued()
@@ -250,7 +246,7 @@ def long_state(request, monkeypatch):
     """The digest state of a 24 h test: serve's SQLite, or DynamoDB (moto) with the template's index."""
     if request.param == "sqlite":
         database = SqliteDatabase(":memory:")
-        yield State(SqliteDigests(database), SqliteThreads(database))
+        yield Stores(NullLedger(), NullRecorder(), SqliteDigests(database), SqliteThreads(database))
         return
     for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
@@ -266,7 +262,7 @@ def long_state(request, monkeypatch):
             GlobalSecondaryIndexes=[{"IndexName": DUE_INDEX, "KeySchema": [
                 {"AttributeName": "digest_sweep", "KeyType": "HASH"}, {"AttributeName": "digest_due", "KeyType": "RANGE"}],
                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["window", "alert"]}}])
-        yield State(DynamoDigests("state", client), SqliteThreads(SqliteDatabase(":memory:")))
+        yield Stores(NullLedger(), NullRecorder(), DynamoDigests("state", client), SqliteThreads(SqliteDatabase(":memory:")))
 
 
 def test_a_24_hour_window_flushes_once_with_fewer_than_16_hops(sink, long_state, monkeypatch):
@@ -275,7 +271,7 @@ def test_a_24_hour_window_flushes_once_with_fewer_than_16_hops(sink, long_state,
     passed, and each message is one hop more than the invocation that queued it."""
     now = [1_800_000_000.0]
     monkeypatch.setattr(digests, "clock", lambda: now[0])
-    harness = Harness(generic_manifests(sink.url, {"fluxnotify.io/digest": "24h"}), state=long_state)
+    harness = Harness(generic_manifests(sink.url, {"fluxnotify.io/digest": "24h"}), stores=long_state)
     start, pending, hops_at_send = now[0], [], []
 
     def run(action, hops: int) -> None:
@@ -311,7 +307,7 @@ def test_a_second_flush_message_waits_for_the_first_to_finish(sink):
     data = json.loads(body)
     data["digest"]["due"] = time.time() - 1
     window = data["digest"]
-    harness.dispatcher.extensions.state.digests.close(window["key"], window["window"])  # a flush in flight
+    harness.dispatcher.stores.digests.close(window["key"], window["window"])  # a flush in flight
     assert harness.dispatcher.handle(json.dumps(data)) == []
     ((again, delay),) = harness.take_queued()
     assert json.loads(again) == data and 140 <= delay <= LEASE_SECONDS

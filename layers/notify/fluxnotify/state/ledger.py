@@ -13,7 +13,7 @@ Keyed by the message id (the receiver's, kept by every follow-up):
 * ``complete(id, step)`` marks the step handled once its follow-ups (retry, dead letters)
   are written: a redelivery of a completed step does nothing at all.
 
-Entries expire after LEDGER_TTL seconds (default 14 days: the DLQ's retention, so a
+Entries expire after Settings.ledger_ttl seconds (LEDGER_TTL, default 14 days: the DLQ's retention, so a
 replayed dead letter still skips what was delivered). On AWS: one DynamoDB item per
 message in the state table (``pk`` = ``ledger#<id>``, a string set of delivered targets,
 one attribute per claimed step, TTL ``expires_at``); locally: two SQLite tables.
@@ -21,17 +21,12 @@ one attribute per claimed step, TTL ``expires_at``); locally: two SQLite tables.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Protocol
 
-DEFAULT_TTL = 14 * 24 * 3600
+DEFAULT_TTL = 14 * 24 * 3600  # Settings.ledger_ttl
 PREFIX = "ledger#"
-
-
-def ledger_ttl() -> int:
-    return int(os.environ.get("LEDGER_TTL", DEFAULT_TTL))
 
 
 class Ledger(Protocol):
@@ -70,7 +65,7 @@ class DynamoLedger:
             client = boto3.client("dynamodb")
         self.client = client
         self.table = table_name
-        self.ttl = ttl if ttl is not None else ledger_ttl()
+        self.ttl = ttl if ttl is not None else DEFAULT_TTL
 
     def _expires(self) -> dict[str, str]:
         return {"N": str(int(time.time()) + self.ttl)}
@@ -126,7 +121,7 @@ class SqliteLedger:
 
     def __init__(self, database: Any, ttl: int | None = None):
         self.db = database
-        self.ttl = ttl if ttl is not None else ledger_ttl()
+        self.ttl = ttl if ttl is not None else DEFAULT_TTL
         with self.db.lock:
             self.db.connection.executescript(_SCHEMA)
         self._last_sweep = 0.0

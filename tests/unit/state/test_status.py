@@ -9,16 +9,18 @@ from moto import mock_aws
 
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher, new_envelope
-from fluxnotify.delivery.status import (
+from fluxnotify.model.manifests import load_yaml
+from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.settings import Settings
+from fluxnotify.state.status import (
     DAY,
     HOUR,
     Outcome,
     changes,
 )
-from fluxnotify.delivery.status_dynamo import DynamoStatus
-from fluxnotify.delivery.status_sqlite import SqliteStatus
-from fluxnotify.model.manifests import load_yaml
-from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.state.status_dynamo import DynamoStatus
+from fluxnotify.state.status_sqlite import SqliteStatus
+from fluxnotify.state.stores import Stores
 from helpers import door
 
 
@@ -43,7 +45,7 @@ def db(tmp_path):
 def run(sink, db, recorder, messages: int = 1, **options) -> Dispatcher:
     sink.handler = options.pop("answer", fx.answer)
     dispatcher = Dispatcher(FileStore(load_yaml(fx.manifests(sink.url))), SqliteQueue(db), SqliteQueue(db, "dead"),
-                            status=recorder, **options)
+                            Settings(**options), stores=Stores.memory(status=recorder))
     for _ in range(messages):
         dispatcher.handle(new_envelope(door(fx.event())).to_json())
     return dispatcher
@@ -159,6 +161,6 @@ def test_dynamodb_writes_one_transaction_per_message_and_reads_what_sqlite_reads
     assert all(item["pk"]["S"].startswith("status#") and "expires_at" in item for item in items)
 
 
-def test_dynamodb_status_from_env_is_null_without_a_table(monkeypatch):
+def test_dynamodb_status_is_null_without_a_table(monkeypatch):
     monkeypatch.delenv("STATE_TABLE", raising=False)
-    assert type(DynamoStatus.from_env()).__name__ == "NullRecorder"
+    assert type(DynamoStatus.for_table(Settings.from_env().state_table)).__name__ == "NullRecorder"

@@ -1,0 +1,57 @@
+"""The stores one dispatcher uses, built together for each place it runs.
+
+* ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
+  ``threads``), one file with the queue, so a crash leaves queue and state consistent;
+* ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
+* ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
+  in-memory SQLite file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fluxnotify.metrics import Metrics
+from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
+from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
+from fluxnotify.state.status import NullRecorder, Recorder
+from fluxnotify.state.threads import DynamoThreads, SqliteThreads, ThreadStore
+
+
+@dataclass
+class Stores:
+    ledger: Ledger
+    status: Recorder
+    digests: DigestStore
+    threads: ThreadStore
+
+    @classmethod
+    def memory(cls, ledger: Ledger | None = None, status: Recorder | None = None) -> Stores:
+        from fluxnotify.queue.sqlite import SqliteDatabase
+
+        database = SqliteDatabase(":memory:")
+        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database))
+
+    @classmethod
+    def sqlite(cls, database: Any, metrics: Metrics | None = None) -> Stores:
+        from fluxnotify.state.status_sqlite import SqliteStatus
+
+        return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
+                   SqliteThreads(database))
+
+    @classmethod
+    def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
+               ledger_ttl: int = DEFAULT_TTL) -> Stores:
+        """The state table (one client for all: each costs cold-start time); without a table,
+        no ledger and no status, and digests and threads in memory."""
+        if not table:
+            return cls.memory()
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        from fluxnotify.state.status_dynamo import DynamoStatus
+
+        return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), DynamoStatus(table, client, metrics=metrics),
+                   DynamoDigests(table, client), DynamoThreads(table, client))
