@@ -8,6 +8,8 @@ valid Flux objects (docs/extensions.md):
 * Alert ``fluxnotify.io/reasons`` / ``fluxnotify.io/exclude-reasons``: comma-separated
   reasons, exact and case-sensitive, ``*`` as a glob;
 * Alert ``fluxnotify.io/clusters``: comma-separated cluster-name globs;
+* Alert ``fluxnotify.io/notify: on-change``, ``fluxnotify.io/renotify`` (Go duration) and
+  ``fluxnotify.io/after`` (N ≥ 1): notify on a change of state only (delivery/stages/onchange.py);
 * Provider ``fluxnotify.io/thread: object`` (slack on chat.postMessage): replies in threads.
 """
 
@@ -30,7 +32,11 @@ EXCLUDE_REASONS = PREFIX + "exclude-reasons"
 CLUSTERS = PREFIX + "clusters"
 THREAD = PREFIX + "thread"
 THREAD_TTL = PREFIX + "thread-ttl"
-ALERT_KEYS = (MESSAGE, DIGEST, MIN_EVENTS, REASONS, EXCLUDE_REASONS, CLUSTERS)
+NOTIFY = PREFIX + "notify"
+RENOTIFY = PREFIX + "renotify"
+AFTER = PREFIX + "after"
+ON_CHANGE = "on-change"  # the one value of NOTIFY
+ALERT_KEYS = (MESSAGE, DIGEST, MIN_EVENTS, REASONS, EXCLUDE_REASONS, CLUSTERS, NOTIFY, RENOTIFY, AFTER)
 PROVIDER_KEYS = (THREAD, THREAD_TTL)
 DEFAULT_CLUSTER = "default"  # queue/messages.py: an unnamed cluster
 
@@ -61,6 +67,15 @@ class AlertExtensions:
     reasons: tuple[str, ...] = ()
     exclude_reasons: tuple[str, ...] = ()
     clusters: tuple[str, ...] = ()
+    on_change: bool = False  # fluxnotify.io/notify: on-change
+    renotify_seconds: float | None = None
+    renotify_text: str = ""
+    after: int | None = None  # notify an error from the Nth failure in a row on
+
+    @property
+    def tracks_state(self) -> bool:
+        """The Alert keeps a state per object (delivery/stages/onchange.py)."""
+        return self.on_change or self.after is not None
 
 
 def alert_extensions(alert: Alert | None) -> AlertExtensions:
@@ -85,6 +100,7 @@ def alert_extensions(alert: Alert | None) -> AlertExtensions:
         if digest_seconds is None:
             raise AnnotationError(f"{MIN_EVENTS} needs {DIGEST}: events are counted in a digest window")
         min_events = int(text)
+    on_change, renotify, after = _notify_rules(notes)
     return AlertExtensions(
         template=notes.get(MESSAGE),
         digest_seconds=digest_seconds,
@@ -93,7 +109,36 @@ def alert_extensions(alert: Alert | None) -> AlertExtensions:
         reasons=tuple(split_list(notes.get(REASONS, ""))) if REASONS in notes else (),
         exclude_reasons=tuple(split_list(notes.get(EXCLUDE_REASONS, ""))),
         clusters=tuple(split_list(notes.get(CLUSTERS, ""))) if CLUSTERS in notes else (),
+        on_change=on_change,
+        renotify_seconds=renotify,
+        renotify_text=notes.get(RENOTIFY, "").strip(),
+        after=after,
     )
+
+
+def _notify_rules(notes: dict[str, str]) -> tuple[bool, float | None, int | None]:
+    """notify, renotify and after; AnnotationError names a bad one."""
+    on_change, renotify, after = False, None, None
+    if NOTIFY in notes:
+        if notes[NOTIFY].strip() != ON_CHANGE:
+            raise AnnotationError(f"{NOTIFY}: {notes[NOTIFY]!r} is not supported (expected '{ON_CHANGE}')")
+        on_change = True
+    if RENOTIFY in notes:
+        try:
+            renotify = go_duration(notes[RENOTIFY])
+        except ValueError:
+            raise AnnotationError(
+                f"{RENOTIFY}: {notes[RENOTIFY]!r} is not a duration (Go syntax, e.g. 30m, 4h)") from None
+        if renotify < 1:
+            raise AnnotationError(f"{RENOTIFY}: {notes[RENOTIFY]!r} is shorter than one second")
+        if not on_change:
+            raise AnnotationError(f"{RENOTIFY} needs {NOTIFY}: {ON_CHANGE}: it reminds of an unchanged error")
+    if AFTER in notes:
+        text = notes[AFTER].strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 9) or int(text) < 1:
+            raise AnnotationError(f"{AFTER}: {notes[AFTER]!r} must be a whole number from 1 to 999999999")
+        after = int(text)
+    return on_change, renotify, after
 
 
 def skip_rule(ext: AlertExtensions, event: Event, cluster: str) -> str | None:
@@ -158,8 +203,11 @@ def alert_problem(alert: Alert, provider: Provider | None) -> str | None:
         error = syntax_error(ext.template)
         if error is not None:
             return f"{MESSAGE}: {error}"
-    if ext.digest_seconds is not None and provider is not None:
+    if provider is not None:
         kind = provider.spec.type
-        if capabilities(kind).per_event_checks:
+        if ext.digest_seconds is not None and capabilities(kind).per_event_checks:
             return f"{DIGEST}: digests are not supported for {kind} Providers (commit statuses and comments)"
+        if ext.tracks_state and capabilities(kind).per_event_checks:  # a state per revision, not per object
+            name = NOTIFY if ext.on_change else AFTER
+            return f"{name}: not supported for {kind} Providers (commit statuses and comments are per revision)"
     return None

@@ -20,6 +20,7 @@ from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.state.onchange import OnChangeStore
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class Context:
     no_cross_namespace_refs: bool = False
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
+    # on-change (delivery/stages/onchange.py): its store (None: render, no stored state), the
+    # message deciding, whether it is a retry or replay (decided before), and render's read-only look
+    onchange: OnChangeStore | None = None
+    message_id: str = ""
+    retry: bool = False
+    preview: bool = False
 
     @property
     def cluster_name(self) -> str:

@@ -35,7 +35,7 @@ def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLU
     planner = Planner(lambda ns, n: found.get(f"{ns}/{n}"), lambda ns, n: secrets.get(f"{ns}/{n}"))
     cluster = cluster or DEFAULT_CLUSTER
     event = tag_cluster(strip_internal(clean_metadata(raw_event)), cluster)  # what the receiver queues
-    context = Context(cluster, no_cross_namespace_refs)
+    context = Context(cluster, no_cross_namespace_refs, preview=True)  # no stored on-change state
     plan = planner.plan(event, alerts, context)
     results = [_provider_result(provider, [p for p in plan if p.provider_key == key], planner, event, context)
                for key, provider in found.items()]
@@ -81,6 +81,8 @@ def _result(item: Planned) -> dict[str, Any]:
             result["gathered"] = item.detail
         else:
             result["deliveries"] = [delivery_json(d, item.config) for d in item.requests()]
+            if item.detail:  # what a stage noted, e.g. on-change without a stored state
+                result["note"] = item.detail
     except Skip as skip:
         result["skipped"] = str(skip)
     except (ConfigError, ProviderError) as err:

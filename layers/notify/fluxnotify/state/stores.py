@@ -1,22 +1,29 @@
 """The stores one dispatcher uses, built together for each place it runs.
 
 * ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
-  ``threads``), one file with the queue, so a crash leaves queue and state consistent;
+  ``threads``, ``onchange``), one file with the queue, so a crash leaves queue and state consistent;
 * ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
 * ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
-  in-memory SQLite file.
+  in-memory SQLite file (on-change state too).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fluxnotify.metrics import Metrics
 from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
 from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
+from fluxnotify.state.onchange import DynamoOnChange, OnChangeStore, SqliteOnChange
 from fluxnotify.state.status import NullRecorder, Recorder
 from fluxnotify.state.threads import DynamoThreads, SqliteThreads, ThreadStore
+
+
+def _memory_onchange() -> OnChangeStore:
+    from fluxnotify.queue.sqlite import SqliteDatabase
+
+    return SqliteOnChange(SqliteDatabase(":memory:"))
 
 
 @dataclass
@@ -25,20 +32,22 @@ class Stores:
     status: Recorder
     digests: DigestStore
     threads: ThreadStore
+    onchange: OnChangeStore = field(default_factory=_memory_onchange)
 
     @classmethod
     def memory(cls, ledger: Ledger | None = None, status: Recorder | None = None) -> Stores:
         from fluxnotify.queue.sqlite import SqliteDatabase
 
         database = SqliteDatabase(":memory:")
-        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database))
+        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database),
+                   SqliteOnChange(database))
 
     @classmethod
     def sqlite(cls, database: Any, metrics: Metrics | None = None) -> Stores:
         from fluxnotify.state.status_sqlite import SqliteStatus
 
         return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
-                   SqliteThreads(database))
+                   SqliteThreads(database), SqliteOnChange(database))
 
     @classmethod
     def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
@@ -54,4 +63,4 @@ class Stores:
         from fluxnotify.state.status_dynamo import DynamoStatus
 
         return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), DynamoStatus(table, client, metrics=metrics),
-                   DynamoDigests(table, client), DynamoThreads(table, client))
+                   DynamoDigests(table, client), DynamoThreads(table, client), DynamoOnChange(table, client))
