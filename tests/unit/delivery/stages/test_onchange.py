@@ -236,10 +236,12 @@ def test_a_digest_alert_gathers_only_changes(sink):
 
 def test_render_says_it_would_notify_without_a_stored_state(sink):
     objects = load_yaml(generic_manifests(sink.url, {**ON_CHANGE, "fluxnotify.io/after": "2"}))
-    (result,) = render(objects, door(failed()))
+    (result,) = render(objects, door(ok()))
     assert len(result["deliveries"]) == 1 and result["skipped"] is None
-    assert result["note"] == ("fluxnotify.io/notify: on-change: would notify (no stored state); fluxnotify.io/after: "
-                              "2: an error is notified from failure 2 in a row on (no stored state)")
+    assert result["note"] == ("fluxnotify.io/notify: on-change: would notify (no stored state); "
+                              "fluxnotify.io/after: 2: would notify (no stored state)")
+    (held,) = render(objects, door(failed()))  # as on an empty state: the first failure of two
+    assert (held["deliveries"], held["skipped"]) == ([], "fluxnotify.io/after: 2: failure 1 of 2 in a row")
     (plain,) = render(load_yaml(generic_manifests(sink.url)), door(failed()))
     assert "note" not in plain
 

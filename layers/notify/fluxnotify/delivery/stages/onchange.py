@@ -18,7 +18,8 @@ then fails, its retry (attempt > 1) and a replayed dead letter (targets set) wer
 already and pass this stage untouched, and a redelivered message (a crash, a timeout) finds
 its own id on the mark and gets the same answer without a second write. A failing store
 fails the plan (retried, then notified): a lost notification is worse than a repeated one.
-`render` has no stored state: it notifies and says so (``would notify (no stored state)``).
+`render` has no stored state: it decides as on an empty one (the first event notifies, "would
+notify (no stored state)"; with ``after`` an error is "failure 1 of N"), and writes nothing.
 """
 
 from __future__ import annotations
@@ -100,12 +101,9 @@ def decide(mark: Mark | None, event: Event, ext: AlertExtensions, now: float, me
 
 
 def preview_note(ext: AlertExtensions) -> str:
-    """render, without a stored state."""
-    notes = [f"{NOTIFY}: {ON_CHANGE}: would notify (no stored state)"] if ext.on_change else []
-    if ext.after is not None:
-        notes.append(f"{AFTER}: {ext.after}: an error is notified from failure {ext.after} in a row on "
-                     "(no stored state)")
-    return "; ".join(notes)
+    """render, without a stored state, of an event it would notify."""
+    names = ([f"{NOTIFY}: {ON_CHANGE}"] if ext.on_change else []) + ([f"{AFTER}: {ext.after}"] if ext.after else [])
+    return "; ".join(f"{name}: would notify (no stored state)" for name in names)
 
 
 def _again(mark: Mark, ext: AlertExtensions, event: Event) -> Decision:
@@ -144,8 +142,9 @@ class OnChangeStage:
         if alert is None or raw is None or not ext.tracks_state or ctx.digest:
             return item  # a digest's events were decided one by one
         key = object_key(alert.metadata.key, item.provider_key, ctx.cluster, raw)
-        if ctx.onchange is None:
-            return replace(item, detail=preview_note(ext))
+        if ctx.onchange is None:  # render: decide as on an empty state, which is what it has
+            fresh = decide(None, raw, ext, clock(), ctx.message_id)
+            return replace(item, detail=preview_note(ext)) if fresh.notify else item.ends(Outcome.SKIPPED, fresh.rule)
         if ctx.retry:  # decided by its first attempt: only keep a reminder a reminder
             return _with_reminder(item) if self._was_reminder(ctx.onchange, key, ctx.message_id) else item
         decision = self._decide(ctx.onchange, key, alert.metadata.key, raw, ext, ctx)
