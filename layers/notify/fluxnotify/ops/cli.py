@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="plan as if the event came from this cluster (its webhook token)")
     render.add_argument("--no-cross-namespace-refs", action="store_true",
                         help="plan as serve --no-cross-namespace-refs would (env NO_CROSS_NAMESPACE_REFS)")
+    render.add_argument("-o", "--output", choices=("json", "table"), default="json",
+                        help="json: every request in full; table: one line per request or skip/error")
+    render.add_argument("--show-secrets", action="store_true",
+                        help="print tokens, passwords and webhook URLs as they go out (masked as ***** otherwise)")
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
@@ -138,6 +142,7 @@ def _note(text: str) -> None:
 
 def _render(args) -> int:
     from fluxnotify.ops.render import render
+    from fluxnotify.ops.render import table as render_table
 
     configure_logging("WARNING")
     try:
@@ -155,8 +160,11 @@ def _render(args) -> int:
     except EventError as err:
         return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
     no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
-    results = render(objects, event, args.cluster, no_cross)
-    print(json.dumps(results, indent=2, ensure_ascii=False))
+    results = render(objects, event, args.cluster, no_cross, show_secrets=args.show_secrets)
+    if args.output == "table":
+        print(render_table(results), end="")
+    else:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0
 
 
