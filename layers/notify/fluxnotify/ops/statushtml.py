@@ -37,6 +37,7 @@ th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #eaecf0;vertica
 th{background:#eef1f5;font-weight:600}
 tr.failing{background:#fef3f2}tr.failing td:first-child{border-left:4px solid #d92d20}
 td.detail{overflow-wrap:anywhere;word-break:break-word;min-width:16em}
+#recent td.detail{min-width:24em}
 .badge,.nw{white-space:nowrap}.ago{display:block;color:#667085;font-size:.85em;white-space:nowrap}
 .badge{display:inline-block;padding:0 .5em;border-radius:9px;font-size:.9em;font-weight:600}
 .delivered{background:#d1fadf;color:#05603a}.skipped{background:#e0f2fe;color:#075985}
@@ -126,7 +127,8 @@ def _badge(outcome: str) -> str:
 
 
 def _cluster(name: str) -> str:
-    return escape(cluster_name(name) or ("(unnamed)" if name else "–"))
+    """The cluster's name; the unnamed cluster (the default token) is "default"."""
+    return escape(cluster_name(name) or ("default" if name else "–"))
 
 
 def _table(headers: list[str], rows: list[str], empty: str, table_id: str) -> str:
@@ -153,14 +155,19 @@ def _recent_table(snapshot: Snapshot, page: Page) -> str:
     rows = [
         f'<tr class="{"failing" if r["outcome"] in FAILURES else "ok"}"><td>{_when(r.get("epoch") or r["at"], page)}</td>'
         f'<td>{_cluster(r.get("cluster") or "")}</td>'
-        f'<td class=nw>{escape(r["alert"] or "")}</td><td class=nw>{escape(r["provider"] or "")}</td>'
-        f'<td>{escape(r["type"] or "")}</td><td>{_badge(r["outcome"] or "")}</td><td>{r["attempt"]}</td>'
-        f'<td>{escape(r["object"] or "")}</td><td>{escape(r["reason"] or "")}</td>'
+        f'<td>{_name(r["alert"])} → {_name(r["provider"])} <span class=ago>{escape(r["type"] or "")}</span></td>'
+        f'<td>{_badge(r["outcome"] or "")}</td><td>{r["attempt"]}</td>'
+        f'<td>{_name(r["object"])} <span class=ago>{escape(r["reason"] or "")}</span></td>'
         f'<td class="detail">{escape(r["detail"] or "")}</td></tr>'
         for r in snapshot.recent
     ]
-    return _table(["Time", "Cluster", "Alert", "Provider", "Type", "Outcome", "Attempt", "Object", "Reason",
-                   "Detail"], rows, "nothing delivered yet", "recent")
+    return _table(["Time", "Cluster", "Alert → Provider", "Outcome", "Attempt", "Object and reason", "Detail"],
+                  rows, "nothing delivered yet", "recent")
+
+
+def _name(text: str | None) -> str:
+    """A namespace/name that may break after its slashes, and nowhere else."""
+    return "/<wbr>".join(escape(part) for part in (text or "").split("/"))
 
 
 def _hidden(page: Page, name: str, value: str) -> str:
