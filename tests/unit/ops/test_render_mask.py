@@ -122,3 +122,12 @@ def test_mask_url_leaves_a_url_without_secrets_alone():
     forms = secret_forms([SLACK_HOOK])
     assert mask_url("https://example.com/a/b?x=1", forms) == "https://example.com/a/b?x=1"
     assert mask_url(SLACK_HOOK, forms) == "https://hooks.slack.com/services/*****/*****/*****"
+
+
+def test_a_proxy_with_credentials_is_masked(tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    path.write_text(provider("proxied", "generic", "{address: 'https://hooks.example.com/in', "
+                                                   f"proxy: 'http://corp:{BASIC_PASSWORD}@proxy.example:3128'}}"))
+    _, out = run(capsys, "render", "-f", str(path), "--event", EVENT)
+    (delivery,) = json.loads(out)[0]["deliveries"]
+    assert delivery["proxy"] == "http://corp:*****@proxy.example:3128" and BASIC_PASSWORD not in out
