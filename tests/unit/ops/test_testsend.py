@@ -118,3 +118,16 @@ def test_a_refused_config_is_not_sent(tmp_path, sink, capsys):
     code, out, _ = run(capsys, "-f", str(path), "--provider", "flux-system/slack")
     assert code == 1 and "result: failed, permanent" in out and "did you mean slack" in out
     assert sink.requests == []
+
+
+def test_cluster_tags_the_event_as_the_receiver_would(files, sink, capsys):
+    code, out, _ = run(capsys, "-f", files, "--provider", "flux-system/slack", "--cluster", "prod-eu")
+    fields = {f["title"]: f["value"] for f in sink.requests[0].json()["attachments"][0]["fields"]}
+    assert code == 0 and fields["cluster"] == "prod-eu"
+
+
+def test_help_says_alert_routing_is_not_consulted(capsys):
+    with pytest.raises(SystemExit):
+        main(["test", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Alert routing is not consulted" in out and "fluxnotify test -f manifests/ --provider" in out
