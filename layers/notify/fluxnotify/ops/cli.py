@@ -122,7 +122,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
     """Shows '(default: …)' once, where there is a default worth showing; examples as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, [], argparse.SUPPRESS) or "token" in action.dest:  # never a secret
+        if action.default in (None, False, [], "", argparse.SUPPRESS) or "token" in action.dest:  # never a secret
             return action.help
         if "default" in (action.help or ""):  # the help says it in its own words
             return action.help

@@ -9,9 +9,9 @@ from typing import Any
 def add_parser(commands: Any, files_help: str, files: str) -> Any:
     test = commands.add_parser(
         "test", help="send one notification to one Provider and print what was sent and its answer",
-        description="Send one notification through the real path (the planner and the dispatcher's send "
-                    "step) and print the requests (credentials masked), the provider's answer and the "
-                    "outcome; exit 0 when delivered, 1 otherwise. Alert routing is not consulted: the "
+        description="Send one notification through the real path (the planner, then the dispatcher's send\n"
+                    "step) and print the requests (credentials masked), the provider's answer and the\n"
+                    "outcome; exit 0 when delivered, 1 otherwise. Alert routing is not consulted: the\n"
                     "Provider is tested alone, as render previews a Provider no Alert references.")
     test.add_argument("-f", "--file", action="extend", nargs="+", required=True, metavar=files, help=files_help)
     test.add_argument("--provider", required=True, metavar="NS/NAME", help="the Provider to send to")
