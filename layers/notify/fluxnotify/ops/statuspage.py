@@ -170,11 +170,12 @@ class StatusPage:
             key = self.replay_provider(provider)
             if key is None:
                 return error_answer(404, f"no dead letter of Provider {provider}")
-        elif not message_id:
-            return error_answer(400, "field id: the dead letter to replay is missing (or field provider)")
-        elif not self.replay(message_id):
-            return error_answer(404, f"no dead letter {message_id}")
-        key = key if provider else message_id
+        else:
+            if not message_id:
+                return error_answer(400, "field id: the dead letter to replay is missing (or field provider)")
+            if not self.replay(message_id):
+                return error_answer(404, f"no dead letter {message_id}")
+            key = message_id
         return Answer(303, "", {"Location": f"{self.page_path}?replayed={quote(key, safe='')}"})
 
 
