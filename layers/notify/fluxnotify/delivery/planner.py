@@ -25,6 +25,7 @@ from fluxnotify.delivery.plan import Context, Planned, Stage
 from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop_reason, mismatch
 from fluxnotify.delivery.stages.digests import DigestStage
 from fluxnotify.delivery.stages.filters import Filters
+from fluxnotify.delivery.stages.silences import SilenceStage
 from fluxnotify.delivery.stages.templates import TemplateStage
 from fluxnotify.delivery.stages.threads import ThreadStage
 from fluxnotify.errors import Outcome, classify
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 ProviderLookup = Callable[[str, str], "Provider | None"]
 
 # The fixed order. Next issue's silences and on-change go after FILTERS.
-FILTERS: tuple[Stage, ...] = (Filters(),)
+FILTERS: tuple[Stage, ...] = (Filters(), SilenceStage())
 AFTER_MERGE: tuple[Stage, ...] = (TemplateStage(),)
 LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage())
 
