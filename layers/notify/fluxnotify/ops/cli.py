@@ -11,7 +11,7 @@ from pathlib import Path
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
-from fluxnotify.ops import cluster_admin
+from fluxnotify.ops import cluster_admin, silence_admin
 from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 from fluxnotify.settings import Settings
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="plan as if the event came from this cluster (its webhook token)")
     render.add_argument("--no-cross-namespace-refs", action="store_true",
                         help="plan as serve --no-cross-namespace-refs would (env NO_CROSS_NAMESPACE_REFS)")
+    render.add_argument("--db", metavar="FILE", help="apply the active silences of this serve database (read-only)")
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     _status_arguments(status)
     status.set_defaults(run=_status)
     cluster_admin.add_parser(commands)
+    silence_admin.add_parser(commands)
     for listed in commands._choices_actions:  # every subcommand: its purpose and its defaults
         command = commands.choices[listed.dest]
         command.formatter_class = _HelpFormatter
@@ -155,7 +157,11 @@ def _render(args) -> int:
     except EventError as err:
         return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
     no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
-    results = render(objects, event, args.cluster, no_cross)
+    try:
+        silences = silence_admin.render_silences(args.db) if args.db else None
+    except silence_admin.SilenceError as err:
+        return _fail(str(err))
+    results = render(objects, event, args.cluster, no_cross, silences)
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0
 
