@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 ProviderLookup = Callable[[str, str], "Provider | None"]
 
-# The fixed order. Next issue's silences and on-change go after FILTERS.
+# The fixed order: filters → silences → on-change → template → digest → thread.
 FILTERS: tuple[Stage, ...] = (Filters(), SilenceStage())
 AFTER_MERGE: tuple[Stage, ...] = (TemplateStage(),)
 LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage())
