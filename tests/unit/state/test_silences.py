@@ -93,7 +93,7 @@ def test_the_dynamodb_item_has_a_ttl_after_the_last_end(store):
         pytest.skip("DynamoDB only")
     silence = _silence(hours=5)
     store.change(lambda current: added(current, silence, NOW))
-    item = store.client.get_item(TableName="state", Key={"pk": {"S": "silences"}})["Item"]
+    item = store.client.get_item(TableName="state", Key={"pk": {"S": "silences#list"}})["Item"]
     assert int(item["expires_at"]["N"]) == int(silence.ends_at + s.RETENTION)
     assert item["version"]["N"] == "1"
 

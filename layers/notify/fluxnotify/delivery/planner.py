@@ -8,7 +8,7 @@ them), gather (digest), or an error (missing Provider, refused config, unencodab
 disagree. Per Alert × Provider, in order:
 
   routing.mismatch (the one matcher) → Provider lookup and type → drop rules (spec §2.3)
-  → stage filters → metadata merge (§2.4 C) → options and Secrets (§3) → commit status id
+  → stage filters → stage silences → metadata merge (§2.4 C) → options and Secrets (§3) → commit status id
   → stage template → the provider's validation → stage digest → stage thread.
 """
 

@@ -9,7 +9,7 @@ ended ones make room first), each of bounded size, none longer than MAX_SECONDS.
 
 Storage, chosen so that the dispatcher reads every silence in ONE request:
 
-* AWS: ONE item of the state table, ``pk`` = ``silences``: the list as JSON (``body``), a
+* AWS: ONE item of the state table, ``pk`` = ``silences#list``: the list as JSON (``body``), a
   ``version`` for compare-and-set writes and ``expires_at`` (TTL: the last end + RETENTION,
   so an item whose silences all ended goes away). Bounded at ~150 KB (< DynamoDB's 400 KB).
 * local: the table ``silences`` of serve's SQLite file, one row per silence.
@@ -42,7 +42,7 @@ MAX_COMMENT = 500
 DYNAMO_REFRESH = 30.0
 SQLITE_REFRESH = 1.0
 ATTEMPTS = 5
-PK = "silences"
+PK = "silences#list"  # one item: every silence
 
 
 class SilenceError(ValueError):
