@@ -138,3 +138,21 @@ spec:
     assert plain["skipped"] is None and len(plain["deliveries"]) == 1
     assert main([*argv, "--db", str(tmp_path / "none.db")]) == 2
     assert "none.db: no such local stack database" in capsys.readouterr().err
+
+
+def test_a_damaged_silences_item_is_a_one_line_error(aws, capsys):
+    aws.put_item(TableName="fluxnotify-state", Item={"pk": {"S": "silences#list"}, "body": {"S": "{not json"},
+                                                     "version": {"N": "3"}})
+    assert main(["silence", "list", "--table", "fluxnotify-state"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fluxnotify: the stored silences are not readable") and "Traceback" not in err
+    aws.put_item(TableName="fluxnotify-state", Item={"pk": {"S": "silences#list"}, "version": {"N": "4"},
+                                                     "body": {"S": json.dumps([
+                                                         {"id": "x"},
+                                                         {"id": "all", "matchers": {}, "starts_at": 1, "ends_at": 4e9},
+                                                         {"id": "odd", "matchers": {"colour": "red"}, "starts_at": 1,
+                                                          "ends_at": 4e9},
+                                                         {"id": "ok", "matchers": {"name": "a"}, "starts_at": 1,
+                                                          "ends_at": 4e9}])}})
+    assert main(["silence", "list", "--table", "fluxnotify-state", "-o", "json"]) == 0  # the bad entries left out
+    assert [s["id"] for s in json.loads(capsys.readouterr().out)] == ["ok"]

@@ -69,8 +69,12 @@ class Silence:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Silence:
-        return cls(id=str(data["id"]), matchers=tuple((str(k), str(v)) for k, v in data["matchers"].items()),
-                   cluster=str(data.get("cluster") or ""), starts_at=float(data["starts_at"]),
+        """ValueError (or KeyError, TypeError) for an entry `silence add` could not have written."""
+        matchers = tuple((str(k), str(v)) for k, v in data["matchers"].items())
+        cluster = str(data.get("cluster") or "")
+        if any(key not in MATCH_KEYS for key, _ in matchers) or not (matchers or cluster):
+            raise ValueError("unknown matcher, or nothing to match")
+        return cls(id=str(data["id"]), matchers=matchers, cluster=cluster, starts_at=float(data["starts_at"]),
                    ends_at=float(data["ends_at"]), comment=str(data.get("comment") or ""),
                    created_by=str(data.get("created_by") or ""))
 
@@ -146,9 +150,16 @@ def encode(silences: Sequence[Silence]) -> str:
 
 
 def decode(text: str) -> list[Silence]:
-    """Every well-formed silence of the stored list (a malformed entry is logged and left out)."""
+    """Every well-formed silence of the stored list (a malformed entry is logged and left out);
+    SilenceError when the list itself is unreadable."""
+    try:
+        entries = json.loads(text)
+    except ValueError as err:
+        raise SilenceError(f"the stored silences are not readable: {err}") from None
+    if not isinstance(entries, list):
+        raise SilenceError("the stored silences are not a list")
     result = []
-    for data in json.loads(text):
+    for data in entries:
         try:
             result.append(Silence.from_json(data))
         except (KeyError, TypeError, ValueError, AttributeError):
