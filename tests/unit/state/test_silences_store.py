@@ -99,7 +99,9 @@ def test_the_dynamodb_item_has_a_ttl_after_the_last_end(store):
 
 
 def test_concurrent_writers_lose_nothing(store):
-    made = [_silence(f"w{i}") for i in range(6)]
+    made = [_silence(f"w{i}") for i in range(4)]
+    if isinstance(store, DynamoSilences):  # one request at a time, as DynamoDB applies them (moto's
+        store.client = _Serialized(store.client)  # in-process tables are not thread-safe)
     errors = []
 
     def add(silence):
@@ -147,6 +149,20 @@ def test_bad_silences_are_refused(kwargs, message):
 
 def test_a_cluster_alone_is_a_silence():
     assert new_silence((), "prod", NOW + 60, now=NOW).describe() == "cluster=prod"
+
+
+class _Serialized:
+    def __init__(self, client):
+        self.client, self.exceptions, self.lock = client, client.exceptions, threading.Lock()
+
+    def __getattr__(self, name):
+        call = getattr(self.client, name)
+
+        def locked(**kwargs):
+            with self.lock:
+                return call(**kwargs)
+
+        return locked
 
 
 class _CountingStore:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import sqlite3
 import threading
@@ -232,7 +233,7 @@ class DynamoSilences:
         """Compare-and-set on ``version``: a writer that lost the race applies its edit again."""
         for attempt in range(ATTEMPTS):
             if attempt:
-                time.sleep(0.05 * attempt)
+                time.sleep(random.uniform(0.02, 0.1) * attempt)  # apart from the other writer
             item = self._get(consistent=True)
             version = int(item["version"]["N"]) if item else 0
             changed = edit(decode(item["body"]["S"]) if item else [])
