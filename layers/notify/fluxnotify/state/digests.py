@@ -17,7 +17,9 @@ A window longer than the queue's longest delay (SWEEP_AFTER) gets no delayed flu
 listed by ``due`` until ``swept``, and a periodic sweep (digests.sweep) queues its flush.
 
 Stores: ``SqliteDigests`` (state/digests_sqlite.py: serve's file) and ``DynamoDigests``
-(state/digests_dynamo.py: the state table, small items, a few write units per event).
+(state/digests_dynamo.py: the state table, small items, at most 3 write units per event);
+the types and bounds they share are in state/digests_window.py. This module is the
+interface: every name is importable from here.
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def test_digest_state_in_dynamodb_uses_its_prefix(monkeypatch):
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         store = DynamoDigests("state", client)
         window = store.add(entry("m1"), now=time.time())
-        marker = "digest#seen#" + hashlib.sha256("ns/a|ns/p\0m1".encode()).hexdigest()[:32]
+        marker = "digest#seen#" + hashlib.sha256(b"ns/a|ns/p\0m1").hexdigest()[:32]
         keys = sorted(item["pk"]["S"] for item in client.scan(TableName="state")["Items"])
         assert keys == sorted(["digest#ns/a|ns/p", f"digest#{window.window}#1", marker])  # head, line 1, marker
         store.close(window.key, window.window)
