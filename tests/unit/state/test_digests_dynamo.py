@@ -12,7 +12,7 @@ from awscalls import AwsCalls, moto_items
 from moto import mock_aws
 
 from fluxnotify.state import digests_dynamo
-from fluxnotify.state.digests import DynamoDigests, Entry
+from fluxnotify.state.digests import DUE_INDEX, DynamoDigests, Entry
 from fluxnotify.state.digests_dynamo import head_key, line_key
 
 BASE = {"involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"},
@@ -38,9 +38,14 @@ def aws(monkeypatch):
         session = boto3.session.Session()
         calls = AwsCalls(session, moto_items()).install()
         client = session.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        client.create_table(  # as template.yaml defines it
+            TableName="state", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": kind}
+                                  for name, kind in (("pk", "S"), ("digest_sweep", "S"), ("digest_due", "N"))],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[{"IndexName": DUE_INDEX, "KeySchema": [
+                {"AttributeName": "digest_sweep", "KeyType": "HASH"}, {"AttributeName": "digest_due", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["window", "alert"]}}])
         yield client, calls
 
 
@@ -67,15 +72,18 @@ def test_a_gathered_event_costs_at_most_3_write_units(aws, seconds, monkeypatch)
     assert units(calls, "redelivered") == 1  # the marker's refused put; the head is read, not written
 
 
-def test_the_longest_names_stay_within_3_write_units(aws):
+@pytest.mark.parametrize("seconds", [300.0, 24 * 3600.0], ids=["5m", "24h"])
+def test_the_longest_names_stay_within_3_write_units(aws, seconds):
     """Kubernetes' longest namespaces (63) and names (253) in the Alert and Provider keys."""
     client, calls = aws
     store = DynamoDigests("state", client)
     key = f"{'n' * 63}/{'a' * 253}|{'n' * 63}/{'p' * 253}"
     for number in range(3):
         calls.phase = f"event {number}"
-        store.add(entry(number, key=key))
+        store.add(entry(number, key=key, seconds=seconds))
     assert [units(calls, f"event {n}") for n in range(3)] == [3, 3, 3]
+    due = store.due(2e9)  # the sweep finds a long window (only), its Alert from its key
+    assert [(w.key, w.alert) for w in due] == ([(key, key.split("|")[0])] if seconds > 900 else [])
 
 
 def test_a_failed_count_takes_the_marker_back_so_the_redelivery_counts(aws):

@@ -3,8 +3,8 @@
 Small items, so that a gathered event costs a few write units whatever the window holds:
 
 * ``digest#<key>``: the open window's head — window id, due, count, errors (the count of
-  error events), opener and, for a long window, ``digest_sweep`` = "digest", ``digest_due``
-  and ``alert`` (the keys and projection of the sparse index DUE_INDEX). Well under 1 KB.
+  error events), opener and, for a long window, ``digest_sweep`` = "digest" and
+  ``digest_due`` (the keys of the sparse index DUE_INDEX). Under 1 KB with the longest names.
 * ``digest#<window>#<n>``: line n (1 to MAX_ENTRIES) of the window, its slot the count the
   head's update returned; line 1 (written by the opener) also holds the bounded first event,
   the alert and the cluster.
@@ -61,6 +61,11 @@ def closed_key(key: str, window: str) -> dict:
 
 def line_key(window: str, slot: int) -> dict:
     return {"pk": {"S": f"digest#{window}#{slot}"}}
+
+
+def alert_of(key: str) -> str:
+    """The Alert of a digest key, ``<alert>|<provider>`` (delivery/stages/digests.py)."""
+    return key.split("|", 1)[0]
 
 
 def marker_key(key: str, message_id: str) -> dict:
@@ -155,8 +160,10 @@ class DynamoDigests:
                 TableName=self.table, IndexName=DUE_INDEX, **start,
                 KeyConditionExpression="digest_sweep = :digest AND digest_due <= :until",
                 ExpressionAttributeValues={":digest": {"S": "digest"}, ":until": {"N": repr(until)}})
-            found += [Window(item["pk"]["S"].removeprefix("digest#"), item["window"]["S"], item["alert"]["S"],
-                             "", float(item["digest_due"]["N"])) for item in page["Items"]]
+            for item in page["Items"]:
+                key = item["pk"]["S"].removeprefix("digest#")
+                alert = item.get("alert", {"S": alert_of(key)})["S"]  # a previous release's head has it
+                found.append(Window(key, item["window"]["S"], alert, "", float(item["digest_due"]["N"])))
             if "LastEvaluatedKey" not in page:
                 return found
             start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
@@ -218,7 +225,7 @@ class DynamoDigests:
         entries = [json.loads(e["S"]) for e in item.get("entries", {"L": []})["L"]]
         entries += [{"t": lines[n]["t"]["S"], "line": lines[n]["line"]["S"]} for n in sorted(lines)]
         base = item.get("base") or first.get("base")
-        alert = item.get("alert") or first.get("alert") or {"S": key.split("|", 1)[0]}
+        alert = item.get("alert") or first.get("alert") or {"S": alert_of(key)}
         cluster = item.get("cluster") or first.get("cluster") or {"S": ""}
         return Window(key=key, window=window, alert=alert["S"], cluster=cluster["S"], due=float(item["due"]["N"]),
                       count=count, severity=_severity(item), entries=entries,
@@ -248,8 +255,8 @@ def _count(entry: Entry, now: float) -> dict:
     due = now + entry.seconds
     fields = {"window": {"S": uuid.uuid4().hex}, "due": {"N": repr(due)},
               "opener": {"S": message_key(entry.message_id)}, "expires_at": {"N": str(int(due + KEEP_SECONDS))}}
-    if swept(entry.seconds):  # the keys and projection of the sweep's index
-        fields |= {"digest_sweep": {"S": "digest"}, "digest_due": {"N": repr(due)}, "alert": {"S": entry.alert}}
+    if swept(entry.seconds):  # the keys of the sweep's index
+        fields |= {"digest_sweep": {"S": "digest"}, "digest_due": {"N": repr(due)}}
     # Every attribute through a name placeholder: several (count, window…) are reserved words.
     names = {f"#{name}": name for name in (*fields, "count", "errors")}
     values = {f":{name}": value for name, value in fields.items()}
