@@ -21,6 +21,7 @@ from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.state.onchange import OnChangeStore
+from fluxnotify.state.silences import SilenceSource
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Context:
     no_cross_namespace_refs: bool = False
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
+    silences: SilenceSource | None = None  # the active silences (a cached view: no read per event)
     # on-change (delivery/stages/onchange.py): its store (None: render, no stored state), the
     # message deciding, whether it is a retry or replay (decided before), and render's read-only look
     onchange: OnChangeStore | None = None

@@ -1,7 +1,8 @@
 """The stores one dispatcher uses, built together for each place it runs.
 
 * ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
-  ``threads``, ``onchange``), one file with the queue, so a crash leaves queue and state consistent;
+  ``threads``, ``silences``, ``onchange``), one file with the queue, so a crash leaves queue and state
+  consistent;
 * ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
 * ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
   in-memory SQLite file (on-change state too).
@@ -16,6 +17,14 @@ from fluxnotify.metrics import Metrics
 from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
 from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
 from fluxnotify.state.onchange import DynamoOnChange, OnChangeStore, SqliteOnChange
+from fluxnotify.state.silences import (
+    DYNAMO_REFRESH,
+    SQLITE_REFRESH,
+    ActiveSilences,
+    DynamoSilences,
+    SqliteSilences,
+    StaticSilences,
+)
 from fluxnotify.state.status import NullRecorder, Recorder
 from fluxnotify.state.threads import DynamoThreads, SqliteThreads, ThreadStore
 
@@ -32,6 +41,7 @@ class Stores:
     status: Recorder
     digests: DigestStore
     threads: ThreadStore
+    silences: ActiveSilences | StaticSilences = field(default_factory=lambda: StaticSilences([]))
     onchange: OnChangeStore = field(default_factory=_memory_onchange)
 
     @classmethod
@@ -40,14 +50,15 @@ class Stores:
 
         database = SqliteDatabase(":memory:")
         return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database),
-                   SqliteOnChange(database))
+                   ActiveSilences(SqliteSilences(database), 0.0), onchange=SqliteOnChange(database))
 
     @classmethod
     def sqlite(cls, database: Any, metrics: Metrics | None = None) -> Stores:
         from fluxnotify.state.status_sqlite import SqliteStatus
 
         return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
-                   SqliteThreads(database), SqliteOnChange(database))
+                   SqliteThreads(database), ActiveSilences(SqliteSilences(database), SQLITE_REFRESH),
+                   onchange=SqliteOnChange(database))
 
     @classmethod
     def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
@@ -63,4 +74,5 @@ class Stores:
         from fluxnotify.state.status_dynamo import DynamoStatus
 
         return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), DynamoStatus(table, client, metrics=metrics),
-                   DynamoDigests(table, client), DynamoThreads(table, client), DynamoOnChange(table, client))
+                   DynamoDigests(table, client), DynamoThreads(table, client),
+                   ActiveSilences(DynamoSilences(table, client), DYNAMO_REFRESH), onchange=DynamoOnChange(table, client))
