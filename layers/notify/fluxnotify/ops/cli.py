@@ -15,6 +15,7 @@ from fluxnotify.ops import cluster_admin, silence_admin, testargs
 from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 from fluxnotify.settings import Settings
+from fluxnotify.state.onchange import ReadOnlySqliteOnChange
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="json: every request in full; table: one line per request or skip/error")
     render.add_argument("--show-secrets", action="store_true",
                         help="print tokens, passwords and webhook URLs as they go out (masked as ***** otherwise)")
-    render.add_argument("--db", metavar="FILE", help="apply the active silences of this serve database (read-only)")
+    render.add_argument("--db", metavar="FILE", help="apply the active silences and the on-change state of this serve database (read-only)")
     render.set_defaults(run=_render)
 
     testargs.add_parser(commands, FILES_HELP, FILES).set_defaults(run=_test)
@@ -163,7 +164,9 @@ def _render(args) -> int:
         silences = silence_admin.render_silences(args.db) if args.db else None
     except silence_admin.SilenceError as err:
         return _fail(str(err))
-    results = render(objects, event, args.cluster, no_cross, silences, show_secrets=args.show_secrets)
+    onchange = ReadOnlySqliteOnChange(args.db) if args.db else None  # read only, like the silences
+    results = render(objects, event, args.cluster, no_cross, silences, show_secrets=args.show_secrets,
+                     onchange=onchange)
     if args.output == "table":
         print(render_table(results), end="")
     else:

@@ -13,8 +13,10 @@ dispatchers deciding about the same object at once exactly one wins; the other r
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 MAX_TRACKED = 10_000  # objects per Alert in serve's file
@@ -89,6 +91,26 @@ class SqliteOnChange:
         if count > self.max_tracked:
             connection.execute("DELETE FROM onchange WHERE key IN (SELECT key FROM onchange WHERE alert = ? "
                                "ORDER BY seen LIMIT ?)", (alert, count - self.max_tracked))
+
+
+class ReadOnlySqliteOnChange:
+    """`render --db FILE`: the marks of a serve database, read only (no table: no marks)."""
+
+    def __init__(self, path: str):
+        self.connection = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True,
+                                          check_same_thread=False)
+
+    def get(self, key: str, now: float | None = None) -> Mark | None:
+        now = time.time() if now is None else now
+        try:
+            row = self.connection.execute("SELECT state, since, notified, failures, by, decision, seen, version "
+                                          "FROM onchange WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
+        except sqlite3.OperationalError:  # a database of a release before on-change
+            return None
+        return Mark(*row) if row else None
+
+    def put(self, key: str, alert: str, mark: Mark, expected: int | None, expires_at: float) -> bool:
+        raise PermissionError("render reads the on-change state, never writes it")
 
 
 class DynamoOnChange:

@@ -15,6 +15,7 @@ from fluxnotify.delivery.planner import Planner
 from fluxnotify.delivery.stages import onchange
 from fluxnotify.delivery.stages.onchange import MAX_KEY, TOUCH_SECONDS, decide, object_key, state_of
 from fluxnotify.model.manifests import load_yaml
+from fluxnotify.ops.cli import main
 from fluxnotify.ops.render import render
 from fluxnotify.ops.validate import conditions
 from fluxnotify.queue.sqlite import SqliteDatabase
@@ -282,3 +283,29 @@ def test_validate_accepts_the_annotations_and_refuses_them_for_commit_statuses()
         'type: github, address: "https://github.com/org/repo"')
     alert = next(c for c in conditions(load_yaml(text)) if c.kind == "Alert")
     assert not alert.ready and "fluxnotify.io/notify: not supported for github Providers" in alert.message
+
+
+def test_render_db_previews_against_serves_state_read_only(sink, tmp_path, capsys):
+    path = tmp_path / "serve.db"
+    manifests = generic_manifests(sink.url, ON_CHANGE)
+    harness = Harness(manifests, stores=Stores.sqlite(SqliteDatabase(str(path))))
+    assert harness.send(failed())[0].outcome == "delivered"
+    (tmp_path / "flux.yaml").write_text(manifests)
+    for name, data in (("same", failed()), ("other", ok())):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    before = SqliteDatabase(str(path)).execute("SELECT by, version, seen FROM onchange")
+
+    def render_cli(name: str) -> dict:
+        assert main(["render", "-f", str(tmp_path / "flux.yaml"), "--event", str(tmp_path / f"{name}.json"),
+                     "--db", str(path)]) == 0
+        (result,) = json.loads(capsys.readouterr().out)
+        return result
+
+    same = render_cli("same")
+    assert same["deliveries"] == [] and same["skipped"].startswith("fluxnotify.io/notify: on-change: unchanged since")
+    other = render_cli("other")
+    assert len(other["deliveries"]) == 1
+    assert other["note"].startswith("fluxnotify.io/notify: on-change: changed to info/ReconciliationSucceeded (was "
+                                    "error/HealthCheckFailed since ")
+    assert SqliteDatabase(str(path)).execute("SELECT by, version, seen FROM onchange") == before  # nothing written
+    assert len(sink.requests) == 1  # render sends nothing

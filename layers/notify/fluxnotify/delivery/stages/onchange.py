@@ -18,8 +18,9 @@ then fails, its retry (attempt > 1) and a replayed dead letter (targets set) wer
 already and pass this stage untouched, and a redelivered message (a crash, a timeout) finds
 its own id on the mark and gets the same answer without a second write. A failing store
 fails the plan (retried, then notified): a lost notification is worse than a repeated one.
-`render` has no stored state: it decides as on an empty one (the first event notifies, "would
-notify (no stored state)"; with ``after`` an error is "failure 1 of N"), and writes nothing.
+`render` writes nothing: without a stored state it decides as on an empty one (the first event
+notifies, "would notify (no stored state)"; with ``after`` an error is "failure 1 of N"); with
+``--db`` it reads serve's state (``ctx.preview``: decide, do not write).
 """
 
 from __future__ import annotations
