@@ -347,7 +347,8 @@ class DynamoDigests:
 
 
     def due(self, until: float) -> list[Window]:
-        found, start = [], {}
+        found: list[Window] = []
+        start: dict[str, dict] = {}
         while True:
             page = self.client.query(
                 TableName=self.table, IndexName=DUE_INDEX, **start,
@@ -381,7 +382,7 @@ def _add_update(entry: Entry, seen: str, now: float, with_line: bool, rotate: bo
         fields |= {"digest_sweep": {"S": "digest"}, "digest_due": {"N": repr(due)}}
     # Every attribute through a name placeholder: several (count, base, window…) are reserved words.
     names = {f"#{name}": name for name in (*fields, "count", "errors", "ids", "ids_old", "entries")}
-    values = {f":{name}": value for name, value in fields.items()}
+    values: dict[str, dict] = {f":{name}": value for name, value in fields.items()}
     values |= {":one": {"N": "1"}, ":err": {"N": "1" if entry.severity == "error" else "0"},
                ":mid": {"S": seen}, ":ids": {"SS": [seen]}, ":n": {"N": str(RECENT_IDS)}}
     sets = [f"#{name} = if_not_exists(#{name}, :{name})" for name in fields]
