@@ -345,7 +345,6 @@ class DynamoDigests:
             ExpressionAttributeValues={":sent": {"S": "sent"}},
         )
 
-
     def due(self, until: float) -> list[Window]:
         found: list[Window] = []
         start: dict[str, dict] = {}
