@@ -68,6 +68,18 @@ def test_the_version_is_single_sourced():
     assert fluxnotify.__version__ == VERSION and VERSION.count(".") == 2
 
 
+def test_the_package_ships_its_types():
+    """py.typed (PEP 561) in the wheel and the layer, and mypy checks the whole package (make lint)."""
+    root = PACKAGE.parents[2]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert (PACKAGE / "py.typed").is_file()
+    assert '[tool.setuptools.package-data]\nfluxnotify = ["py.typed"]' in pyproject
+    assert 'files = ["layers/notify/fluxnotify"]' in pyproject
+    assert 'cp -R fluxnotify "$(TARGET)/fluxnotify"' in (root / "layers/notify/Makefile").read_text()
+    lint = (root / "Makefile").read_text().split("\nlint:")[1].split("\n\n")[0]
+    assert "$(BIN)/mypy" in lint
+
+
 def _module_name(path: Path) -> str:
     relative = path.relative_to(PACKAGE.parent).with_suffix("")
     parts = list(relative.parts)

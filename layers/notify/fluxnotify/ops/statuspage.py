@@ -19,6 +19,7 @@ DNS rebinding).
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
 import json
 import logging
@@ -70,9 +71,9 @@ def is_loopback(address: str) -> bool:
 class StatusPage:
     """The page's logic, whatever serves it: ``answer`` takes a request, returns an Answer."""
 
-    def __init__(self, db: SqliteDatabase, host: str, port: int, *, page_path: str = "/status",
+    def __init__(self, db: SqliteDatabase | None, host: str, port: int, *, page_path: str = "/status",
                  replay_path: str = "/status/replay", loopback_only: bool = True):
-        self.db = db
+        self.db = db  # None until serve has opened its file (the port is bound first)
         self.csrf = secrets.token_urlsafe(32)
         self.page_path, self.replay_path, self.loopback_only = page_path, replay_path, loopback_only
         self.port = port
@@ -86,10 +87,12 @@ class StatusPage:
         return dict.fromkeys((self.page_path, JSON_PATH, self.replay_path), self.answer)
 
     def snapshot(self) -> Snapshot:
+        assert self.db is not None  # set before the page is served
         return local_snapshot(self.db)
 
     def replay(self, message_id: str) -> int:
-        report = replay_local(self.db, ids={message_id}, progress=_Quiet())
+        assert self.db is not None
+        report = replay_local(self.db, ids={message_id}, progress=io.StringIO())  # no progress lines here
         logger.info("dead letter replayed from the status page", extra={"message_id": message_id,
                                                                          "moved": report.moved})
         return report.moved
@@ -136,15 +139,10 @@ def _secured(answer: Answer) -> Answer:
     return answer
 
 
-class _Quiet:
-    def write(self, text: str) -> None:
-        pass
-
-
 class StatusServer:
     """The page on its own address (``--status-addr``): ``/``, ``/status.json``, ``POST /replay``."""
 
-    def __init__(self, db: SqliteDatabase, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, db: SqliteDatabase | None, host: str = "127.0.0.1", port: int = 0):
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
         self.page = StatusPage(db, host, self.server.server_address[1], page_path="/", replay_path="/replay",
