@@ -181,7 +181,8 @@ class Dispatcher:
         """Plan one Alert's delivery (delivery/planner.py) and carry the plan out."""
         started, deadline = time.monotonic(), deadline or Deadline()
         context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
-                          envelope.id.startswith(DIGEST_ID_PREFIX))  # a digest (also replayed) goes as it is
+                          envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
+                          silences=self.stores.silences)
         planned = self.planner.plan_alert(event, alert, context)
         result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
                               provider_type=planned.provider_type)

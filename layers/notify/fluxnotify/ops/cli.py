@@ -11,7 +11,7 @@ from pathlib import Path
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
-from fluxnotify.ops import cluster_admin, testargs
+from fluxnotify.ops import cluster_admin, silence_admin, testargs
 from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 from fluxnotify.settings import Settings
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="json: every request in full; table: one line per request or skip/error")
     render.add_argument("--show-secrets", action="store_true",
                         help="print tokens, passwords and webhook URLs as they go out (masked as ***** otherwise)")
+    render.add_argument("--db", metavar="FILE", help="apply the active silences of this serve database (read-only)")
     render.set_defaults(run=_render)
 
     testargs.add_parser(commands, FILES_HELP, FILES).set_defaults(run=_test)
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _status_arguments(status)
     status.set_defaults(run=_status)
     cluster_admin.add_parser(commands)
+    silence_admin.add_parser(commands)
     for listed in commands._choices_actions:  # every subcommand: its purpose and its defaults
         command = commands.choices[listed.dest]
         command.formatter_class = _HelpFormatter
@@ -157,7 +159,11 @@ def _render(args) -> int:
     if isinstance(event, int):
         return event
     no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
-    results = render(objects, event, args.cluster, no_cross, show_secrets=args.show_secrets)
+    try:
+        silences = silence_admin.render_silences(args.db) if args.db else None
+    except silence_admin.SilenceError as err:
+        return _fail(str(err))
+    results = render(objects, event, args.cluster, no_cross, silences, show_secrets=args.show_secrets)
     if args.output == "table":
         print(render_table(results), end="")
     else:
