@@ -42,6 +42,7 @@ test: install
 
 lint: install sam
 	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint -t template.yaml
 

@@ -40,7 +40,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_every_module_belongs_to_a_known_layer():
-    top_level = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"}
+    top_level = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+                 if p.name != "__pycache__" and (p.is_dir() or p.suffix == ".py")}  # not py.typed
     assert top_level - {"__init__"} <= set(RANK), top_level - set(RANK)
 
 
@@ -65,6 +66,18 @@ def test_the_version_is_single_sourced():
     pyproject = (PACKAGE.parents[2] / "pyproject.toml").read_text()
     assert 'version = {attr = "fluxnotify._version.VERSION"}' in pyproject
     assert fluxnotify.__version__ == VERSION and VERSION.count(".") == 2
+
+
+def test_the_package_ships_its_types():
+    """py.typed (PEP 561) in the wheel and the layer, and mypy checks the whole package (make lint)."""
+    root = PACKAGE.parents[2]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert (PACKAGE / "py.typed").is_file()
+    assert '[tool.setuptools.package-data]\nfluxnotify = ["py.typed"]' in pyproject
+    assert 'files = ["layers/notify/fluxnotify"]' in pyproject
+    assert 'cp -R fluxnotify "$(TARGET)/fluxnotify"' in (root / "layers/notify/Makefile").read_text()
+    lint = (root / "Makefile").read_text().split("\nlint:")[1].split("\n\n")[0]
+    assert "$(BIN)/mypy" in lint
 
 
 def _module_name(path: Path) -> str:
@@ -134,8 +147,7 @@ def test_the_cycle_check_sees_function_level_imports():
 
 
 # Older modules over the limit, each to be split in its own change; they may only shrink.
-OVER_300 = {"model/event.py": 332, "ops/cli.py": 345, "ops/importer.py": 343, "ops/httpserver.py": 333,
-            "config/options.py": 321, "model/manifests.py": 302}
+OVER_300 = {"model/event.py": 332, "ops/cli.py": 345}
 
 
 def test_no_package_module_is_over_300_lines():

@@ -1,17 +1,11 @@
-"""Pure parts of `fluxnotify.ops.importer` and `fluxnotify.ops.stored`: prefixes, secret diffs, placeholders, duplicates, redaction."""
+"""Pure parts of `fluxnotify.ops.importer` and `fluxnotify.ops.stored`: prefixes, placeholders, duplicates, redaction."""
 
 from __future__ import annotations
 
 import pytest
 
 from fluxnotify.model.manifests import Secret, load_yaml
-from fluxnotify.ops.importer import (
-    Change,
-    _secret_diff,
-    check_unique,
-    import_conditions,
-    resolve_placeholders,
-)
+from fluxnotify.ops.importer import check_unique, import_conditions, resolve_placeholders
 from fluxnotify.ops.stored import ImportRefused, StoredSecret, config_prefix, secret_refs, secrets_prefix
 
 PROVIDER = """\
@@ -71,22 +65,6 @@ def test_prefixes_come_from_arguments_then_environment_then_defaults(monkeypatch
     # The template passes ConfigPrefix without its leading "/": SSM paths need it.
     assert config_prefix("ops/notify") == "/ops/notify"
     assert secrets_prefix("ops") == "ops"
-
-
-def test_secret_diff_names_keys_only():
-    old = {"token": "aaaa1111", "address": "https://x/1", "gone": "zzzz9999"}
-    new = {"token": "bbbb2222", "address": "https://x/1", "headers": "X-A: b"}
-    note = _secret_diff(old, new)
-    assert note == "keys changed: token; added: headers; removed: gone"
-    for value in ("aaaa1111", "bbbb2222", "zzzz9999", "X-A: b"):
-        assert value not in note
-    assert _secret_diff(None, {"token": "t"}).startswith("stored value is not a JSON object")
-
-
-def test_change_lines():
-    assert Change("+", "Provider", "flux-system/slack", "/p").line() == "+ Provider flux-system/slack"
-    line = Change("~", "Secret", "a/b", "s", '{"k": "value-123"}', "keys changed: k").line()
-    assert line == "~ Secret a/b (keys changed: k)"
 
 
 def test_secret_refs_lists_each_referenced_secret_once():

@@ -136,12 +136,11 @@ class AwsStore:
         if key in values:
             return values[key]
         with self._lock:
-            read = reads.get(key)
-            leader = read is None
-            if leader:
+            led = reads.get(key)
+            if led is None:
                 read = reads[key] = Future()
-        if not leader:
-            return read.result()  # the value the leader read, or its error
+        if led is not None:
+            return led.result()  # the value the leader read, or its error
         try:
             values[key] = self._read_secret(namespace, name)
             read.set_result(values[key])

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from difflib import get_close_matches
+from typing import Any
 
 from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.manifests import Provider
@@ -71,7 +72,7 @@ def _caused_by(key: str, config: ProviderConfig, validate: Validator) -> bool:
     return _valid_with(config, validate, **{key: _PROBES[key]})
 
 
-def _valid_with(config: ProviderConfig, validate: Validator, **changes: str) -> bool:
+def _valid_with(config: ProviderConfig, validate: Validator, **changes: Any) -> bool:
     try:
         validate(replace(config, **changes))
     except Exception:  # still invalid (or a probe the module cannot take): not the cause

@@ -10,6 +10,7 @@ has an expression (see routing.commit_status_id), so celpy stays out of other pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -160,7 +161,7 @@ def _replace(text: Any, old: Any, new: Any, limit: Any = -1) -> celtypes.StringT
     return celtypes.StringType(_string(text, "replace").replace(old, new, count if count >= 0 else -1))
 
 
-def _substring(text: Any, start: Any, end: Any = None) -> celtypes.StringType:
+def _substring(text: Any, start: Any, end: Any = None) -> celtypes.StringType | celpy.CELEvalError:
     text = _string(text, "substring")
     stop = len(text) if end is None else int(end)
     if not 0 <= int(start) <= stop <= len(text):
@@ -188,7 +189,7 @@ def _trim(text: Any) -> celtypes.StringType:
     return celtypes.StringType(_string(text, "trim").strip())
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "split": _split,
     "join": _join,
     "first": _first,

@@ -1,4 +1,5 @@
-"""Dispatcher logic: one queue message = one event → every matching Alert's Provider.
+"""The executor of the delivery core (docs/delivery.md): ``Dispatcher`` carries out the plans
+of delivery/planner.py. One queue message = one event → every matching Alert's Provider.
 
 Message bodies (JSON):
 

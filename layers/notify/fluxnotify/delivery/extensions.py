@@ -33,8 +33,9 @@ class Extensions:
 
     def gather(self, planned: Planned, envelope: Envelope) -> str:
         """Add a GATHERED plan item to its digest window; the detail to log."""
-        return digests.gather(self.state.digests, self._queue, planned.event, planned.alert, planned.provider,
-                              envelope, planned.ext)
+        event, alert, provider = planned.event, planned.alert, planned.provider
+        assert event is not None and alert is not None and provider is not None  # the digest stage's items have all
+        return digests.gather(self.state.digests, self._queue, event, alert, provider, envelope, planned.ext)
 
     @staticmethod
     def flush_request(body: str) -> dict | None:

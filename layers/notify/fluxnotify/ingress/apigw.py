@@ -80,15 +80,19 @@ def redacted_event(event: Any) -> Any:
 def _path_segments(event: Any) -> set[str]:
     if not isinstance(event, dict):
         return set()
-    context = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
-    http = context.get("http") if isinstance(context.get("http"), dict) else {}
-    parameters = event.get("pathParameters") if isinstance(event.get("pathParameters"), dict) else {}
+    context = _dict(event.get("requestContext"))
+    http = _dict(context.get("http"))
+    parameters = _dict(event.get("pathParameters"))
     route = event.get("routeKey")
     route = route.partition(" ")[2] if isinstance(route, str) else None  # "POST /{proxy+}"
     paths = [event.get(name) for name in PATH_FIELDS] + [http.get("path"), route]
     paths += [context.get(name) for name in CONTEXT_PATH_FIELDS] + list(parameters.values())
     return {segment for path in paths if isinstance(path, str)
             for segment in path.split("?")[0].split("/") if segment}
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _forms(secret: str) -> tuple[str, ...]:

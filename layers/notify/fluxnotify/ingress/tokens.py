@@ -34,6 +34,7 @@ class SecretTokens:
         with self._lock:
             if self._tokens is None or time.monotonic() - self._read_at >= self.max_age:
                 self._refresh()
+            assert self._tokens is not None  # _refresh raises when it has none to keep
             return self._tokens
 
     def _refresh(self) -> None:

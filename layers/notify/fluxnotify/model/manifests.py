@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
 from fluxnotify.model.fields import secret_data, sops_encrypted, unknown_fields
+from fluxnotify.model.specs import AlertSpec, ProviderSpec
 
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 API_VERSIONS = tuple(f"{NOTIFICATION_GROUP}/{v}" for v in ("v1beta1", "v1beta2", "v1beta3"))
@@ -36,48 +36,6 @@ class ManifestError(ValueError):
     def __init__(self, message: str, *, kind: str = "", key: str = "", source: str = ""):
         super().__init__(message)
         self.kind, self.key, self.source = kind, key, source
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class LocalRef(_Model):
-    name: str = Field(min_length=1)
-
-
-class EventSource(_Model):
-    kind: str
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str = ""
-    match_labels: dict[str, str] | None = None
-    api_version: str = ""
-
-
-class AlertSpec(_Model):
-    provider_ref: LocalRef
-    event_severity: str = "info"
-    event_sources: list[EventSource] = Field(min_length=1)
-    inclusion_list: list[str] = []
-    exclusion_list: list[str] = []
-    event_metadata: dict[str, str] = {}
-    summary: str = Field("", max_length=255)
-    suspend: bool = False
-
-
-class ProviderSpec(_Model):
-    type: str = Field(min_length=1)
-    channel: str = Field("", max_length=2048)
-    username: str = Field("", max_length=2048)
-    address: str = Field("", max_length=2048)
-    timeout: str = ""
-    proxy: str = Field("", max_length=2048)
-    proxy_secret_ref: LocalRef | None = None
-    secret_ref: LocalRef | None = None
-    cert_secret_ref: LocalRef | None = None
-    service_account_name: str = ""
-    suspend: bool = False
-    commit_status_expr: str = ""
 
 
 @dataclass(frozen=True)
@@ -255,13 +213,15 @@ def parse_object(doc: Any, source: str = "<input>") -> Manifest | None:
             f"{where}: apiVersion {api_version!r} is not supported "
             f"(expected one of {', '.join(API_VERSIONS)})", kind=kind, key=metadata.key
         )
-    model = ProviderSpec if kind == "Provider" else AlertSpec
+    model: type[ProviderSpec | AlertSpec] = ProviderSpec if kind == "Provider" else AlertSpec
     try:
         spec = model.model_validate(doc.get("spec") or {})
     except ValidationError as err:
         raise ManifestError(f"{where}: {_describe(err)}", kind=kind, key=metadata.key) from None
-    cls = Provider if kind == "Provider" else Alert
-    return cls(api_version, metadata, spec, source, unknown_fields(doc, kind, model))
+    warnings = unknown_fields(doc, kind, model)
+    if isinstance(spec, ProviderSpec):
+        return Provider(api_version, metadata, spec, source, warnings)
+    return Alert(api_version, metadata, spec, source, warnings)
 
 
 def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:

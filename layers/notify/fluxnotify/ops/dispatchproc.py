@@ -127,13 +127,11 @@ class DispatcherProcess:
                     return
             elif error:
                 logger.error("dispatcher process failed to start: %s", error)
-            if error is None:
-                self._follow()
+            code = self._follow() if error is None else None
             if self._stopping.is_set():
                 return
             if error is None:
-                logger.error("dispatcher process exited (code %s); restarting it in %.0f s",
-                             self._child.returncode, delay)
+                logger.error("dispatcher process exited (code %s); restarting it in %.0f s", code, delay)
             if time.monotonic() - started > 60:
                 delay = 1.0  # it ran for a while: start over with a short back-off
             if self._stopping.wait(delay):
@@ -163,9 +161,10 @@ class DispatcherProcess:
                 child.wait()
                 return "the dispatcher process did not start in time"
 
-    def _follow(self) -> None:
-        """Record heartbeats until the child exits (EOF on its stdout) or we stop."""
+    def _follow(self) -> int:
+        """Record heartbeats until the child exits (EOF on its stdout) or we stop; its exit code."""
         child = self._child
+        assert child is not None and child.stdout is not None  # _spawn started it, with pipes
         while not self._stopping.is_set():
             line = self._read_line(child, 0.5)
             if line == b"":
@@ -175,18 +174,22 @@ class DispatcherProcess:
                 self._ack(line)
         child.wait()
         child.stdout.close()
+        return child.returncode
 
     @staticmethod
     def _read_line(child: subprocess.Popen, timeout: float) -> bytes | None:
         """One stripped line, b"" at EOF, None when nothing came within timeout."""
-        ready, _, _ = select.select([child.stdout], [], [], timeout)
+        stdout = child.stdout
+        assert stdout is not None  # started with stdout=PIPE
+        ready, _, _ = select.select([stdout], [], [], timeout)
         if not ready:
             return None
-        line = child.stdout.readline()
+        line = stdout.readline()
         return line.strip() if line else b""
 
 
 def _send_files(child: subprocess.Popen, files, generation: int) -> None:
+    assert child.stdin is not None  # started with stdin=PIPE
     try:
         line = json.dumps({"generation": generation, "files": [list(item) for item in files]})
         child.stdin.write(line.encode() + b"\n")

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+from fluxnotify.ingress.clusters import TokenMap
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.ops.dblock import DatabaseBusy, DatabaseLock, reset_database
 from fluxnotify.ops.dispatchproc import DispatcherProcess
@@ -56,7 +57,7 @@ class LocalStack:
         port: int = 9292,
         database: str = "fluxnotify.db",
         workers: int = 4,
-        token: str | None = None,
+        token: str | TokenMap | None = None,
         settings: Settings | None = None,
         separate_process: bool = False,
         read_timeout: float = 10.0,

@@ -64,7 +64,7 @@ def parse_files(files: Files) -> list[Manifest]:
 
 def fingerprint(paths: list[str]) -> tuple:
     """What changes when a file or a directory's set of files changes (mtime, size, inode)."""
-    marks = []
+    marks: list[tuple] = []
     for path in [*paths, *expand(paths)]:
         if path in (STDIN, NOTHING):
             continue

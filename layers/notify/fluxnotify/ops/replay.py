@@ -40,8 +40,10 @@ def describe(body: str) -> dict[str, Any]:
         return {"provider": "?", "reason": "undecodable message", "error": "not JSON", "object": "?"}
     if not isinstance(letter, dict):
         letter = {}
-    event = letter.get("event") if isinstance(letter.get("event"), dict) else {}
-    ref = event.get("involvedObject") if isinstance(event.get("involvedObject"), dict) else {}
+    event = letter.get("event")
+    event = event if isinstance(event, dict) else {}
+    ref = event.get("involvedObject")
+    ref = ref if isinstance(ref, dict) else {}
     return {
         "provider": letter.get("provider") or "?",
         "reason": letter.get("reason") or "redriven by SQS",

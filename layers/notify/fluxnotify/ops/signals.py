@@ -15,7 +15,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopSignals:
-    def __init__(self):
+    def __init__(self) -> None:
         self.received: signal.Signals | None = None
         self._event = threading.Event()
         for signum in STOP_SIGNALS:
@@ -30,4 +30,5 @@ class StopSignals:
         """Block the main thread until SIGINT or SIGTERM; return which one arrived."""
         while not self._event.wait(0.5):  # a timed wait lets the handler run promptly
             pass
+        assert self.received is not None  # set before the event
         return self.received

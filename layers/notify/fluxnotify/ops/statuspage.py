@@ -74,9 +74,9 @@ def is_loopback(address: str) -> bool:
 class StatusPage:
     """The page's logic, whatever serves it: ``answer`` takes a request, returns an Answer."""
 
-    def __init__(self, db: SqliteDatabase, host: str, port: int, *, page_path: str = "/status",
+    def __init__(self, db: SqliteDatabase | None, host: str, port: int, *, page_path: str = "/status",
                  replay_path: str = "/status/replay", loopback_only: bool = True):
-        self.db = db
+        self._db = db  # None until serve has opened its file (the port is bound first)
         self.csrf = secrets.token_urlsafe(32)
         self.page_path, self.replay_path, self.loopback_only = page_path, replay_path, loopback_only
         self.expire_path = silence_page.path(replay_path)  # POST: expire a silence
@@ -86,6 +86,15 @@ class StatusPage:
         self.url = self.origin + page_path
         self.replays: dict[str, Replay] = {}  # what the flash line reports, newest last
         self._hosts = {f"{name}:{port}" for name in (host, f"[{host}]", "127.0.0.1", "localhost", "[::1]")}
+
+    @property
+    def db(self) -> SqliteDatabase:
+        assert self._db is not None, "the page is served only once its database is set"
+        return self._db
+
+    @db.setter
+    def db(self, db: SqliteDatabase) -> None:
+        self._db = db
 
     def routes(self) -> dict[str, Route]:
         """The paths to mount on the receiver's server (ops/httpserver.py)."""
@@ -207,7 +216,7 @@ def _secured(answer: Answer) -> Answer:
 class StatusServer:
     """The page on its own address (``--status-addr``): ``/``, ``/status.json``, ``POST /replay``."""
 
-    def __init__(self, db: SqliteDatabase, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, db: SqliteDatabase | None, host: str = "127.0.0.1", port: int = 0):
         self.server = ThreadingHTTPServer((host, port), _handler_for(self))
         self.server.daemon_threads = True
         self.page = StatusPage(db, host, self.server.server_address[1], page_path="/", replay_path="/replay",

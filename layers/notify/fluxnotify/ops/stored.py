@@ -72,7 +72,7 @@ def secrets_prefix(value: str | None = None) -> str:
     return (value or Settings.from_env().secrets_prefix).rstrip("/")
 
 
-def clients(ssm=None, secrets=None):
+def clients(ssm: Any = None, secrets: Any = None) -> tuple[Any, Any]:
     """boto3 SSM and Secrets Manager clients from the default session unless given."""
     if ssm is None or secrets is None:
         import boto3

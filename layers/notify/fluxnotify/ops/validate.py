@@ -10,7 +10,7 @@ from fluxnotify import providers
 from fluxnotify.config.files import Loaded, read_manifests
 from fluxnotify.config.hints import explain
 from fluxnotify.config.options import ConfigError, redact, secret_forms
-from fluxnotify.delivery import annotations
+from fluxnotify.delivery import annotations as extension_keys  # not the __future__ name
 from fluxnotify.delivery.routing import pattern_error
 from fluxnotify.model.manifests import EVENT_SOURCE_KINDS, Alert, Manifest, Provider, Secret
 from fluxnotify.providers import COMMIT_STATUS_TYPES
@@ -89,9 +89,9 @@ def unknown_annotations(obj: Provider | Alert) -> tuple[str, ...]:
     """Warnings for fluxnotify.io/* annotations (or near misses of the prefix) that the object's
     kind does not read, naming the nearest known one (delivery/annotations.py has the list)."""
     is_provider = isinstance(obj, Provider)
-    own = annotations.PROVIDER_KEYS if is_provider else annotations.ALERT_KEYS
-    other, other_kind = (annotations.ALERT_KEYS, "an Alert") if is_provider else (annotations.PROVIDER_KEYS, "a Provider")
-    domain = annotations.PREFIX.rstrip("/")
+    own = extension_keys.PROVIDER_KEYS if is_provider else extension_keys.ALERT_KEYS
+    other, other_kind = (extension_keys.ALERT_KEYS, "an Alert") if is_provider else (extension_keys.PROVIDER_KEYS, "a Provider")
+    domain = extension_keys.PREFIX.rstrip("/")
     warnings = []
     for key in obj.metadata.annotations:
         prefix = key.rpartition("/")[0]
@@ -195,10 +195,10 @@ def _annotations(obj: Provider | Alert, providers_by_key: dict[str, Provider] | 
                  no_cross_namespace_refs: bool) -> list[Problem]:
     """The fluxnotify.io/* annotations (delivery/annotations.py) and cluster-wide sources."""
     if isinstance(obj, Provider):
-        messages = [annotations.provider_problem(obj)]
+        messages = [extension_keys.provider_problem(obj)]
     else:
         provider = (providers_by_key or {}).get(f"{obj.metadata.namespace}/{obj.spec.provider_ref.name}")
-        messages = [annotations.alert_problem(obj, provider), _cross_namespace(obj) if no_cross_namespace_refs else None]
+        messages = [extension_keys.alert_problem(obj, provider), _cross_namespace(obj) if no_cross_namespace_refs else None]
     return [("ValidationFailed", message) for message in messages if message is not None]
 
 

@@ -72,7 +72,8 @@ def parse_envelope(body: str, default_id: str | None = None) -> Envelope:
     cluster = data.get("cluster")
     if not isinstance(cluster, str) or not cluster:
         cluster = DEFAULT_CLUSTER  # messages of earlier versions
-    chain = data.get("chain") if isinstance(data.get("chain"), str) else ""
+    chain = data.get("chain")
+    chain = chain if isinstance(chain, str) else ""
     if "error" in data:  # a replayed dead letter: a new chain, the same for every copy of it
         chain = "replay-" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return Envelope(data["event"], attempt, targets, message_id, cluster, chain)

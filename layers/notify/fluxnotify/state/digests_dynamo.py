@@ -154,7 +154,8 @@ class DynamoDigests:
         )
 
     def due(self, until: float) -> list[Window]:
-        found, start = [], {}
+        found: list[Window] = []
+        start: dict[str, Any] = {}
         while True:
             page = self.client.query(
                 TableName=self.table, IndexName=DUE_INDEX, **start,

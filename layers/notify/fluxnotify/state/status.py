@@ -165,7 +165,8 @@ def slot_of(at: float) -> int:
 
 def window_counts(rows: list[tuple[int, str, int]], now: float) -> tuple[dict[str, int], dict[str, int]]:
     """(slot start, outcome, n) rows → counts over the last hour and the last 24 hours."""
-    hour, day = Counter(), Counter()
+    hour: Counter[str] = Counter()
+    day: Counter[str] = Counter()
     current = slot_of(now)
     for slot, outcome, n in rows:
         if slot > current - HOUR:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import urllib.parse
 from collections.abc import Iterator
+from typing import TypeVar
 
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -30,6 +31,7 @@ from urllib3.exceptions import (
 EXCERPT = 300  # characters of an answer's body in a message
 MASK = "*****"  # as config/options.redact masks
 _CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|signature|password|cookie", re.IGNORECASE)
+_E = TypeVar("_E", bound=BaseException)
 
 
 def redact_url(url: str) -> str:
@@ -39,6 +41,7 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparsable URL>"
     host = parts.hostname or ""
+    port: int | str | None
     try:
         port = parts.port
     except ValueError:  # a malformed port must not break the error report itself
@@ -101,7 +104,7 @@ def describe(err: BaseException, url: str, timeout: float) -> str:
     where = host_port(url)
     causes = list(_chain(err))
 
-    def found(*kinds: type) -> BaseException | None:
+    def found(*kinds: type[_E]) -> _E | None:
         return next((c for c in causes if isinstance(c, kinds)), None)
 
     if found(ConnectionRefusedError):

@@ -110,7 +110,7 @@ def text_size(value: Any, limit: int = MAX_SEQUENCE) -> int:
             if size <= limit:
                 stack.extend(item.keys())
                 stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset, deque, abc.MappingView)):
+        elif isinstance(item, (list, tuple, set, frozenset, deque, abc.KeysView, abc.ValuesView, abc.ItemsView)):
             size += 2 * len(item) + 2
             if size <= limit:
                 stack.extend(item)
@@ -167,7 +167,7 @@ def check_method(owner: Any, name: str, args: tuple, kwargs: dict) -> None:
         if name in ("center", "ljust", "rjust", "zfill") and isinstance(arg, int):
             refuse_over(arg, f"{name}()")
         elif name == "expandtabs":
-            tabs = owner.count("\t" if isinstance(owner, str) else b"\t")
+            tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
             refuse_over(len(owner) + tabs * (arg if isinstance(arg, int) else 8), "expandtabs()")
         elif name == "replace" and len(args) >= 2:
             old, new = args[0], args[1]
@@ -182,7 +182,7 @@ def check_method(owner: Any, name: str, args: tuple, kwargs: dict) -> None:
 
 
 def _joined_size(separator: Any, items: Any) -> int:
-    if not isinstance(items, abc.Sized):
+    if not isinstance(items, abc.Sized) or not isinstance(items, abc.Iterable):
         return 0  # a generator: its items are counted as they come
     return len(str(separator)) * len(items) + text_size(list(items))
 

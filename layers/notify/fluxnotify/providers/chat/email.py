@@ -218,7 +218,8 @@ def submit(delivery: EmailDelivery, tls: TLSMaterial | None, timeout: float) -> 
     try:
         # The host is given to the constructor (it connects there): STARTTLS checks the
         # certificate against it.
-        options = {"timeout": timeout, "local_hostname": socket.gethostname()}
+        options: dict[str, Any] = {"timeout": timeout, "local_hostname": socket.gethostname()}
+        client: smtplib.SMTP
         if delivery.scheme == "smtps":
             client = smtplib.SMTP_SSL(delivery.host, delivery.port, context=context, **options)
         else:

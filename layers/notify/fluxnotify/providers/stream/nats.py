@@ -111,7 +111,7 @@ async def _publish(delivery: NatsDelivery, timeout: float) -> None:
         raise _failure(prefix + "error connecting to server: ", err) from None
     try:
         await client.publish(delivery.subject, delivery.raw.encode("utf-8"))
-        await client.flush(timeout=timeout)
+        await client.flush(timeout=timeout)  # type: ignore[arg-type]  # annotated int, waits any float
     except Exception as err:  # noqa: BLE001
         raise _failure(prefix + "error publishing message to server: ", err) from None
     finally:

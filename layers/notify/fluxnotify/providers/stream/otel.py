@@ -29,8 +29,6 @@ from fluxnotify.transport.http import Request, Transport
 TRACER = "flux:notification-controller"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.40.0"
 DEFAULT_PATH = "/v1/traces"
-STATUS_OK, STATUS_ERROR = 1, 2
-SPAN_KIND_INTERNAL = 1
 
 
 @dataclass(frozen=True)
@@ -175,12 +173,13 @@ def export_request(item: Span, end_ns: int) -> bytes:
     def values(pairs: dict[str, str]) -> list[KeyValue]:
         return [KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in pairs.items()]
 
-    status = Status(code=STATUS_ERROR, message=item.error) if item.error is not None else Status(code=STATUS_OK)
+    status = (Status(code=Status.STATUS_CODE_ERROR, message=item.error) if item.error is not None
+              else Status(code=Status.STATUS_CODE_OK))
     proto_span = ProtoSpan(
         trace_id=item.trace_id,
         span_id=item.span_id,
         name=item.name,
-        kind=SPAN_KIND_INTERNAL,
+        kind=ProtoSpan.SPAN_KIND_INTERNAL,
         start_time_unix_nano=item.start_ns,
         end_time_unix_nano=max(end_ns, item.start_ns),
         attributes=values(item.attributes),
