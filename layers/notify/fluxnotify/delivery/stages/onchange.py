@@ -30,6 +30,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from fluxnotify.delivery.annotations import AFTER, NOTIFY, ON_CHANGE, RENOTIFY, AlertExtensions
 from fluxnotify.delivery.plan import Context, Planned
@@ -82,7 +83,7 @@ def decide(mark: Mark | None, event: Event, ext: AlertExtensions, now: float, me
     error = event.severity == "error"
     prior = mark or Mark()
     failures = min(prior.failures + 1, ext.after) if error and ext.after is not None else 0
-    stamp = {"by": message_id, "seen": now, "failures": failures}
+    stamp: dict[str, Any] = {"by": message_id, "seen": now, "failures": failures}
     if ext.after is not None and error and failures < ext.after:
         return Decision(False, _after_rule(ext.after, failures), mark=replace(prior, decision="", **stamp))
     state = state_of(event)
