@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from statetable import create_state_table
 
 from fluxnotify.queue.messages import Envelope
 
@@ -87,10 +88,7 @@ def aws(monkeypatch, sink, silent):
         sqs = boto3.client("sqs")
         queue = sqs.create_queue(QueueName="events")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="state", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(boto3.client("dynamodb"))
         ssm = boto3.client("ssm")
         objects = [provider("a", f"{sink.url}/a"), provider("b", f"{sink.url}/b"),
                    provider("silent", silent.url, timeout="30s"),
