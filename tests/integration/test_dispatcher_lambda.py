@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -360,3 +361,56 @@ def test_deliveries_of_a_record_whose_follow_up_failed_are_counted_once(aws, sin
     assert invoke(aws, [first]) == {"batchItemFailures": []}  # redelivered: only /b again
     sent = sum(d.get("DeliveriesSent", 0) for d in emf_documents(capsys.readouterr().out))
     assert accepted(sink, "/a") == sent == 1
+
+
+# --- delivery status, written once per invocation ------------------------------------------------
+
+
+def test_status_counts_every_delivery_of_two_concurrent_invocations_writing_each_item_once(aws, sink, capsys,
+                                                                                          monkeypatch):
+    """Two dispatcher environments (the handler loaded twice: its own runner, clients and
+    status buffer) each handle 10 concurrent records to the same two Providers and Alerts at
+    the same time: status counts every delivery, and an invocation writes each item once."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    from fluxnotify.ops.cli import main
+
+    sink.server.socket.listen(128)  # 40 connections at once: more than the default backlog
+    moto_lock, process = threading.Lock(), BotocoreStubber.process_request  # moto's tables are not thread-safe
+    monkeypatch.setattr(BotocoreStubber, "process_request", lambda self, r: _locked(moto_lock, process, self, r))
+    spec = importlib.util.spec_from_file_location("dispatcher_app_second", ROOT / "functions/dispatcher/app.py")
+    second = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(second)
+    written: list[tuple[str, str]] = []
+    boto3.setup_default_session()  # both environments' clients come from it: their requests are seen
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb", lambda model, params, **_: written.append(
+        (model.name, params.get("Key", {}).get("pk", {}).get("S", ""))))
+    batches = [[record(message("pair")) for _ in range(10)] for _ in range(2)]
+    answers: list[dict] = []
+    threads = [threading.Thread(target=lambda h=h, b=b: answers.append(h.lambda_handler({"Records": b}, FakeContext())))
+               for h, b in ((aws["handler"], batches[0]), (second, batches[1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [{"batchItemFailures": []}] * 2
+    assert (accepted(sink, "/a"), accepted(sink, "/b")) == (20, 20)
+
+    status_writes = Counter(pk for operation, pk in written if pk.startswith("status#"))
+    assert {op for op, pk in written if pk.startswith("status#")} == {"UpdateItem"}  # no transaction
+    assert {pk for pk in status_writes if pk.startswith("status#obj#")} == {
+        "status#obj#Provider#flux-system/a", "status#obj#Provider#flux-system/b",
+        "status#obj#Alert#flux-system/to-a", "status#obj#Alert#flux-system/to-b"}
+    assert all(n == 2 for pk, n in status_writes.items() if pk.startswith("status#obj#"))  # once per invocation
+    assert all(n <= 2 for n in status_writes.values())
+    capsys.readouterr()
+    assert main(["status", "--from-aws", "--state-table", "state", "-o", "json"]) == 0
+    objects = {(o["kind"], o["name"]): o for o in json.loads(capsys.readouterr().out)["objects"]}
+    assert {subject: o["lastHour"]["delivered"] for subject, o in objects.items()} == {
+        ("Provider", "flux-system/a"): 20, ("Provider", "flux-system/b"): 20,
+        ("Alert", "flux-system/to-a"): 20, ("Alert", "flux-system/to-b"): 20}
+
+
+def _locked(lock, process, stubber, request):
+    with lock:
+        return process(stubber, request)
