@@ -43,6 +43,9 @@ class BatchedStatus:
         except Exception as err:  # status is a view: never fail a delivery for it
             self._failed(f"{type(err).__name__}: {err}")
             return
+        self.add(outcomes)
+
+    def add(self, outcomes: list[Outcome]) -> None:
         with self._lock:
             self._outcomes.extend(outcomes)
             full = len(self._outcomes) >= MAX_BUFFERED
