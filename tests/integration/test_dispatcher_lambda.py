@@ -381,10 +381,11 @@ def test_status_counts_every_delivery_of_two_concurrent_invocations_writing_each
     spec = importlib.util.spec_from_file_location("dispatcher_app_second", ROOT / "functions/dispatcher/app.py")
     second = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(second)
-    written: list[tuple[str, str]] = []
+    written: list[tuple[str, str, int]] = []  # (operation, pk, parts of the condition)
     boto3.setup_default_session()  # both environments' clients come from it: their requests are seen
     boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb", lambda model, params, **_: written.append(
-        (model.name, params.get("Key", {}).get("pk", {}).get("S", ""))))
+        (model.name, params.get("Key", {}).get("pk", {}).get("S", ""),
+         params.get("ConditionExpression", "").count("attribute_not_exists"))))
     batches = [[record(message("pair")) for _ in range(10)] for _ in range(2)]
     answers: list[dict] = []
     threads = [threading.Thread(target=lambda h=h, b=b: answers.append(h.lambda_handler({"Records": b}, FakeContext())))
@@ -396,13 +397,16 @@ def test_status_counts_every_delivery_of_two_concurrent_invocations_writing_each
     assert answers == [{"batchItemFailures": []}] * 2
     assert (accepted(sink, "/a"), accepted(sink, "/b")) == (20, 20)
 
-    status_writes = Counter(pk for operation, pk in written if pk.startswith("status#"))
-    assert {op for op, pk in written if pk.startswith("status#")} == {"UpdateItem"}  # no transaction
-    assert {pk for pk in status_writes if pk.startswith("status#obj#")} == {
-        "status#obj#Provider#flux-system/a", "status#obj#Provider#flux-system/b",
-        "status#obj#Alert#flux-system/to-a", "status#obj#Alert#flux-system/to-b"}
-    assert all(n == 2 for pk, n in status_writes.items() if pk.startswith("status#obj#"))  # once per invocation
-    assert all(n <= 2 for n in status_writes.values())
+    status = [(op, pk, parts) for op, pk, parts in written if pk.startswith("status#")]
+    assert {op for op, _, _ in status} == {"UpdateItem"}  # no transaction
+    # Each invocation: one write per count item, one conditional write of the last attempt and
+    # last delivered event per object (and, when the other invocation stored a newer one, the
+    # parts on their own).
+    counts = Counter(pk for _, pk, _ in status if pk.startswith("status#cnt#"))
+    assert all(n <= 2 for n in counts.values()) and len(counts) in (4, 8)  # 8: the batches span an hour's end
+    objects = Counter(pk for _, pk, parts in status if parts == 2)
+    assert objects == {"status#obj#Provider#flux-system/a": 2, "status#obj#Provider#flux-system/b": 2,
+                       "status#obj#Alert#flux-system/to-a": 2, "status#obj#Alert#flux-system/to-b": 2}
     capsys.readouterr()
     assert main(["status", "--from-aws", "--state-table", "state", "-o", "json"]) == 0
     objects = {(o["kind"], o["name"]): o for o in json.loads(capsys.readouterr().out)["objects"]}
