@@ -95,4 +95,4 @@ def test_the_after_step_runs_once_after_every_record_with_the_time_left_and_cann
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     (seen, seconds), = calls
     assert seen == ["a", "bad", "c"]  # the failed record's deliveries are in the batch's status too
-    assert 9.0 < seconds < 10.0 - 0.25  # until the hard stop: half the return reserve (0.5 s) before the end
+    assert 9.0 < seconds < 10.0 - 0.375  # three quarters of the return reserve (0.5 s) left to answer

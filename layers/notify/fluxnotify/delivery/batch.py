@@ -9,10 +9,10 @@ handler writes no follow-up once abandoned (its finished deliveries are in the l
 so the redelivery sends only the rest).
 
 Time budget, from ``context.get_remaining_time_in_millis()`` (R seconds):
-``finish_by`` = R − a return reserve (5 %, 0.05–3 s): answer SQS by then;
+``finish_by`` = R − a return reserve (5 %, 0.1–3 s): answer SQS by then;
 ``deliver_by`` = ``finish_by`` − a follow-up reserve (5 %, ≤ 2 s): deliveries end by then.
-The ``after`` step (the batch's status writes) ends by the hard stop (half the return
-reserve after ``finish_by``).
+The ``after`` step (the batch's status writes) ends a quarter of the return reserve after
+``finish_by`` at the latest (when records ran to the deadline; at once otherwise).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class BatchRunner:
             deadline = Deadline(deliver_by, finish_by)
             jobs[message_id] = (self._pool.submit(self._one, body, message_id, deadline), deadline)
         failed = self._collect(jobs, finish_by, hard_stop)
-        self._after(hard_stop)
+        self._after(finish_by + (hard_stop - finish_by) / 2)  # three quarters of the reserve left to answer
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
     def _one(self, body: str, message_id: str, deadline: Deadline) -> None:
@@ -133,7 +133,7 @@ class BatchRunner:
 
 
 def _reserve(remaining: float) -> float:
-    return min(3.0, max(0.05, 0.05 * remaining))
+    return min(3.0, max(0.1, 0.05 * remaining))  # at least 100 ms: the status writes, then the answer
 
 
 def budget(context: Any) -> tuple[float, float, float]:
