@@ -135,7 +135,7 @@ def test_the_cycle_check_sees_function_level_imports():
 
 # Older modules over the limit, each to be split in its own change; they may only shrink.
 OVER_300 = {"model/event.py": 332, "ops/cli.py": 345, "ops/importer.py": 343, "ops/httpserver.py": 333,
-            "config/options.py": 321, "model/manifests.py": 302, "state/digests.py": 421}
+            "config/options.py": 321, "model/manifests.py": 302}
 
 
 def test_no_package_module_is_over_300_lines():

@@ -20,6 +20,7 @@ from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.state.silences import SilenceSource
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Context:
     no_cross_namespace_refs: bool = False
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
+    silences: SilenceSource | None = None  # the active silences (a cached view: no read per event)
 
     @property
     def cluster_name(self) -> str:

@@ -1,7 +1,7 @@
 """The stores one dispatcher uses, built together for each place it runs.
 
 * ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
-  ``threads``), one file with the queue, so a crash leaves queue and state consistent;
+  ``threads``, ``silences``), one file with the queue, so a crash leaves queue and state consistent;
 * ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
 * ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
   in-memory SQLite file.
@@ -9,12 +9,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fluxnotify.metrics import Metrics
 from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
 from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
+from fluxnotify.state.silences import (
+    DYNAMO_REFRESH,
+    SQLITE_REFRESH,
+    ActiveSilences,
+    DynamoSilences,
+    SqliteSilences,
+    StaticSilences,
+)
 from fluxnotify.state.status import NullRecorder, Recorder
 from fluxnotify.state.threads import DynamoThreads, SqliteThreads, ThreadStore
 
@@ -25,20 +33,22 @@ class Stores:
     status: Recorder
     digests: DigestStore
     threads: ThreadStore
+    silences: ActiveSilences | StaticSilences = field(default_factory=lambda: StaticSilences([]))
 
     @classmethod
     def memory(cls, ledger: Ledger | None = None, status: Recorder | None = None) -> Stores:
         from fluxnotify.queue.sqlite import SqliteDatabase
 
         database = SqliteDatabase(":memory:")
-        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database))
+        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database),
+                   ActiveSilences(SqliteSilences(database), 0.0))
 
     @classmethod
     def sqlite(cls, database: Any, metrics: Metrics | None = None) -> Stores:
         from fluxnotify.state.status_sqlite import SqliteStatus
 
         return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
-                   SqliteThreads(database))
+                   SqliteThreads(database), ActiveSilences(SqliteSilences(database), SQLITE_REFRESH))
 
     @classmethod
     def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
@@ -59,4 +69,4 @@ class Stores:
         if batched:
             status = BatchedStatus(status, metrics)
         return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), status, DynamoDigests(table, client),
-                   DynamoThreads(table, client))
+                   DynamoThreads(table, client), ActiveSilences(DynamoSilences(table, client), DYNAMO_REFRESH))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -197,13 +198,14 @@ def test_digest_state_in_dynamodb_uses_its_prefix(monkeypatch):
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         store = DynamoDigests("state", client)
         window = store.add(entry("m1"), now=time.time())
-        keys = [item["pk"]["S"] for item in client.scan(TableName="state")["Items"]]
-        assert keys == ["digest#ns/a|ns/p"]
+        marker = "digest#seen#" + hashlib.sha256(b"ns/a|ns/p\0m1").hexdigest()[:32]
+        keys = sorted(item["pk"]["S"] for item in client.scan(TableName="state")["Items"])
+        assert keys == sorted(["digest#ns/a|ns/p", f"digest#{window.window}#1", marker])  # head, line 1, marker
         store.close(window.key, window.window)
-        keys = [item["pk"]["S"] for item in client.scan(TableName="state")["Items"]]
-        assert keys == [f"digest#ns/a|ns/p#{window.window}"]
-        (item,) = client.scan(TableName="state")["Items"]
-        assert int(item["expires_at"]["N"]) > time.time() + 6 * 24 * 3600
+        keys = sorted(item["pk"]["S"] for item in client.scan(TableName="state")["Items"])
+        assert keys == sorted([f"digest#ns/a|ns/p#{window.window}", f"digest#{window.window}#1", marker])
+        for item in client.scan(TableName="state")["Items"]:  # everything expires; nothing left behind
+            assert int(item["expires_at"]["N"]) > time.time() + 6 * 24 * 3600
 
 
 def test_dispatcher_state_is_the_queue_database(tmp_path, sink):
