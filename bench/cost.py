@@ -23,7 +23,8 @@ Assumptions (the scenarios):
   sent (an in-region round trip) and each provider answering after PROVIDER_MS; a cold
   first invocation is left out.
 * Batches: A sees events minutes apart, so the SQS event source hands over one record per
-  invocation; B hands over full batches of 10. The event source's own SQS requests: one
+  invocation; B hands over full batches of 10. Status is written once per invocation, so
+  each scenario is priced with the DynamoDB units measured at its batch size. The event source's own SQS requests: one
   ReceiveMessage (per 64 KB of the batch) and one DeleteMessageBatch per invocation, and at
   A, 5 pollers' empty 20-second long polls the whole month.
 * Warm environments: A 1 receiver and 1 dispatcher; B 10 receivers and 5 dispatchers (the
@@ -50,7 +51,6 @@ import math
 import re
 import statistics
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,15 +107,19 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
     if run.delivered < 3 * events:
         raise RuntimeError(f"{run.delivered} deliveries of {3 * events}: {run.problems[:3]}")
     calls = run.calls
-    per_event = {"receiver": {}, "dispatcher": {}}
-    for phase in per_event:
-        counted = calls.count(phase) + (calls.count("dispatcher1") if phase == "dispatcher" else Counter())
-        for (service, operation), n in sorted(counted.items()):
-            per_event[phase][f"{service} {operation}"] = n / events
-    units = {}
-    for label in ("dedup", "ledger", "status"):
-        for unit in ("WRU", "RRU"):
-            units[f"{label} {unit}"] = calls.units(service="dynamodb", label=label, unit=unit) / events
+    # Per event: the dispatcher in batches of 10 ("dispatcher") and one record per invocation
+    # ("dispatcher1") apart: status is written once per invocation, so its share differs.
+    counted_events = {"receiver": events, "dispatcher": events - singles, "dispatcher1": singles}
+    per_event = {phase: {f"{service} {operation}": n / counted_events[phase]
+                         for (service, operation), n in sorted(calls.count(phase).items())}
+                 for phase in counted_events if counted_events[phase]}
+    units: dict[str, dict[str, float]] = {}  # records per invocation → "label unit" → units per event
+    for batch, phase in (("10", "dispatcher"), ("1", "dispatcher1")):
+        if not counted_events[phase]:
+            continue
+        units[batch] = {f"{label} {unit}": calls.units("receiver", service="dynamodb", label=label, unit=unit) / events
+                        + calls.units(phase, service="dynamodb", label=label, unit=unit) / counted_events[phase]
+                        for label in ("dedup", "ledger", "status") for unit in ("WRU", "RRU")}
     first = run.durations_ms["dispatcher"][0][0]  # the first batch: cold config and Secrets
     secret_reads = calls.count("dispatcher")[("secretsmanager", "GetSecretValue")]
     batched = [ms for n, ms in run.durations_ms["dispatcher"][1:] if n == 10]
@@ -170,7 +174,7 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
     per_m = 1e6
     invocations = s.events / s.batch
     dispatcher_ms = m["dispatcher_ms"][str(s.batch)] or m["dispatcher_ms"]["10"]
-    units = m["dynamodb_units"]
+    units = m["dynamodb_units"].get(str(s.batch)) or m["dynamodb_units"]["10"]
 
     def dynamodb(label: str) -> float:
         return s.events * (units[f"{label} WRU"] * p["dynamodb_wru_per_million"]
@@ -225,9 +229,12 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
     out += ["", f"On arm64: A {arm['A']:,.2f}, B {arm['B']:,.0f}. "
             f"B per million events: {b['total'] / 259.2:,.2f}.", "", "Per event (measured):", "",
             "| function | AWS requests per event |", "|---|---|"]
+    shown = {"dispatcher": "dispatcher, batches of 10", "dispatcher1": "dispatcher, 1 record per invocation"}
     for phase, calls in m["per_event"].items():
-        out.append(f"| {phase} | " + ", ".join(f"{op} {n:g}" for op, n in calls.items()) + " |")
-    units = ", ".join(f"{k} {v:g}" for k, v in m["dynamodb_units"].items() if v)
+        out.append(f"| {shown.get(phase, phase)} | " + ", ".join(f"{op} {n:g}" for op, n in calls.items()) + " |")
+    units = "; ".join(f"{n} record{'s' if n != '1' else ''} per invocation: "
+                      + ", ".join(f"{k} {v:g}" for k, v in by_unit.items() if v)
+                      for n, by_unit in m["dynamodb_units"].items())
     logs = m["log_bytes"]
     dispatcher1 = f"{logs['dispatcher1']:.0f}" if logs["dispatcher1"] is not None else "–"
     out += ["", f"- DynamoDB units per event: {units}.",

@@ -32,6 +32,7 @@ for path in (HERE, HERE / "integration"):
         sys.path.insert(0, str(path))
 
 from awscalls import AwsCalls, moto_items  # noqa: E402
+from statetable import create_state_table  # noqa: E402
 from test_dispatcher_lambda import FakeContext  # noqa: E402
 from test_lambda_pipeline import Context, api_event, body_of, load_handler  # noqa: E402
 
@@ -185,10 +186,7 @@ def _deploy(session, sink_url: str, clusters: int, secrets: int) -> list[str]:
     sqs = session.client("sqs")
     queue = sqs.create_queue(QueueName="events")["QueueUrl"]
     dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
-    session.client("dynamodb").create_table(
-        TableName="state", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    create_state_table(session.client("dynamodb"))
     manager = session.client("secretsmanager")
     tokens = {f"cluster-{i:03d}": [f"token-{i:03d}-0123456789abcdef"] for i in range(clusters)}
     token_arn = manager.create_secret(Name="webhook-token", SecretString=json.dumps(tokens))["ARN"]

@@ -34,10 +34,11 @@ def runner() -> BatchRunner:
     queues = SqsQueue(settings.queue_url), SqsQueue(settings.dlq_url)
     # One DynamoDB client for every store: each client costs cold-start time.
     dynamodb = boto3.client("dynamodb") if settings.state_table else None
-    stores = Stores.dynamo(settings.state_table, dynamodb, metrics, settings.ledger_ttl)
+    # Status is written once per invocation, merged over the batch's records (status_batch.py).
+    stores = Stores.dynamo(settings.state_table, dynamodb, metrics, settings.ledger_ttl, batched=True)
     dispatcher = Dispatcher(AwsStore(metrics=metrics, settings=settings), *queues, settings, stores=stores,
                             metrics=metrics)
-    return BatchRunner(dispatcher.handle)
+    return BatchRunner(dispatcher.handle, after=stores.status.flush)
 
 
 @cache

@@ -10,11 +10,13 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
+from statetable import create_state_table
 
 from fluxnotify.queue.messages import Envelope
 
@@ -87,10 +89,7 @@ def aws(monkeypatch, sink, silent):
         sqs = boto3.client("sqs")
         queue = sqs.create_queue(QueueName="events")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="state", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(boto3.client("dynamodb"))
         ssm = boto3.client("ssm")
         objects = [provider("a", f"{sink.url}/a"), provider("b", f"{sink.url}/b"),
                    provider("silent", silent.url, timeout="30s"),
@@ -362,3 +361,60 @@ def test_deliveries_of_a_record_whose_follow_up_failed_are_counted_once(aws, sin
     assert invoke(aws, [first]) == {"batchItemFailures": []}  # redelivered: only /b again
     sent = sum(d.get("DeliveriesSent", 0) for d in emf_documents(capsys.readouterr().out))
     assert accepted(sink, "/a") == sent == 1
+
+
+# --- delivery status, written once per invocation ------------------------------------------------
+
+
+def test_status_counts_every_delivery_of_two_concurrent_invocations_writing_each_item_once(aws, sink, capsys,
+                                                                                          monkeypatch):
+    """Two dispatcher environments (the handler loaded twice: its own runner, clients and
+    status buffer) each handle 10 concurrent records to the same two Providers and Alerts at
+    the same time: status counts every delivery, and an invocation writes each item once."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    from fluxnotify.ops.cli import main
+
+    sink.server.socket.listen(128)  # 40 connections at once: more than the default backlog
+    moto_lock, process = threading.Lock(), BotocoreStubber.process_request  # moto's tables are not thread-safe
+    monkeypatch.setattr(BotocoreStubber, "process_request", lambda self, r: _locked(moto_lock, process, self, r))
+    spec = importlib.util.spec_from_file_location("dispatcher_app_second", ROOT / "functions/dispatcher/app.py")
+    second = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(second)
+    written: list[tuple[str, str, int]] = []  # (operation, pk, parts of the condition)
+    boto3.setup_default_session()  # both environments' clients come from it: their requests are seen
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb", lambda model, params, **_: written.append(
+        (model.name, params.get("Key", {}).get("pk", {}).get("S", ""),
+         params.get("ConditionExpression", "").count("attribute_not_exists"))))
+    batches = [[record(message("pair")) for _ in range(10)] for _ in range(2)]
+    answers: list[dict] = []
+    threads = [threading.Thread(target=lambda h=h, b=b: answers.append(h.lambda_handler({"Records": b}, FakeContext())))
+               for h, b in ((aws["handler"], batches[0]), (second, batches[1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [{"batchItemFailures": []}] * 2
+    assert (accepted(sink, "/a"), accepted(sink, "/b")) == (20, 20)
+
+    status = [(op, pk, parts) for op, pk, parts in written if pk.startswith("status#")]
+    assert {op for op, _, _ in status} == {"UpdateItem"}  # no transaction
+    # Each invocation: one write per count item, one conditional write of the last attempt and
+    # last delivered event per object (and, when the other invocation stored a newer one, the
+    # parts on their own).
+    counts = Counter(pk for _, pk, _ in status if pk.startswith("status#cnt#"))
+    assert all(n <= 2 for n in counts.values()) and len(counts) in (4, 8)  # 8: the batches span an hour's end
+    objects = Counter(pk for _, pk, parts in status if parts == 2)
+    assert objects == {"status#obj#Provider#flux-system/a": 2, "status#obj#Provider#flux-system/b": 2,
+                       "status#obj#Alert#flux-system/to-a": 2, "status#obj#Alert#flux-system/to-b": 2}
+    capsys.readouterr()
+    assert main(["status", "--from-aws", "--state-table", "state", "-o", "json"]) == 0
+    objects = {(o["kind"], o["name"]): o for o in json.loads(capsys.readouterr().out)["objects"]}
+    assert {subject: o["lastHour"]["delivered"] for subject, o in objects.items()} == {
+        ("Provider", "flux-system/a"): 20, ("Provider", "flux-system/b"): 20,
+        ("Alert", "flux-system/to-a"): 20, ("Alert", "flux-system/to-b"): 20}
+
+
+def _locked(lock, process, stubber, request):
+    with lock:
+        return process(stubber, request)

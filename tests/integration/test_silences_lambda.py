@@ -11,6 +11,7 @@ import boto3
 import pytest
 from awscalls import AwsCalls, moto_items
 from moto import mock_aws
+from statetable import create_state_table
 from test_extensions_lambda import dispatch, post, records
 from test_lambda_pipeline import load_handler
 
@@ -33,10 +34,7 @@ def aws(monkeypatch, sink):
         calls = AwsCalls(boto3.DEFAULT_SESSION, moto_items()).install()
         sqs = boto3.client("sqs")
         queue, dlq = sqs.create_queue(QueueName="events")["QueueUrl"], sqs.create_queue(QueueName="dead")["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="state", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(boto3.client("dynamodb"))  # the template's: status is read through its index
         token_arn = boto3.client("secretsmanager").create_secret(Name="webhook-token", SecretString=TOKEN)["ARN"]
         ssm = boto3.client("ssm")
         meta = {"name": "hook", "namespace": "flux-system"}

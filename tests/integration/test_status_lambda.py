@@ -13,6 +13,7 @@ import fixtures.status.status_fixtures as fx
 import pytest
 import yaml
 from moto import mock_aws
+from statetable import create_state_table
 
 from fluxnotify.ops.cli import main
 
@@ -51,10 +52,7 @@ def aws(monkeypatch, sink):
         sqs = boto3.client("sqs")
         queue = sqs.create_queue(QueueName="events")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="state", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(boto3.client("dynamodb"))
         ssm = boto3.client("ssm")
         for manifest in yaml.safe_load_all(fx.manifests(sink.url)):
             meta = manifest["metadata"]

@@ -76,3 +76,23 @@ def test_duplicate_and_nameless_records_are_ignored():
         Context(5_000))
     assert answer == {"batchItemFailures": []}
     assert seen == ["a"]
+
+
+def test_the_after_step_runs_once_after_every_record_with_the_time_left_and_cannot_fail_the_batch():
+    handled, calls = [], []
+
+    def handle(body, message_id, deadline):
+        time.sleep(0.05)
+        handled.append(body)
+        if body == "bad":
+            raise ConnectionError("queue down")
+
+    def after(seconds):
+        calls.append((sorted(handled), seconds))
+        raise RuntimeError("status table gone")
+
+    answer = BatchRunner(handle, after=after).run(records("a", "bad", "c"), Context(10_000))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    (seen, seconds), = calls
+    assert seen == ["a", "bad", "c"]  # the failed record's deliveries are in the batch's status too
+    assert 9.0 < seconds < 10.0 - 0.375  # three quarters of the return reserve (0.5 s) left to answer

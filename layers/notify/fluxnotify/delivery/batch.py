@@ -9,8 +9,10 @@ handler writes no follow-up once abandoned (its finished deliveries are in the l
 so the redelivery sends only the rest).
 
 Time budget, from ``context.get_remaining_time_in_millis()`` (R seconds):
-``finish_by`` = R − a return reserve (5 %, 0.05–3 s): answer SQS by then;
+``finish_by`` = R − a return reserve (5 %, 0.1–3 s): answer SQS by then;
 ``deliver_by`` = ``finish_by`` − a follow-up reserve (5 %, ≤ 2 s): deliveries end by then.
+The ``after`` step (the batch's status writes) ends a quarter of the return reserve after
+``finish_by`` at the latest (when records ran to the deadline; at once otherwise).
 """
 
 from __future__ import annotations
@@ -69,8 +71,12 @@ Handler = Callable[[str, str, Deadline], Any]  # (body, message id, deadline)
 
 
 class BatchRunner:
-    def __init__(self, handle: Handler, concurrency: int = DEFAULT_CONCURRENCY):
+    def __init__(self, handle: Handler, concurrency: int = DEFAULT_CONCURRENCY,
+                 after: Callable[[float], Any] | None = None):
+        """``after(seconds)``: called once the records are collected, with the time left
+        before the answer is due (the batch's status writes); it never fails the batch."""
         self.handle = handle
+        self.after = after
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="record")
 
     def run(self, event: Any, context: Any = None) -> dict:
@@ -88,6 +94,7 @@ class BatchRunner:
             deadline = Deadline(deliver_by, finish_by)
             jobs[message_id] = (self._pool.submit(self._one, body, message_id, deadline), deadline)
         failed = self._collect(jobs, finish_by, hard_stop)
+        self._after(finish_by + (hard_stop - finish_by) / 2)  # three quarters of the reserve left to answer
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
     def _one(self, body: str, message_id: str, deadline: Deadline) -> None:
@@ -95,6 +102,14 @@ class BatchRunner:
             deadline.abandon()
             raise Abandoned("no time left to start")
         self.handle(body, message_id, deadline)
+
+    def _after(self, until: float) -> None:
+        if self.after is None:
+            return
+        try:
+            self.after(max(0.0, until - time.monotonic()))
+        except Exception:  # status is a view: the batch's answer stands
+            logger.exception("after-batch step failed")
 
     def _collect(self, jobs: dict[str, tuple[Future, Deadline]], finish_by: float, hard_stop: float) -> list[str]:
         wait([future for future, _ in jobs.values()], timeout=max(0.0, finish_by - time.monotonic()))
@@ -118,7 +133,7 @@ class BatchRunner:
 
 
 def _reserve(remaining: float) -> float:
-    return min(3.0, max(0.05, 0.05 * remaining))
+    return min(3.0, max(0.1, 0.05 * remaining))  # at least 100 ms: the status writes, then the answer
 
 
 def budget(context: Any) -> tuple[float, float, float]:

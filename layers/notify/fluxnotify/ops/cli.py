@@ -117,7 +117,8 @@ EXAMPLES = {
     "export": "example:\n  fluxnotify export -o backup.yaml",
     "replay": "examples:\n  fluxnotify replay --db fluxnotify.db --dry-run\n"
               "  fluxnotify replay --queue-url URL --dlq-url DLQ_URL --limit 10",
-    "status": "examples:\n  fluxnotify status --db fluxnotify.db\n  fluxnotify status --watch",
+    "status": "examples:\n  fluxnotify status --db fluxnotify.db\n  fluxnotify status --watch\n"
+              "  fluxnotify status --stack fluxnotify --watch",
 }
 
 

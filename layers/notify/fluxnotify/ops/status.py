@@ -203,30 +203,52 @@ def with_delivering(found: list[Condition], statuses: list[ObjectStatus]) -> lis
 # --------------------------------------------------------------------------- command line
 
 
+STACK_OUTPUTS = {"state_table": "DedupTableName", "queue_url": "EventsQueueUrl", "dlq_url": "EventsDLQUrl"}
+ENV = {"state_table": "STATE_TABLE", "queue_url": "QUEUE_URL", "dlq_url": "DLQ_URL"}
+
+
 def add_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--db", help="the local stack's SQLite file (default: env FLUXNOTIFY_DB or fluxnotify.db)")
     source.add_argument("--from-aws", action="store_true", help="read the state table and SQS instead")
+    source.add_argument("--stack", metavar="NAME",
+                        help="read AWS: the state table and queues from this deployed stack's outputs")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
     parser.add_argument("--watch", action="store_true", help="print again every --interval seconds until Ctrl-C")
     parser.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between prints with --watch")
-    parser.add_argument("--state-table", default=os.environ.get("STATE_TABLE"),
-                        help="DynamoDB state table (env STATE_TABLE)")
-    parser.add_argument("--queue-url", default=os.environ.get("QUEUE_URL"), help="events queue (env QUEUE_URL)")
-    parser.add_argument("--dlq-url", default=os.environ.get("DLQ_URL"), help="dead-letter queue (env DLQ_URL)")
+    parser.add_argument("--state-table", help="DynamoDB state table (default: the stack's, or env STATE_TABLE)")
+    parser.add_argument("--queue-url", help="events queue (default: the stack's, or env QUEUE_URL)")
+    parser.add_argument("--dlq-url", help="dead-letter queue (default: the stack's, or env DLQ_URL)")
+
+
+def aws_locations(args, cloudformation=None) -> dict[str, str | None]:
+    """The state table and queue URLs: a flag given, else the stack's output, else the env."""
+    outputs: dict[str, str] = {}
+    if getattr(args, "stack", None):
+        import boto3
+
+        cloudformation = cloudformation or boto3.client("cloudformation")
+        (stack,) = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return {name: getattr(args, name, None) or outputs.get(STACK_OUTPUTS[name]) or os.environ.get(ENV[name])
+            for name in STACK_OUTPUTS}
 
 
 def run(args) -> int:
     """`fluxnotify status`: exit 0, or 2 with a one-line message when the store cannot be read."""
-    if args.from_aws:
-        if not args.state_table:
-            return _fail("status --from-aws needs --state-table (or STATE_TABLE)")
+    if args.from_aws or getattr(args, "stack", None):
         from botocore.exceptions import BotoCoreError, ClientError
 
         errors: tuple = (BotoCoreError, ClientError)
+        try:
+            where = aws_locations(args)
+        except errors as err:
+            return _fail(f"status: stack {args.stack}: {err}")
+        if not where["state_table"]:
+            return _fail("status --from-aws needs --stack, --state-table or STATE_TABLE")
 
         def read() -> Snapshot:
-            return aws_snapshot(args.state_table, args.queue_url, args.dlq_url)
+            return aws_snapshot(where["state_table"], where["queue_url"], where["dlq_url"])
     else:
         path = args.db or os.environ.get("FLUXNOTIFY_DB") or "fluxnotify.db"
         if not os.path.exists(path):

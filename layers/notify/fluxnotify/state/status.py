@@ -6,13 +6,15 @@ For each Provider and Alert: the last attempt (time, outcome, detail), the last 
 counts per outcome over the last hour and 24 hours. Counts are kept in 5-minute slots, so
 "last hour" covers the current slot and the 11 before it.
 
-The dispatcher calls ``record(event, envelope, results)`` once per message. A recorder
+The dispatcher calls ``record(event, envelope, results)`` once per message, and the
+dispatcher Lambda ``flush()`` once per invocation (a batching recorder writes then). A recorder
 never raises: a failing status write is logged and counted (metric ``StatusWriteFailed``)
 and the delivery goes on — status is a view, the queue and the ledger are the truth.
 
 Stores: ``SqliteStatus`` (state/status_sqlite.py, the `serve` database, tables
 ``status_*``), ``DynamoStatus`` (state/status_dynamo.py, the state table, ``pk`` prefix
-``status#``), ``NullRecorder``.
+``status#``), ``BatchedStatus`` (state/status_batch.py: one invocation's outcomes merged and
+written at its end), ``NullRecorder``.
 """
 
 from __future__ import annotations
@@ -106,9 +108,15 @@ class Change:
 class Recorder(Protocol):
     def record(self, event: Any, envelope: Any, results: list[Any]) -> None: ...
 
+    def flush(self, timeout: float | None = None) -> None:
+        """Write what was recorded and not yet written (a batching recorder); never raises."""
+
 
 class NullRecorder:
     def record(self, event: Any, envelope: Any, results: list[Any]) -> None:
+        pass
+
+    def flush(self, timeout: float | None = None) -> None:
         pass
 
 
@@ -130,6 +138,9 @@ class SafeRecorder:
     def write(self, outcomes: list[Outcome]) -> None:
         raise NotImplementedError
 
+    def flush(self, timeout: float | None = None) -> None:
+        pass  # written at once
+
 
 def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None = None) -> list[Outcome]:
     now = time.time() if now is None else now
@@ -144,19 +155,24 @@ def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None
 
 
 def changes(outcomes: list[Outcome]) -> list[Change]:
-    """One Change per Provider and Alert touched: stores write each object once per message."""
+    """One Change per Provider and Alert touched: stores write each object once per message
+    (or per invocation: state/status_batch.py)."""
     merged: dict[tuple[str, str], Change] = {}
     for outcome in outcomes:
         for kind, key in outcome.subjects():
             change = merged.setdefault((kind, key), Change(kind, key, outcome))
             if (outcome.at, _RANK.get(outcome.outcome, 0)) >= (change.last.at, _RANK.get(change.last.outcome, 0)):
                 change.last = outcome  # at the same instant the worse outcome is the one to show
-            if outcome.outcome == DELIVERED:
+            if outcome.outcome == DELIVERED and _later(outcome, change.delivered):
                 change.delivered = outcome
-            if outcome.outcome in FAILURES:
+            if outcome.outcome in FAILURES and _later(outcome, change.error):
                 change.error = outcome
             change.counts[(slot_of(outcome.at), outcome.outcome)] += 1
     return list(merged.values())
+
+
+def _later(outcome: Outcome, than: Outcome | None) -> bool:
+    return than is None or outcome.at >= than.at  # a batch's outcomes come in any order
 
 
 def slot_of(at: float) -> int:

@@ -1,6 +1,7 @@
 """Delivery status in the DynamoDB state table (``STATE_TABLE``, ``pk`` prefix ``status#``).
 
-Items, all with TTL ``expires_at``:
+Items, all with TTL ``expires_at`` and ``status_part = "status"`` (the key of the keys-only
+index ``status``, so reading status queries its few items instead of scanning the table):
 
 * ``status#obj#<Kind>#<namespace>/<name>``: the last attempt, last error, last delivered
   event (kept 30 days after the last write);
@@ -8,10 +9,11 @@ Items, all with TTL ``expires_at``:
   hours), one number attribute per 5-minute slot and outcome (``s07_delivered``), added to
   atomically (kept a day after the hour).
 
-One message's outcomes are merged per object and written in ONE ``TransactWriteItems``
-call (up to 100 updates; ``ADD`` for counters, which a BatchWriteItem cannot do), so the
-dispatcher pays one round trip per message, not one per delivery. Reading (CLI only) is
-one paginated Scan filtered on the prefix.
+Writing: per Provider or Alert, two plain UpdateItems, no transaction (``write_change``):
+the counts with ``ADD`` (exact however many writers), the last-* fields with a condition
+that keeps a newer value in place. The dispatcher Lambda batches them per invocation
+(state/status_batch.py). An index entry is written only when an item is created: the
+index's keys never change and it projects nothing else.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from fluxnotify.state.status import (
 
 PREFIX = "status#"
 OBJECT_TTL = 30 * DAY
-MAX_ITEMS = 100  # TransactWriteItems limit
+INDEX, PART = "status", "status"  # the index of status items and its one partition key value
+BATCH_GET = 100  # BatchGetItem's limit
 
 
 class DynamoStatus(SafeRecorder):
@@ -57,37 +60,39 @@ class DynamoStatus(SafeRecorder):
     # --- write -----------------------------------------------------------------
 
     def write(self, outcomes: list[Outcome]) -> None:
-        updates = [item for change in changes(outcomes) for item in self._updates(change)]
-        for start in range(0, len(updates), MAX_ITEMS):
-            chunk = [{"Update": update} for update in updates[start : start + MAX_ITEMS]]
-            self._transact(chunk)
+        for change in changes(outcomes):
+            self.write_change(change)
 
-    def _transact(self, items: list[dict]) -> None:
-        from botocore.exceptions import ClientError
+    def write_change(self, change: Change) -> None:
+        """One Provider's or Alert's change: its counts, then its last-* fields."""
+        for update in self._count_updates(change):
+            self.client.update_item(**update)
+        self._write_object(change)
 
+    def _write_object(self, change: Change) -> None:
+        """Each group of last-* fields is set only over an older one (concurrent writers, any
+        order): all groups in one conditional write, each on its own when one is older."""
+        groups = _object_groups(change)
         try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as err:  # a concurrent writer of the same item: once more, then give up
-            if err.response.get("Error", {}).get("Code") not in ("TransactionCanceledException",
-                                                                 "TransactionConflictException"):
-                raise
-            self.client.transact_write_items(TransactItems=items)
+            self._set_if_newer(change, groups)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            for group in groups:  # another writer was newer for some group: settle each
+                try:
+                    self._set_if_newer(change, [group])
+                except self.client.exceptions.ConditionalCheckFailedException:
+                    pass  # a newer one is stored: keep it
 
-    def _updates(self, change: Change) -> list[dict]:
-        return [self._object_update(change), *self._count_updates(change)]
-
-    def _object_update(self, change: Change) -> dict:
-        last = change.last
-        sets = {"kind": change.kind, "key": change.key, "last_at": last.at, "last_outcome": last.outcome,
-                "last_detail": last.detail, "expires_at": int(last.at + OBJECT_TTL)}
-        if last.provider_type:
-            sets["provider_type"] = last.provider_type
-        if change.error:
-            sets.update(last_error=change.error.detail, last_error_at=change.error.at)
-        if change.delivered:
-            sets.update(delivered_at=change.delivered.at, delivered_object=change.delivered.object,
-                        delivered_reason=change.delivered.reason)
-        return self._update(f"{PREFIX}obj#{change.kind}#{change.key}", sets=sets)
+    def _set_if_newer(self, change: Change, groups: list[tuple[str, float, dict[str, Any]]]) -> None:
+        sets: dict[str, Any] = {"kind": change.kind, "key": change.key}
+        conditions, names, values = [], {}, {}
+        for index, (stamp, at, fields) in enumerate(groups):
+            sets.update(fields)
+            names[f"#t{index}"], values[f":t{index}"] = stamp, _attribute(at)
+            conditions.append(f"(attribute_not_exists(#t{index}) OR #t{index} <= :t{index})")
+        update = self._update(f"{PREFIX}obj#{change.kind}#{change.key}", sets=sets)
+        update["ExpressionAttributeNames"].update(names)
+        update["ExpressionAttributeValues"].update(values)
+        self.client.update_item(**update, ConditionExpression=" AND ".join(conditions))
 
     def _count_updates(self, change: Change) -> list[dict]:
         by_hour: dict[int, dict[str, int]] = {}
@@ -105,7 +110,7 @@ class DynamoStatus(SafeRecorder):
 
     def _update(self, pk: str, *, sets: dict[str, Any], adds: dict[str, int] | None = None) -> dict:
         names, values, set_parts, add_parts = {}, {}, [], []
-        for index, (name, value) in enumerate(sets.items()):
+        for index, (name, value) in enumerate({**sets, "status_part": PART}.items()):
             names[f"#s{index}"], values[f":s{index}"] = name, _attribute(value)
             set_parts.append(f"#s{index} = :s{index}")
         for index, (name, value) in enumerate((adds or {}).items()):
@@ -121,24 +126,59 @@ class DynamoStatus(SafeRecorder):
         now = time.time() if now is None else now
         found: dict[tuple[str, str], ObjectStatus] = {}
         counts: dict[tuple[str, str], list] = {}
-        for item in self._scan():
+        for item in self._items(now):
             pk = item["pk"]
             subject = (item.get("kind", ""), item.get("key", ""))
             if pk.startswith(f"{PREFIX}obj#"):
                 found[subject] = _object_status(item)
-            elif pk.startswith(f"{PREFIX}cnt#") and item.get("hour", 0) * HOUR > now - DAY - HOUR:
+            elif pk.startswith(f"{PREFIX}cnt#"):
                 counts.setdefault(subject, []).extend(_slot_rows(item))
         for subject, status in found.items():
             status.last_hour, status.last_day = window_counts(counts.get(subject, []), now)
         return sorted(found.values(), key=sort_key)
 
-    def _scan(self):
-        paginator = self.client.get_paginator("scan")
-        pages = paginator.paginate(TableName=self.table, FilterExpression="begins_with(pk, :p)",
-                                   ExpressionAttributeValues={":p": {"S": PREFIX}})
-        for page in pages:
-            for item in page.get("Items", []):
-                yield {name: _python(value) for name, value in item.items()}
+    def _items(self, now: float):
+        """The status items still shown: their keys from the index (only status items are
+        in it), then the items themselves, skipping count hours older than a day."""
+        keys = [pk for pk in self._keys() if pk.startswith(f"{PREFIX}obj#") or _hour(pk) * HOUR > now - DAY - HOUR]
+        for start in range(0, len(keys), BATCH_GET):
+            request = {self.table: {"Keys": [{"pk": {"S": pk}} for pk in keys[start:start + BATCH_GET]]}}
+            while request:
+                answer = self.client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    yield {name: _python(value) for name, value in item.items()}
+                request = answer.get("UnprocessedKeys") or {}
+
+    def _keys(self) -> list[str]:
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(TableName=self.table, IndexName=INDEX, KeyConditionExpression="status_part = :p",
+                                   ExpressionAttributeValues={":p": {"S": PART}})
+        return [item["pk"]["S"] for page in pages for item in page.get("Items", [])]
+
+
+def _object_groups(change: Change) -> list[tuple[str, float, dict[str, Any]]]:
+    """(timestamp field, time, fields) for each part of the object item this change sets."""
+    last = change.last
+    attempt = {"last_at": last.at, "last_outcome": last.outcome, "last_detail": last.detail,
+               "expires_at": int(last.at + OBJECT_TTL)}
+    if last.provider_type:
+        attempt["provider_type"] = last.provider_type
+    groups = [("last_at", last.at, attempt)]
+    if change.error:
+        groups.append(("last_error_at", change.error.at, {"last_error": change.error.detail,
+                                                          "last_error_at": change.error.at}))
+    if change.delivered:
+        delivered = change.delivered
+        groups.append(("delivered_at", delivered.at, {"delivered_at": delivered.at, "delivered_object": delivered.object,
+                                                      "delivered_reason": delivered.reason}))
+    return groups
+
+
+def _hour(pk: str) -> int:
+    try:
+        return int(pk.rsplit("#", 1)[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _attribute(value: Any) -> dict:

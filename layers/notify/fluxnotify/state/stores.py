@@ -62,17 +62,22 @@ class Stores:
 
     @classmethod
     def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
-               ledger_ttl: int = DEFAULT_TTL) -> Stores:
+               ledger_ttl: int = DEFAULT_TTL, batched: bool = False) -> Stores:
         """The state table (one client for all: each costs cold-start time); without a table,
-        no ledger and no status, and digests and threads in memory."""
+        no ledger and no status, and digests and threads in memory. ``batched``: status is
+        written at ``status.flush()`` (once per Lambda invocation), not per message."""
         if not table:
             return cls.memory()
         if client is None:
             import boto3
 
             client = boto3.client("dynamodb")
+        from fluxnotify.state.status_batch import BatchedStatus
         from fluxnotify.state.status_dynamo import DynamoStatus
 
-        return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), DynamoStatus(table, client, metrics=metrics),
-                   DynamoDigests(table, client), DynamoThreads(table, client),
-                   ActiveSilences(DynamoSilences(table, client), DYNAMO_REFRESH), onchange=DynamoOnChange(table, client))
+        status: Recorder = DynamoStatus(table, client, metrics=metrics)
+        if batched:
+            status = BatchedStatus(status, metrics)
+        return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), status, DynamoDigests(table, client),
+                   DynamoThreads(table, client), ActiveSilences(DynamoSilences(table, client), DYNAMO_REFRESH),
+                   onchange=DynamoOnChange(table, client))
