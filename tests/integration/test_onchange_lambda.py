@@ -10,6 +10,7 @@ import time
 import boto3
 import pytest
 from moto import mock_aws
+from statetable import create_state_table
 from test_extensions_lambda import TOKEN, dispatch, post, records
 from test_lambda_pipeline import load_handler
 
@@ -46,9 +47,7 @@ def aws(monkeypatch, sink):
         queue = sqs.create_queue(QueueName="events")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(dynamodb)  # as template.yaml defines it (the status index)
         token_arn = boto3.client("secretsmanager").create_secret(Name="webhook-token", SecretString=TOKEN)["ARN"]
         ssm = boto3.client("ssm")
         for name, manifest in objects(sink.url).items():
