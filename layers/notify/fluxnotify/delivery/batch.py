@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 10  # the event source's BatchSize: every record of a batch at once
 _RUNNING, _COMMITTING, _ABANDONED = "running", "committing", "abandoned"
+REPLAYED = "fluxnotify-replayed"  # the message attribute ``fluxnotify replay`` sets
 
 
 class Abandoned(Exception):
@@ -36,9 +37,10 @@ class Abandoned(Exception):
 class Deadline:
     """One record's time budget, shared with the batch runner that may abandon it."""
 
-    def __init__(self, deliver_by: float = math.inf, finish_by: float = math.inf):
+    def __init__(self, deliver_by: float = math.inf, finish_by: float = math.inf, first_receipt: bool = False):
         self.deliver_by = deliver_by  # time.monotonic() values
         self.finish_by = finish_by
+        self.first_receipt = first_receipt  # SQS hands the record out for the first time
         self._state = _RUNNING
         self._lock = threading.Lock()
 
@@ -85,7 +87,7 @@ class BatchRunner:
             if message_id is None or message_id in jobs:
                 logger.error("SQS record without a (unique) messageId ignored")
                 continue
-            deadline = Deadline(deliver_by, finish_by)
+            deadline = Deadline(deliver_by, finish_by, first_receipt(record))
             jobs[message_id] = (self._pool.submit(self._one, body, message_id, deadline), deadline)
         failed = self._collect(jobs, finish_by, hard_stop)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
@@ -132,6 +134,14 @@ def budget(context: Any) -> tuple[float, float, float]:
     reserve = _reserve(remaining)
     finish_by = now + remaining - reserve
     return finish_by, finish_by - min(2.0, 0.05 * remaining), finish_by + reserve / 2
+
+
+def first_receipt(record: dict) -> bool:
+    """ApproximateReceiveCount 1 and not moved back by ``fluxnotify replay`` (which marks what
+    it moves: a message SQS itself dead-lettered may have delivered before)."""
+    attributes, marks = record.get("attributes"), record.get("messageAttributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    return count == "1" and not (isinstance(marks, dict) and REPLAYED in marks)
 
 
 def record_fields(record: Any) -> tuple[str | None, str]:

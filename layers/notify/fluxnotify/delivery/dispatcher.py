@@ -124,7 +124,10 @@ class Dispatcher:
             self.dead_letters.send(raw_letter(body, str(err) or type(err).__name__))
             self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
-        done = self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
+        # A first receipt of the receiver's message: nothing can be in the ledger yet.
+        fresh = deadline.first_receipt and envelope.attempt == 1 and envelope.targets is None and not envelope.chain
+        done = set() if fresh else self.ledger.begin(envelope.id, envelope.step, message_id,
+                                                     claim=envelope.attempt > 1)
         if done is None:
             logger.warning("message already handled, or a duplicate follow-up: dropped",
                            extra={"message_id": envelope.id, "attempt": envelope.attempt})
@@ -133,6 +136,7 @@ class Dispatcher:
         if not alerts and not done:
             logger.info("no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
+        self._remember(envelope.id, results)
         try:
             if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
                 raise Abandoned(f"message {envelope.id}: deadline reached")
@@ -211,8 +215,6 @@ class Dispatcher:
         if result.outcome != DELIVERED and deadline.delivery_seconds() <= 0:
             result.outcome = UNFINISHED  # cut short by the deadline, not by the provider
         result.seconds = time.monotonic() - started
-        if result.outcome == DELIVERED:
-            self._remember(envelope.id, result.target)
         return result
 
     def _send(self, planned: Planned, context: Context, deadline: Deadline) -> None:
@@ -231,15 +233,19 @@ class Dispatcher:
     def _send_digest(self, event: Event, alert: Alert, envelope: Envelope, retry_body: str) -> list[TargetResult]:
         """A digest goes the way of every delivery: planned, sent, followed up, reported."""
         result = self._deliver(event, alert, envelope)
+        self._remember(envelope.id, [result])
         self._follow_up(envelope, [result], retry_body)
         self._report(event, envelope, [result])
         return [result]
 
-    def _remember(self, message_id: str, target: str) -> None:
+    def _remember(self, message_id: str, results: list[TargetResult]) -> None:
+        """One ledger write per message, after its fan-out: the targets it delivered."""
+        targets = [r.target for r in results if r.outcome == DELIVERED]
         try:
-            self.ledger.delivered(message_id, target)
-        except Exception as err:  # the delivery happened; only a redelivery could repeat it
-            logger.warning("delivery ledger write failed", extra={"alert": target, "error": repr(err)[:300]})
+            self.ledger.delivered(message_id, targets)
+        except Exception as err:  # the deliveries happened; only a redelivery could repeat them
+            logger.warning("delivery ledger write failed", extra={"alert": ", ".join(targets),
+                                                                   "error": repr(err)[:300]})
             self.metrics.count("LedgerWriteFailed")
 
     # --- what happens next -------------------------------------------------------
