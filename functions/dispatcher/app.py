@@ -9,6 +9,7 @@ SQS redelivers it; the delivery ledger keeps a redelivery from sending anything 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from functools import cache
 
 from aws_lambda_powertools import Logger
@@ -16,6 +17,7 @@ from aws_lambda_powertools import Logger
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.outcomes import Tally
 from fluxnotify.delivery.stages import digests
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
@@ -35,9 +37,11 @@ def runner() -> BatchRunner:
     # One DynamoDB client for every store: each client costs cold-start time.
     dynamodb = boto3.client("dynamodb") if settings.state_table else None
     stores = Stores.dynamo(settings.state_table, dynamodb, metrics, settings.ledger_ttl)
+    # Per-message lines at DEBUG: one summary line per invocation says what the batch came to.
+    tally = Tally(each_at=logging.DEBUG)
     dispatcher = Dispatcher(AwsStore(metrics=metrics, settings=settings), *queues, settings, stores=stores,
-                            metrics=metrics)
-    return BatchRunner(dispatcher.handle)
+                            metrics=metrics, tally=tally)
+    return BatchRunner(dispatcher.handle, summary=tally.take)
 
 
 @cache

@@ -71,8 +71,12 @@ Handler = Callable[[str, str, Deadline], Any]  # (body, message id, deadline)
 
 
 class BatchRunner:
-    def __init__(self, handle: Handler, concurrency: int = DEFAULT_CONCURRENCY):
+    def __init__(self, handle: Handler, concurrency: int = DEFAULT_CONCURRENCY,
+                 summary: Callable[[], dict[str, int]] | None = None):
+        """``summary``: the outcome counts of the batch's messages (outcomes.Tally.take), logged
+        with the batch's figures in one line per invocation."""
         self.handle = handle
+        self.summary = summary
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="record")
 
     def run(self, event: Any, context: Any = None) -> dict:
@@ -80,6 +84,7 @@ class BatchRunner:
         if not isinstance(records, list):
             logger.error("not an SQS batch: no Records list", extra={"event_type": type(event).__name__})
             return {"batchItemFailures": []}
+        started = time.monotonic()
         finish_by, deliver_by, hard_stop = budget(context)
         jobs: dict[str, tuple[Future, Deadline]] = {}
         for record in records:
@@ -90,6 +95,10 @@ class BatchRunner:
             deadline = Deadline(deliver_by, finish_by, first_receipt(record))
             jobs[message_id] = (self._pool.submit(self._one, body, message_id, deadline), deadline)
         failed = self._collect(jobs, finish_by, hard_stop)
+        if self.summary is not None:
+            logger.info("batch handled", extra={"records": len(records), "left_to_sqs": len(failed),
+                                                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                                                **self.summary()})
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
     def _one(self, body: str, message_id: str, deadline: Deadline) -> None:

@@ -33,6 +33,7 @@ from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.extensions import Extensions
 from fluxnotify.delivery.outcomes import (
+    Tally,
     TargetResult,
     backoff,
     dead_letter,
@@ -79,6 +80,7 @@ class Dispatcher:
         stores: Stores | None = None,
         transport: Transport | None = None,
         metrics: Metrics | None = None,
+        tally: Tally | None = None,
     ):
         """``settings``: max_attempts, retry_base, no_cross_namespace_refs; ``stores``: the
         ledger, status, digest and thread stores (state/stores.py; in memory when None)."""
@@ -91,6 +93,7 @@ class Dispatcher:
         self.retry_base = self.settings.retry_base
         self.no_cross_namespace_refs = self.settings.no_cross_namespace_refs
         self.metrics = metrics or NullMetrics()
+        self.tally = tally or Tally()  # outcomes.py: the per-message log level, the summary's counts
         self.stores = stores or Stores.memory()
         self.status = self.stores.status  # never raises
         self.ledger = self.stores.ledger
@@ -134,7 +137,8 @@ class Dispatcher:
             return []
         alerts = [alert for alert in self._targets(event, envelope.targets) if alert.metadata.key not in done]
         if not alerts and not done:
-            logger.info("no alert matches the event", extra=event_fields(event))
+            self.tally.add("unmatched")
+            logger.log(self.tally.each_at, "no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
         self._remember(envelope.id, results)
         try:
@@ -291,7 +295,7 @@ class Dispatcher:
         return json.dumps(letter, ensure_ascii=False) if letter["targets"] else None
 
     def _report(self, event: Event, envelope: Envelope, results: list[TargetResult]) -> None:
-        report(event, envelope, results, self.metrics)
+        report(event, envelope, results, self.metrics, self.tally)
         with self._status_lock:  # records run concurrently; their status items overlap (same Provider)
             self.status.record(event, envelope, results)
 
