@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fluxnotify.delivery.batch import REPLAYED
 from fluxnotify.queue.messages import Envelope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,6 +212,16 @@ def test_a_crash_before_the_follow_up_resends_only_what_failed(aws, sink):
     assert invoke(aws, [again(first)]) == {"batchItemFailures": []}  # SQS redelivers it
     assert sorted(r.path for r in sink.requests) == ["/a", "/b", "/b"]  # /a once: it took the event
     assert len(drain(aws)) == 1
+
+
+def test_a_message_moved_back_by_replay_reads_the_ledger_on_its_first_receipt(aws, sink):
+    """SQS dead-letters a message after its receives (its deliveries may have happened);
+    `fluxnotify replay` moves it back as a new message (receive count 1), marked."""
+    first = record(message("pair"))
+    assert invoke(aws, [first]) == {"batchItemFailures": []}
+    moved = {**record(first["body"]), "messageAttributes": {REPLAYED: {"stringValue": "1", "dataType": "String"}}}
+    assert invoke(aws, [moved]) == {"batchItemFailures": []}
+    assert sorted(r.path for r in sink.requests) == ["/a", "/b"]  # nothing twice
 
 
 def test_two_copies_of_a_follow_up_make_one_chain(aws, sink):

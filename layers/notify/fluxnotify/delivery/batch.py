@@ -57,6 +57,14 @@ class Deadline:
             self._state = _COMMITTING
             return True
 
+    def begin_record(self) -> None:
+        """Called after the fan-out, before its ledger write: the runner waits for that write
+        (as for follow-ups) instead of answering while it is under way, so a redelivery finds
+        the fan-out's deliveries recorded."""
+        with self._lock:
+            if self._state == _RUNNING:
+                self._state = _COMMITTING
+
     def abandon(self) -> bool:
         """The runner gives up: True unless the handler is already writing its follow-ups."""
         with self._lock:

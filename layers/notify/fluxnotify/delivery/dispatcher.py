@@ -140,6 +140,7 @@ class Dispatcher:
             self.tally.add("unmatched")
             logger.log(self.tally.each_at, "no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
+        deadline.begin_record()
         self._remember(envelope.id, results)
         try:
             if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
