@@ -99,6 +99,7 @@ SCENARIOS = {
 
 def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms: float = PROVIDER_MS) -> dict:
     """Per-event figures of one run: calls, billing units, log bytes, durations."""
+    import costmemory
     import costrun
 
     singles = min(singles, events // 2)
@@ -131,10 +132,8 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
                       "dispatcher": run.log_bytes.get("dispatcher", 0) / (events - singles),
                       "dispatcher1": run.log_bytes.get("dispatcher1", 0) / singles if singles else None},
         "emf_seen": len(run.emf), "aws_ms": aws_ms, "provider_ms": provider_ms,
-        # Peak memory, MB: a fresh Python with the handler loaded and its clients created,
-        # plus what this run's phase of that function added (moto's growth included: an upper bound).
-        "memory_mb": {f: round(costrun.loaded_mb(f) + max(0.0, run.work_mb.get(f, 0.0)), 1)
-                      for f in ("receiver", "dispatcher")},
+        # Peak RSS, MB, of each handler in a process of its own (tests/costmemory.py).
+        "memory_mb": costmemory.measure(min(events, 100)),
     }
 
 
@@ -254,7 +253,7 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
             f"per request; Lambda platform lines {len(PLATFORM_LINES)} per invocation.",
             f"- Custom metrics: {metric_catalogue()} in the catalogue ({m['emf_seen']} seen in this run); "
             f"{alarms_in_template()} alarms.",
-            f"- Peak memory (a fresh Python with the handler and its clients, plus the run's growth): "
+            f"- Peak memory (tests/costmemory.py: each handler in a process of its own, AWS outside it): "
             f"receiver {m['memory_mb']['receiver']:.0f} MB, dispatcher {m['memory_mb']['dispatcher']:.0f} MB; "
             f"priced at the template's MemorySize: receiver {memory_sizes()['receiver']} MB, "
             f"dispatcher {memory_sizes()['dispatcher']} MB."]

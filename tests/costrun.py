@@ -56,7 +56,6 @@ class Run:
     delivered: int
     secrets_used: int
     problems: list[str] = field(default_factory=list)  # the handlers' WARNING and ERROR lines
-    work_mb: dict[str, float] = field(default_factory=dict)  # function → RSS its phase added (MB)
 
 
 class CountingStream(io.TextIOBase):
@@ -152,18 +151,14 @@ def _run(sink: HttpSink, events: int, clusters: int, secrets: int, batch: int, s
     receiver, dispatcher = load_handler("receiver"), load_handler("dispatcher")
     stream = CountingStream()
     durations: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    work_mb: dict[str, float] = {}
     with _captured(stream, receiver, dispatcher):
         calls.phase = stream.current = "receiver"
-        before = rss_mb()
         for n in range(events):
             token = tokens[n % len(tokens)]
             durations["receiver"].append((1, _timed(receiver.lambda_handler, api_event(event_body(n), path=f"/{token}"),
                                                     Context(), expect=lambda a: a["statusCode"] == 202)))
-        work_mb["receiver"] = rss_mb() - before
         records = _drain(setup)
         calls.phase = stream.current = "dispatcher"
-        before = rss_mb()
         chunks = [records[i:i + batch] for i in range(0, len(records) - singles, batch)]
         chunks += [[r] for r in records[len(records) - singles:]] if singles else []
         for chunk in chunks:
@@ -171,45 +166,9 @@ def _run(sink: HttpSink, events: int, clusters: int, secrets: int, batch: int, s
                 calls.phase = stream.current = "dispatcher1"  # one record per invocation
             durations["dispatcher"].append((len(chunk), _timed(dispatcher.lambda_handler, {"Records": chunk},
                                                                FakeContext(), expect=lambda a: not a["batchItemFailures"])))
-        work_mb["dispatcher"] = rss_mb("VmHWM") - before
     sink.wait_for(3 * events, timeout=10)
     return Run(events, calls, dict(durations), dict(stream.bytes), dict(stream.lines), dict(stream.emf_lines), stream.emf,
-               [len(r["body"].encode()) for r in records], len(sink.requests), len(PROVIDER_TYPES), stream.problems,
-               work_mb)
-
-
-def rss_mb(field_name: str = "VmRSS") -> float:
-    """This process's resident memory (or its peak, VmHWM) in MB, from /proc (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-LOADED = """
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("app", sys.argv[1])
-app = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(app)
-import boto3
-for service in sys.argv[2:]:
-    boto3.client(service, region_name="us-east-1")  # the clients its first invocation creates
-print([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0])
-"""
-CLIENTS = {"receiver": ["sqs", "dynamodb", "secretsmanager"],
-           "dispatcher": ["sqs", "dynamodb", "secretsmanager", "ssm"]}
-
-
-def loaded_mb(function: str) -> float:
-    """Peak RSS (MB) of a fresh Python that loads the function's handler and creates its AWS
-    clients, as a Lambda environment does before and at its first invocation."""
-    import subprocess
-
-    root = HERE.parent
-    env = {**os.environ, "PYTHONPATH": str(root / "layers" / "notify")}
-    done = subprocess.run([sys.executable, "-c", LOADED, str(root / "functions" / function / "app.py"),
-                           *CLIENTS[function]], capture_output=True, text=True, check=True, env=env, cwd=root)
-    return int(done.stdout.strip()) / 1024
+               [len(r["body"].encode()) for r in records], len(sink.requests), len(PROVIDER_TYPES), stream.problems)
 
 
 def _timed(handler, event, context, expect) -> float:
