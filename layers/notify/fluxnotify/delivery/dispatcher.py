@@ -93,7 +93,7 @@ class Dispatcher:
         self.retry_base = self.settings.retry_base
         self.no_cross_namespace_refs = self.settings.no_cross_namespace_refs
         self.metrics = metrics or NullMetrics()
-        self.tally = tally or Tally()  # outcomes.py: the per-message log level, the summary's counts
+        self.tally = tally or Tally()  # the per-message log level, the summary's counts (outcomes.py)
         self.stores = stores or Stores.memory()
         self.status = self.stores.status  # never raises
         self.ledger = self.stores.ledger
@@ -127,17 +127,14 @@ class Dispatcher:
             self.dead_letters.send(raw_letter(body, str(err) or type(err).__name__))
             self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
-        # A first receipt of the receiver's message: nothing can be in the ledger yet.
-        fresh = deadline.first_receipt and envelope.attempt == 1 and envelope.targets is None and not envelope.chain
-        done = set() if fresh else self.ledger.begin(envelope.id, envelope.step, message_id,
-                                                     claim=envelope.attempt > 1)
+        fresh = deadline.first_receipt and envelope.from_receiver  # nothing in the ledger yet
+        done = set() if fresh else self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
         if done is None:
             logger.warning("message already handled, or a duplicate follow-up: dropped",
                            extra={"message_id": envelope.id, "attempt": envelope.attempt})
             return []
         alerts = [alert for alert in self._targets(event, envelope.targets) if alert.metadata.key not in done]
         if not alerts and not done:
-            self.tally.add("unmatched")
             logger.log(self.tally.each_at, "no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
         deadline.begin_record()
@@ -243,14 +240,12 @@ class Dispatcher:
         self._report(event, envelope, [result])
         return [result]
 
-    def _remember(self, message_id: str, results: list[TargetResult]) -> None:
-        """One ledger write per message, after its fan-out: the targets it delivered."""
+    def _remember(self, message_id: str, results: list[TargetResult]) -> None:  # one write, after the fan-out
         targets = [r.target for r in results if r.outcome == DELIVERED]
         try:
             self.ledger.delivered(message_id, targets)
         except Exception as err:  # the deliveries happened; only a redelivery could repeat them
-            logger.warning("delivery ledger write failed", extra={"alert": ", ".join(targets),
-                                                                   "error": repr(err)[:300]})
+            logger.warning("delivery ledger write failed", extra={"alert": ", ".join(targets), "error": repr(err)[:300]})
             self.metrics.count("LedgerWriteFailed")
 
     # --- what happens next -------------------------------------------------------
