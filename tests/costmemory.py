@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from unittest import mock
 
@@ -79,6 +80,13 @@ def measure(events: int = 100, batch: int = 10) -> dict[str, float]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's access log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    app, lock = server._server.app, threading.Lock()
+
+    def one_at_a_time(environ, start_response):  # moto's tables are not thread-safe (costrun.MOTO_LOCK)
+        with lock:
+            return list(app(environ, start_response))
+
+    server._server.app = one_at_a_time
     try:
         with mock.patch.dict(os.environ, env), HttpSink() as sink, tempfile.TemporaryDirectory() as tmp:
             os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{server._server.server_port}"
