@@ -17,7 +17,7 @@ Assumptions (the scenarios):
   B: 100 events/s = 259.2 M a month; 250 Secrets read by the dispatcher + the token secret,
   200 clusters. Every event goes to 3 Providers, none is a duplicate, every delivery succeeds
   at the first attempt (no follow-ups, no dead letters).
-* Functions of 256 MB on x86_64 (the template's defaults; arm64's price is shown beside);
+* Functions at the template's MemorySize defaults on x86_64 (arm64's price is shown beside);
   billed per started millisecond of the measured duration. The durations are measured on
   this machine (shared, loaded: an upper bound), each AWS request held AWS_MS before it is
   sent (an in-region round trip) and each provider answering after PROVIDER_MS; a cold
@@ -99,6 +99,7 @@ SCENARIOS = {
 
 def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms: float = PROVIDER_MS) -> dict:
     """Per-event figures of one run: calls, billing units, log bytes, durations."""
+    import costmemory
     import costrun
 
     singles = min(singles, events // 2)
@@ -135,6 +136,8 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
                       "dispatcher": run.log_bytes.get("dispatcher", 0) / (events - singles),
                       "dispatcher1": run.log_bytes.get("dispatcher1", 0) / singles if singles else None},
         "emf_seen": len(run.emf), "aws_ms": aws_ms, "provider_ms": provider_ms,
+        # Peak RSS, MB, of each handler in a process of its own (tests/costmemory.py).
+        "memory_mb": costmemory.measure(min(events, 100)),
     }
 
 
@@ -164,9 +167,19 @@ def metric_catalogue(provider_types: int = 3) -> int:
     return receiver + dispatcher + 1  # ColdStart
 
 
-def lambda_cost(p: dict, invocations: float, ms: float, arch: str) -> float:
+def memory_sizes() -> dict[str, int]:
+    """The template's MemorySize defaults per function (ReceiverMemorySize, DispatcherMemorySize)."""
+    template = (ROOT / "template.yaml").read_text()
+    sizes = {}
+    for function in ("receiver", "dispatcher"):
+        found = re.search(rf"{function.capitalize()}MemorySize:\n(?:\s+.*\n)*?\s+Default: (\d+)", template)
+        sizes[function] = int(found.group(1)) if found else MB
+    return sizes
+
+
+def lambda_cost(p: dict, invocations: float, ms: float, arch: str, mb: int = MB) -> float:
     return invocations * p["lambda_requests_per_million"] / 1e6 + (
-        invocations * math.ceil(ms) / 1000 * MB / 1024 * p["lambda_gb_second"][arch])
+        invocations * math.ceil(ms) / 1000 * mb / 1024 * p["lambda_gb_second"][arch])
 
 
 def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
@@ -194,8 +207,8 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
              + p["dashboard_month"] + p["kms_key_month"])
     lines = {
         "API Gateway HTTP API": s.events * p["apigateway_http_per_million"] / per_m,
-        "Lambda receiver": lambda_cost(p, s.events, m["receiver_ms"], arch),
-        "Lambda dispatcher": lambda_cost(p, invocations, dispatcher_ms, arch),
+        "Lambda receiver": lambda_cost(p, s.events, m["receiver_ms"], arch, memory_sizes()["receiver"]),
+        "Lambda dispatcher": lambda_cost(p, invocations, dispatcher_ms, arch, memory_sizes()["dispatcher"]),
         "SQS": sqs_requests * p["sqs_standard_per_million"] / per_m,
         "DynamoDB status": dynamodb("status"),
         "DynamoDB ledger": dynamodb("ledger"),
@@ -246,7 +259,11 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
             f"(batches of 10) / {dispatcher1} (one record per invocation); access log {access_log_bytes()} "
             f"per request; Lambda platform lines {len(PLATFORM_LINES)} per invocation.",
             f"- Custom metrics: {metric_catalogue()} in the catalogue ({m['emf_seen']} seen in this run); "
-            f"{alarms_in_template()} alarms."]
+            f"{alarms_in_template()} alarms.",
+            f"- Peak memory (tests/costmemory.py: each handler in a process of its own, AWS outside it): "
+            f"receiver {m['memory_mb']['receiver']:.0f} MB, dispatcher {m['memory_mb']['dispatcher']:.0f} MB; "
+            f"priced at the template's MemorySize: receiver {memory_sizes()['receiver']} MB, "
+            f"dispatcher {memory_sizes()['dispatcher']} MB."]
     return "\n".join(out)
 
 

@@ -9,6 +9,7 @@ SQS redelivers it; the delivery ledger keeps a redelivery from sending anything 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from functools import cache
 
 from aws_lambda_powertools import Logger
@@ -16,6 +17,7 @@ from aws_lambda_powertools import Logger
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
+from fluxnotify.delivery.outcomes import Tally
 from fluxnotify.delivery.stages import digests
 from fluxnotify.metrics import EmfMetrics
 from fluxnotify.queue.sqs import SqsQueue
@@ -36,9 +38,11 @@ def runner() -> BatchRunner:
     dynamodb = boto3.client("dynamodb") if settings.state_table else None
     # Status is written once per invocation, merged over the batch's records (status_batch.py).
     stores = Stores.dynamo(settings.state_table, dynamodb, metrics, settings.ledger_ttl, batched=True)
+    # Per-message lines at DEBUG: one summary line per invocation says what the batch came to.
+    tally = Tally(each_at=logging.DEBUG)
     dispatcher = Dispatcher(AwsStore(metrics=metrics, settings=settings), *queues, settings, stores=stores,
-                            metrics=metrics)
-    return BatchRunner(dispatcher.handle, after=stores.status.flush)
+                            metrics=metrics, tally=tally)
+    return BatchRunner(dispatcher.handle, after=stores.status.flush, summary=tally.take)
 
 
 @cache

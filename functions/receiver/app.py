@@ -33,7 +33,7 @@ def receiver() -> Receiver:
     interval, table = settings.rate_limit_interval, settings.dedup_table
     dedup = DynamoDedup(table, interval) if table and interval > 0 else NoDedup()
     tokens = webhook_tokens(settings)
-    return Receiver(SqsQueue(settings.queue_url), dedup, token=tokens or (lambda: None),
+    return Receiver(SqsQueue(settings.queue_url, bounded=True), dedup, token=tokens or (lambda: None),
                     max_body=settings.max_body_bytes, metrics=metrics)
 
 

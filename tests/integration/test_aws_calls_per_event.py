@@ -15,11 +15,12 @@ EVENTS, PROVIDERS, BATCH = 20, 3, 10
 EXPECTED = {
     # AWS requests per event, by function: (service, operation) → requests.
     "per_event": {
-        "receiver": {("dynamodb", "GetItem"): 1, ("dynamodb", "PutItem"): 1, ("dynamodb", "UpdateItem"): 1,
-                     ("sqs", "SendMessage"): 1},
-        # ledger: 1 read, 1 write per delivery; status (issue 23): no transaction, 12 plain
-        # UpdateItems per invocation (6 objects × counts and last-*), shared by its BATCH records
-        "dispatcher": {("dynamodb", "GetItem"): 1, ("dynamodb", "UpdateItem"): 3 + 12 / BATCH},
+        # dedup: one conditional PutItem, the key in its final form (was GetItem + PutItem + UpdateItem)
+        "receiver": {("dynamodb", "PutItem"): 1, ("sqs", "SendMessage"): 1},
+        # ledger: no read on a first receipt, one write per message after the fan-out (was a read
+        # and a write per delivery); status: no transaction, 12 plain UpdateItems per invocation
+        # (6 objects × counts and last-*), shared by its BATCH records (was 1 transaction of 12 items)
+        "dispatcher": {("dynamodb", "UpdateItem"): 1 + 12 / BATCH},
     },
     # Once per warm environment and refresh (a run shorter than every TTL): the token secret;
     # the config marker, one page of objects and each of the 3 Secrets once (single flight);
@@ -31,12 +32,14 @@ EXPECTED = {
     },
     # DynamoDB billed units per event: (item kind, unit) → units. Status: 12 items × 1 WRU per
     # invocation of BATCH records (was 12 items × 2 in a transaction per event: 24).
-    "units_per_event": {("dedup", "WRU"): 2, ("dedup", "RRU"): 1, ("ledger", "WRU"): 3, ("ledger", "RRU"): 0.5,
+    # Was dedup 2 WRU + 1 RRU, ledger 3 WRU + 0.5 RRU.
+    "units_per_event": {("dedup", "WRU"): 1, ("dedup", "RRU"): 0, ("ledger", "WRU"): 1, ("ledger", "RRU"): 0,
                         ("status", "WRU"): 12 / BATCH},
     "sqs_chunks_per_event": 1,
     # Log lines other than EMF documents per event: the receiver none (errors and refusals only),
-    # the dispatcher one per message ("delivered").
-    "log_lines_per_event": {"receiver": 0, "dispatcher": 1},
+    # the dispatcher one summary per invocation ("batch handled", a batch of BATCH records);
+    # per-message "delivered" lines are DEBUG on Lambda (was one per message).
+    "log_lines_per_event": {"receiver": 0, "dispatcher": 1 / BATCH},
 }
 
 

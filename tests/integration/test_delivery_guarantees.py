@@ -235,3 +235,5 @@ def test_replay_sqs_moves_dead_letters_back(monkeypatch, capsys):
         assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "23"
         left = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
         assert left["ApproximateNumberOfMessages"] == "0" and left["ApproximateNumberOfMessagesNotVisible"] == "0"
+        moved = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"][0]
+        assert "fluxnotify-replayed" in moved["MessageAttributes"]  # the dispatcher reads its ledger

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from fluxnotify.delivery.batch import Abandoned, BatchRunner, Deadline, budget
+from fluxnotify.delivery.batch import REPLAYED, Abandoned, BatchRunner, Deadline, budget, first_receipt
 
 
 class Context:
@@ -96,3 +96,27 @@ def test_the_after_step_runs_once_after_every_record_with_the_time_left_and_cann
     (seen, seconds), = calls
     assert seen == ["a", "bad", "c"]  # the failed record's deliveries are in the batch's status too
     assert 9.0 < seconds < 10.0 - 0.375  # three quarters of the return reserve (0.5 s) left to answer
+
+
+def test_first_receipt_is_receive_count_one_and_not_moved_back_by_replay():
+    def one(count: str | None, marks: dict | None = None) -> dict:
+        return {"messageId": "m", "body": "", "attributes": {"ApproximateReceiveCount": count} if count else {},
+                "messageAttributes": marks or {}}
+
+    assert first_receipt(one("1"))
+    assert not first_receipt(one("2"))  # SQS redelivers it
+    assert not first_receipt(one(None))  # unknown: read the ledger
+    assert not first_receipt(one("1", {REPLAYED: {"stringValue": "1", "dataType": "String"}}))
+    seen: list[bool] = []
+    BatchRunner(lambda body, message_id, deadline: seen.append(deadline.first_receipt)).run(
+        {"Records": [one("1"), {**one("3"), "messageId": "n"}]}, Context(10_000))
+    assert sorted(seen) == [False, True]
+
+
+def test_one_summary_line_per_batch_with_the_handlers_counts(caplog):
+    counts = {"delivered": 3}
+    runner = BatchRunner(lambda body, message_id, deadline: None, summary=lambda: counts)
+    with caplog.at_level("INFO", logger="fluxnotify"):
+        runner.run(records("a", "b"), Context(10_000))
+    (line,) = [r for r in caplog.records if r.getMessage() == "batch handled"]
+    assert (line.records, line.left_to_sqs, line.delivered) == (2, 0, 3) and line.duration_ms >= 0

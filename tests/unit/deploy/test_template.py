@@ -106,7 +106,7 @@ def test_receiver_may_only_read_and_record_duplicate_keys():
     actions = {action for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]
                for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])}
     dynamodb = {a for a in actions if a.startswith("dynamodb:")}
-    assert dynamodb == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert dynamodb == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}  # no lease to update
 
 
 def test_dispatcher_keeps_crud_on_the_state_table(template):

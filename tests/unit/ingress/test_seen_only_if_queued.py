@@ -1,26 +1,24 @@
 """Issue 13.1: a duplicate key exists only for an event that was queued.
 
-SQLite: the key and the message are one transaction. DynamoDB (moto): a claim with a
-lease, the send, then the lease removed; a failed send deletes the key, an abandoned
-claim (the receiver died between the writes) expires. Each case: the queue fails once,
-then Flux's retry of the same event must be queued (202), not refused as a duplicate.
+SQLite: the key and the message are one transaction. DynamoDB (moto): the key is written
+once in its final form, then the message sent; a failed send deletes the key (or puts back
+the window it replaced) before the 503. Each case: the queue fails once, then Flux's retry
+of the same event must be queued (202), not refused as a duplicate.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import threading
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from fluxnotify.ingress.receiver import Receiver
-from fluxnotify.model.event import clean_metadata, parse_event
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 from fluxnotify.queue.sqs import SqsQueue
-from fluxnotify.state import dedup as dedup_module
-from fluxnotify.state.dedup import DynamoDedup, SqliteDedup, dedup_key
+from fluxnotify.state.dedup import DynamoDedup, SqliteDedup
 
 EVENT = json.dumps({
     "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps",
@@ -126,7 +124,7 @@ def test_dynamodb_failed_sqs_send_deletes_the_key(aws):
     assert receiver.handle("POST", "/", {}, EVENT).status == 429
     assert queued(sqs, url) == 1
     (item,) = items(dynamo)
-    assert "lease_until" not in item  # confirmed once the message was sent
+    assert set(item) == {"pk", "first_seen", "window_end", "expires_at", "claim"}  # final at once
 
 
 def test_dynamodb_real_sqs_outage_leaves_no_key(aws):
@@ -137,30 +135,85 @@ def test_dynamodb_real_sqs_outage_leaves_no_key(aws):
     assert items(dynamo) == []
 
 
-def test_dynamodb_claim_abandoned_by_a_crash_expires(aws, monkeypatch):
-    dynamo, sqs, url = aws
+def test_dynamodb_crash_in_the_send_deletes_the_key(aws):
+    dynamo, _, _ = aws
     store = DynamoDedup("state", 300, dynamo)
+
     def crash():
         raise Crash()
 
     with pytest.raises(Crash):
         store.admit("k", crash, now=1000.0)
-    assert items(dynamo) == []  # released on the way out
-    # A hard kill between the two writes leaves the claim behind: simulate exactly that.
-    store._claim("k2", 1000.0, lease=True)
-    # While the lease runs, the same event is not refused as a duplicate: 503, Flux retries.
-    assert store.admit("k2", lambda: None, now=1001.0).pending
-    after_lease = 1000.0 + dedup_module.LEASE_SECONDS + 1
-    sent = []
-    assert store.admit("k2", lambda: sent.append(1), now=after_lease).allowed
+    assert items(dynamo) == []
+    sent: list[int] = []
+    assert store.admit("k", lambda: sent.append(1), now=1001.0).allowed
+    assert not store.admit("k", lambda: sent.append(2), now=1002.0).allowed
     assert sent == [1]
-    assert not store.admit("k2", lambda: sent.append(2), now=after_lease + 1).allowed
 
 
-def test_receiver_answers_503_while_the_same_event_is_being_queued(aws):
-    dynamo, sqs, url = aws
+def test_dynamodb_failed_send_in_a_later_window_puts_the_earlier_window_back(aws):
+    dynamo, _, _ = aws
     store = DynamoDedup("state", 300, dynamo)
-    store._claim(dedup_key(clean_metadata(parse_event(EVENT))), time.time(), lease=True)
-    answer = Receiver(SqsQueue(url, sqs), store).handle("POST", "/", {}, EVENT)
-    assert answer.status == 503 and answer.headers["Retry-After"] == "1"
-    assert queued(sqs, url) == 0
+    assert store.admit("k", lambda: None, now=1000.0).allowed
+    before = items(dynamo)
+    with pytest.raises(ConnectionError):
+        store.admit("k", lambda: FailingOnce(None, ConnectionError("gone")).send(""), now=1450.0)
+    assert items(dynamo) == before  # window [1000, 1300) again: the retry opens [1300, 1600)
+    retried = store.admit("k", lambda: None, now=1451.0)
+    assert retried.allowed and retried.reset == 1600.0
+    assert not store.admit("k", lambda: None, now=1452.0).allowed
+
+
+class Gate:
+    """A send that waits until told to finish (succeed or fail): a copy arrives meanwhile."""
+
+    def __init__(self, fail: bool):
+        self.fail, self.entered, self.go = fail, threading.Event(), threading.Event()
+
+    def send(self) -> None:
+        self.entered.set()
+        assert self.go.wait(10)
+        if self.fail:
+            raise ConnectionError("SQS answered 500")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_dynamodb_copy_arriving_while_the_first_is_queued(aws, fail):
+    """The second copy is refused (429) while the first is still being sent. If that send then
+    fails, the key is gone before the first copy's 503, so the retry of the event is admitted:
+    a failed send cannot lose both copies."""
+    dynamo, _, _ = aws
+    store, gate = DynamoDedup("state", 300, dynamo), Gate(fail)
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            outcome["first"] = store.admit("k", gate.send).allowed
+        except ConnectionError:
+            outcome["first"] = "503"
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert gate.entered.wait(10)
+    second = store.admit("k", lambda: pytest.fail("a duplicate must not be queued"))
+    assert not second.allowed  # 429 while the first is in flight
+    assert len(items(dynamo)) == 1
+    gate.go.set()
+    thread.join(10)
+    if fail:
+        assert outcome["first"] == "503" and items(dynamo) == []
+        sent: list[int] = []
+        assert store.admit("k", lambda: sent.append(1)).allowed and sent == [1]  # Flux's retry
+    else:
+        assert outcome["first"] is True and len(items(dynamo)) == 1
+
+
+def test_dynamodb_one_conditional_write_per_new_event(aws):
+    dynamo, _, _ = aws
+    calls: list[str] = []
+    dynamo.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    store = DynamoDedup("state", 300, dynamo)
+    assert store.admit("k", lambda: None, now=1000.0).allowed
+    assert calls == ["PutItem"]
+    assert not store.admit("k", lambda: None, now=1001.0).allowed  # the refused write returns the key
+    assert calls == ["PutItem", "PutItem"]

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 10  # the event source's BatchSize: every record of a batch at once
 _RUNNING, _COMMITTING, _ABANDONED = "running", "committing", "abandoned"
+REPLAYED = "fluxnotify-replayed"  # the message attribute ``fluxnotify replay`` sets
 
 
 class Abandoned(Exception):
@@ -38,9 +39,10 @@ class Abandoned(Exception):
 class Deadline:
     """One record's time budget, shared with the batch runner that may abandon it."""
 
-    def __init__(self, deliver_by: float = math.inf, finish_by: float = math.inf):
+    def __init__(self, deliver_by: float = math.inf, finish_by: float = math.inf, first_receipt: bool = False):
         self.deliver_by = deliver_by  # time.monotonic() values
         self.finish_by = finish_by
+        self.first_receipt = first_receipt  # SQS hands the record out for the first time
         self._state = _RUNNING
         self._lock = threading.Lock()
 
@@ -57,6 +59,14 @@ class Deadline:
             self._state = _COMMITTING
             return True
 
+    def begin_record(self) -> None:
+        """Called after the fan-out, before its ledger write: the runner waits for that write
+        (as for follow-ups) instead of answering while it is under way, so a redelivery finds
+        the fan-out's deliveries recorded."""
+        with self._lock:
+            if self._state == _RUNNING:
+                self._state = _COMMITTING
+
     def abandon(self) -> bool:
         """The runner gives up: True unless the handler is already writing its follow-ups."""
         with self._lock:
@@ -72,11 +82,15 @@ Handler = Callable[[str, str, Deadline], Any]  # (body, message id, deadline)
 
 class BatchRunner:
     def __init__(self, handle: Handler, concurrency: int = DEFAULT_CONCURRENCY,
-                 after: Callable[[float], Any] | None = None):
+                 after: Callable[[float], Any] | None = None,
+                 summary: Callable[[], dict[str, int]] | None = None):
         """``after(seconds)``: called once the records are collected, with the time left
-        before the answer is due (the batch's status writes); it never fails the batch."""
+        before the answer is due (the batch's status writes); it never fails the batch.
+        ``summary``: the outcome counts of the batch's messages (outcomes.Tally.take), logged
+        with the batch's figures in one line per invocation."""
         self.handle = handle
         self.after = after
+        self.summary = summary
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="record")
 
     def run(self, event: Any, context: Any = None) -> dict:
@@ -84,6 +98,7 @@ class BatchRunner:
         if not isinstance(records, list):
             logger.error("not an SQS batch: no Records list", extra={"event_type": type(event).__name__})
             return {"batchItemFailures": []}
+        started = time.monotonic()
         finish_by, deliver_by, hard_stop = budget(context)
         jobs: dict[str, tuple[Future, Deadline]] = {}
         for record in records:
@@ -91,10 +106,14 @@ class BatchRunner:
             if message_id is None or message_id in jobs:
                 logger.error("SQS record without a (unique) messageId ignored")
                 continue
-            deadline = Deadline(deliver_by, finish_by)
+            deadline = Deadline(deliver_by, finish_by, first_receipt(record))
             jobs[message_id] = (self._pool.submit(self._one, body, message_id, deadline), deadline)
         failed = self._collect(jobs, finish_by, hard_stop)
         self._after(finish_by + (hard_stop - finish_by) / 2)  # three quarters of the reserve left to answer
+        if self.summary is not None:
+            logger.info("batch handled", extra={"records": len(records), "left_to_sqs": len(failed),
+                                                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                                                **self.summary()})
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
     def _one(self, body: str, message_id: str, deadline: Deadline) -> None:
@@ -147,6 +166,14 @@ def budget(context: Any) -> tuple[float, float, float]:
     reserve = _reserve(remaining)
     finish_by = now + remaining - reserve
     return finish_by, finish_by - min(2.0, 0.05 * remaining), finish_by + reserve / 2
+
+
+def first_receipt(record: dict) -> bool:
+    """ApproximateReceiveCount 1 and not moved back by ``fluxnotify replay`` (which marks what
+    it moves: a message SQS itself dead-lettered may have delivered before)."""
+    attributes, marks = record.get("attributes"), record.get("messageAttributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    return count == "1" and not (isinstance(marks, dict) and REPLAYED in marks)
 
 
 def record_fields(record: Any) -> tuple[str | None, str]:

@@ -33,6 +33,7 @@ from fluxnotify.delivery.batch import Abandoned, Deadline
 from fluxnotify.delivery.configcache import ResolvedConfigs
 from fluxnotify.delivery.extensions import Extensions
 from fluxnotify.delivery.outcomes import (
+    Tally,
     TargetResult,
     backoff,
     dead_letter,
@@ -79,6 +80,7 @@ class Dispatcher:
         stores: Stores | None = None,
         transport: Transport | None = None,
         metrics: Metrics | None = None,
+        tally: Tally | None = None,
     ):
         """``settings``: max_attempts, retry_base, no_cross_namespace_refs; ``stores``: the
         ledger, status, digest and thread stores (state/stores.py; in memory when None)."""
@@ -91,6 +93,7 @@ class Dispatcher:
         self.retry_base = self.settings.retry_base
         self.no_cross_namespace_refs = self.settings.no_cross_namespace_refs
         self.metrics = metrics or NullMetrics()
+        self.tally = tally or Tally()  # the per-message log level, the summary's counts (outcomes.py)
         self.stores = stores or Stores.memory()
         self.status = self.stores.status  # never raises
         self.ledger = self.stores.ledger
@@ -124,15 +127,18 @@ class Dispatcher:
             self.dead_letters.send(raw_letter(body, str(err) or type(err).__name__))
             self.metrics.count("DeliveriesDeadLettered", {"ProviderType": "none"})
             return [TargetResult(target="", outcome=DEAD, detail=str(err))]
-        done = self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
+        fresh = deadline.first_receipt and envelope.from_receiver  # nothing in the ledger yet
+        done = set() if fresh else self.ledger.begin(envelope.id, envelope.step, message_id, claim=envelope.attempt > 1)
         if done is None:
             logger.warning("message already handled, or a duplicate follow-up: dropped",
                            extra={"message_id": envelope.id, "attempt": envelope.attempt})
             return []
         alerts = [alert for alert in self._targets(event, envelope.targets) if alert.metadata.key not in done]
         if not alerts and not done:
-            logger.info("no alert matches the event", extra=event_fields(event))
+            logger.log(self.tally.each_at, "no alert matches the event", extra=event_fields(event))
         results = self._fan_out(event, envelope, alerts, deadline) if alerts else []
+        deadline.begin_record()
+        self._remember(envelope.id, results)
         try:
             if any(r.outcome == UNFINISHED for r in results) or not deadline.begin_commit():
                 raise Abandoned(f"message {envelope.id}: deadline reached")
@@ -213,8 +219,6 @@ class Dispatcher:
         if result.outcome != DELIVERED and deadline.delivery_seconds() <= 0:
             result.outcome = UNFINISHED  # cut short by the deadline, not by the provider
         result.seconds = time.monotonic() - started
-        if result.outcome == DELIVERED:
-            self._remember(envelope.id, result.target)
         return result
 
     def _send(self, planned: Planned, context: Context, deadline: Deadline) -> None:
@@ -229,15 +233,17 @@ class Dispatcher:
     def _send_digest(self, event: Event, alert: Alert, envelope: Envelope, retry_body: str) -> list[TargetResult]:
         """A digest goes the way of every delivery: planned, sent, followed up, reported."""
         result = self._deliver(event, alert, envelope)
+        self._remember(envelope.id, [result])
         self._follow_up(envelope, [result], retry_body)
         self._report(event, envelope, [result])
         return [result]
 
-    def _remember(self, message_id: str, target: str) -> None:
+    def _remember(self, message_id: str, results: list[TargetResult]) -> None:  # one write, after the fan-out
+        targets = [r.target for r in results if r.outcome == DELIVERED]
         try:
-            self.ledger.delivered(message_id, target)
-        except Exception as err:  # the delivery happened; only a redelivery could repeat it
-            logger.warning("delivery ledger write failed", extra={"alert": target, "error": repr(err)[:300]})
+            self.ledger.delivered(message_id, targets)
+        except Exception as err:  # the deliveries happened; only a redelivery could repeat them
+            logger.warning("delivery ledger write failed", extra={"alert": ", ".join(targets), "error": repr(err)[:300]})
             self.metrics.count("LedgerWriteFailed")
 
     # --- what happens next -------------------------------------------------------
@@ -283,7 +289,7 @@ class Dispatcher:
         return json.dumps(letter, ensure_ascii=False) if letter["targets"] else None
 
     def _report(self, event: Event, envelope: Envelope, results: list[TargetResult]) -> None:
-        report(event, envelope, results, self.metrics)
+        report(event, envelope, results, self.metrics, self.tally)
         with self._status_lock:  # records run concurrently; their status items overlap (same Provider)
             self.status.record(event, envelope, results)
 

@@ -12,6 +12,8 @@ import json
 import logging
 import math
 import random
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,24 +67,51 @@ def raw_letter(body: str, error: str) -> str:
                        "failed_at": now_text()}, ensure_ascii=False)
 
 
-def report(event: Event, envelope: Envelope, results: list[TargetResult], metrics: Metrics) -> None:
+class Tally:
+    """What an invocation's messages came to, for its one summary line (delivery/batch.py).
+
+    ``each_at``: the level of the per-message lines of what went well ("delivered", "skipped
+    by rule", "no alert matches"): INFO for the local stack's terminal, DEBUG on Lambda, where
+    the summary line says it per invocation. Failures and dead letters are WARNING always.
+    """
+
+    def __init__(self, each_at: int = logging.INFO):
+        self.each_at = each_at
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, *outcomes: str) -> None:
+        with self._lock:
+            self._counts.update(outcomes)
+
+    def take(self) -> dict[str, int]:
+        """The counts since the last call (one invocation's), reset."""
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        return counts
+
+
+def report(event: Event, envelope: Envelope, results: list[TargetResult], metrics: Metrics,
+           tally: Tally | None = None) -> None:
     """One log line for the deliveries that succeeded, one per skip (with its rule) and
     per failure (with its redacted error); metrics for every target."""
+    tally = tally or Tally()
+    tally.add(*(str(r.outcome) for r in results))
     common = {**event_fields(event), "attempt": envelope.attempt, "message_id": envelope.id}
     delivered = [r.provider for r in results if r.outcome == Outcome.DELIVERED]
     if delivered:
-        logger.info("delivered", extra={**common, "providers": delivered})
+        logger.log(tally.each_at, "delivered", extra={**common, "providers": delivered})
     for result in results:
         if result.outcome != Outcome.DELIVERED:
-            _log_one(common, result)
+            _log_one(common, result, tally.each_at)
         _measure(result, metrics)
 
 
-def _log_one(common: dict, result: TargetResult) -> None:
+def _log_one(common: dict, result: TargetResult, each_at: int) -> None:
     fields = {**common, "alert": result.target, "provider": result.provider, "provider_type":
               result.provider_type, "outcome": result.outcome, "duration_ms": round(result.seconds * 1000, 1)}
     if result.outcome == Outcome.SKIPPED:
-        logger.info("skipped by rule", extra={**fields, "rule": result.detail})
+        logger.log(each_at, "skipped by rule", extra={**fields, "rule": result.detail})
     else:
         logger.warning("delivery failed", extra={**fields, "error": result.detail})
 

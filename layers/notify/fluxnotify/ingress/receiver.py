@@ -168,8 +168,6 @@ class Receiver:
             return _error(503, "the event could not be queued; retry later")
         reset = rfc1123(verdict.reset)
         limit_headers = {"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
-        if verdict.pending:
-            return _error(503, "the same event is being queued right now; retry later", **{"Retry-After": "1"})
         if not verdict.allowed:
             logger.info("duplicate event refused", extra={"object": _object(event)})
             return _error(429, f"duplicate event inside the rate-limit window (until {reset}); {WINDOW_HINT}",

@@ -18,6 +18,10 @@ from typing import Any, TextIO
 
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 
+# The dispatcher reads the ledger for a marked message even on its first receipt
+# (delivery/batch.py REPLAYED).
+REPLAYED_MARK = {"fluxnotify-replayed": {"DataType": "String", "StringValue": "1"}}
+
 
 @dataclass
 class ReplayReport:
@@ -77,7 +81,7 @@ def replay_sqs(
             if dry_run:
                 held.append({"Id": str(len(held)), "ReceiptHandle": message["ReceiptHandle"]})
                 continue
-            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=REPLAYED_MARK)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             report.moved += 1
         progress.write(f"\rreplay: {len(seen)}/{max(total, len(seen))} dead letters handled")

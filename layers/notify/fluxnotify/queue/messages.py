@@ -28,6 +28,12 @@ class Envelope:
         """This message's place in its retry chain: the same for every copy of a follow-up."""
         return f"{self.chain}:{self.attempt}"
 
+    @property
+    def from_receiver(self) -> bool:
+        """The receiver's message (attempt 1, every target, no replay chain): on its first
+        receipt nothing can be in the delivery ledger yet, its id is new."""
+        return self.attempt == 1 and self.targets is None and not self.chain
+
     def to_json(self) -> str:
         data = {"event": self.event, "attempt": self.attempt, "targets": self.targets, "id": self.id,
                 "cluster": self.cluster}

@@ -4,10 +4,28 @@ Fixed windows anchored at a key's first sighting: window k covers
 [t0 + k·I, t0 + (k+1)·I); the first request of each window passes. A key unused
 for 2·I is forgotten (TTL on DynamoDB, a sweep in SQLite).
 
-A key exists only for an event that was queued (``admit``): in SQLite the key and the
-message are one transaction; on DynamoDB the key is first written with a lease, the
-message sent, then the lease removed, and a failed send deletes the key again. A key
-whose lease ran out (the receiver died between the two writes) counts as unseen.
+A key is kept only for an event that was queued (``admit``). In SQLite the key and the
+message are one transaction. On DynamoDB the key is written once, already in its final form,
+by a conditional PutItem (``attribute_not_exists(pk) OR window_end <= now - I``: new or
+forgotten), then the message is sent; only a failed send costs a second request, which
+deletes the key again (or puts back the item it replaced), conditioned on the write's own
+random ``claim``. A refused write returns the item it found (``ALL_OLD``), so a duplicate
+costs that one request, and the first request of a later window of the same anchor one more
+conditional write (``window_end = :old``).
+
+The race. Two copies of an event arriving together: the second finds the first's key and is
+refused (429) even while the first's message is still being sent. That cannot lose the event
+when the send fails: the failing receiver deletes the key *before* it answers its own copy
+with 503, so that copy's retry (Flux retries a 5xx) is admitted. The second copy is a
+duplicate of the first, whose sender still holds it. The event is refused for the rest of
+its window only when the send fails *and* the delete fails (DynamoDB and SQS both failing in
+one request; logged as a warning), or when the receiver process dies between the write and
+the end of the send; the receiver's SQS client is bounded (queue/sqs.py ``SEND_TIMEOUTS``) so that a slow
+send raises, and the delete runs, well inside the Lambda timeout. Earlier versions wrote the
+key with a lease and confirmed it after the send (three requests per event, two of them
+writes) to cover that process death too; the saving (one write instead of two writes and a
+read) is what the bill asked for, and the window is seconds against an API whose caller got
+no 202.
 
 The key (``dedup_key(event, cluster)``) always includes the cluster, so the same event from
 two clusters passes twice, and no field value of one cluster's event can produce another's key.
@@ -20,6 +38,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,9 +47,8 @@ from fluxnotify.model.event import Event
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0  # > the receiver's Lambda timeout: a claim older than this was abandoned
-
 Enqueue = Callable[[], object]
+Undo = tuple[dict, dict | None] | None  # (our item, the one it replaced) after a write
 
 
 DEDUP_KEY_FIELDS = ("originRevision", "revision", "token")
@@ -65,7 +83,6 @@ def dedup_key(event: Event, cluster: str = "default") -> str:
 class Verdict:
     allowed: bool
     reset: float  # end of the current window, Unix seconds
-    pending: bool = False  # another receiver is queueing the same event right now
 
 
 class DedupStore(Protocol):
@@ -132,10 +149,10 @@ class SqliteDedup:
 
 
 class DynamoDedup:
-    """Conditional writes, so concurrent receivers agree on who passes.
+    """One conditional PutItem per admitted event; see the module docstring for the race.
 
-    An item: ``pk``, ``first_seen``, ``window_end``, ``expires_at`` (TTL) and, while its
-    message is being sent, ``lease_until``.
+    An item: ``pk``, ``first_seen``, ``window_end`` (numbers, Unix seconds), ``expires_at``
+    (TTL) and ``claim`` (a random id naming the write, so only its writer undoes it).
     """
 
     def __init__(self, table_name: str, interval: float, client: Any = None):
@@ -149,74 +166,67 @@ class DynamoDedup:
 
     def take(self, key: str, now: float | None = None) -> Verdict:
         """Check and record in one step (no message involved); see ``admit``."""
-        verdict, _ = self._claim(key, time.time() if now is None else now, lease=False)
+        verdict, _ = self._claim(key, time.time() if now is None else now)
         return verdict
 
     def admit(self, key: str, enqueue: Enqueue, now: float | None = None) -> Verdict:
         now = time.time() if now is None else now
-        verdict, claimed = self._claim(key, now, lease=True)
+        verdict, undo = self._claim(key, now)
         if not verdict.allowed:
             return verdict
         try:
             enqueue()
         except BaseException:
-            self._release(key, claimed)
+            self._undo(key, undo)
             raise
-        self._confirm(key, claimed)
         return verdict
 
-    def _claim(self, key: str, now: float, lease: bool) -> tuple[Verdict, dict]:
-        errors = self.client.exceptions
-        previous = item = self._get(key)
-        if item is not None and "lease_until" in item:
-            if float(item["lease_until"]["N"]) > now:
-                return Verdict(False, now + 1, pending=True), {}
-            item = None  # abandoned between key and message: as if never seen
-        if item is None or now >= float(item["window_end"]["N"]) + self.interval:
-            first_seen, end = now, now + self.interval
-        else:
-            first_seen, current_end = float(item["first_seen"]["N"]), float(item["window_end"]["N"])
-            end = window_end(first_seen, self.interval, now)
-            if end <= current_end:
-                return Verdict(False, current_end), {}
-        new = {"pk": {"S": key}, "first_seen": {"N": repr(first_seen)}, "window_end": {"N": repr(end)},
-               "expires_at": {"N": str(int(end + self.interval) + 1)}}
-        if lease:
-            new["lease_until"] = {"N": repr(now + LEASE_SECONDS)}
-        condition, values = "attribute_not_exists(pk)", {}
-        if previous is not None:
-            condition, values = "window_end = :old", {":old": previous["window_end"]}
+    def _claim(self, key: str, now: float) -> tuple[Verdict, Undo]:
+        """A new or forgotten key: one write. A seen key: the failed write returns it, and the
+        first request of a later window of its anchor writes once more (``window_end = :old``)."""
+        end = now + self.interval
+        new = self._item(key, now, end)
         try:
-            self.client.put_item(TableName=self.table, Item=new, ConditionExpression=condition,
-                                 **({"ExpressionAttributeValues": values} if values else {}))
-        except errors.ConditionalCheckFailedException:
-            return self._lost_race(key, now), {}
-        return Verdict(True, end), new
+            self._put(new, "attribute_not_exists(pk) OR window_end <= :forgotten",
+                      {":forgotten": {"N": repr(now - self.interval)}})
+            return Verdict(True, end), (new, None)
+        except self.client.exceptions.ConditionalCheckFailedException as err:
+            old = err.response.get("Item") or self._get(key)
+        if old is None:  # deleted in between (a failed send's undo): as if lost to a racer
+            return Verdict(False, end), None
+        first_seen, current_end = float(old["first_seen"]["N"]), float(old["window_end"]["N"])
+        end = window_end(first_seen, self.interval, now)
+        if end <= current_end:
+            return Verdict(False, current_end), None
+        new = self._item(key, first_seen, end)
+        try:
+            self._put(new, "window_end = :old", {":old": old["window_end"]})
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return Verdict(False, end), None  # another receiver opened this window first
+        return Verdict(True, end), (new, old)
 
-    def _release(self, key: str, claimed: dict) -> None:
-        """The message was not sent: delete our claim (only ours: the lease names it)."""
+    def _undo(self, key: str, undo: Undo) -> None:
+        """The message was not sent: put back what was there (only if the item is still ours)."""
+        if undo is None:
+            return
+        new, old = undo
+        mine = {"ConditionExpression": "claim = :mine", "ExpressionAttributeValues": {":mine": new["claim"]}}
         try:
-            self.client.delete_item(TableName=self.table, Key={"pk": {"S": key}},
-                                    ConditionExpression="lease_until = :lease",
-                                    ExpressionAttributeValues={":lease": claimed["lease_until"]})
-        except Exception as err:  # the lease runs out by itself
-            logger.warning("could not release a duplicate key after a failed send: %s", type(err).__name__)
+            if old is None:
+                self.client.delete_item(TableName=self.table, Key={"pk": new["pk"]}, **mine)
+            else:
+                self.client.put_item(TableName=self.table, Item=old, **mine)
+        except Exception as err:  # the key stays: this event is refused until its window ends
+            logger.warning("could not remove a duplicate key after a failed send: %s", type(err).__name__)
 
-    def _confirm(self, key: str, claimed: dict) -> None:
-        try:
-            self.client.update_item(TableName=self.table, Key={"pk": {"S": key}},
-                                    UpdateExpression="REMOVE lease_until",
-                                    ConditionExpression="lease_until = :lease",
-                                    ExpressionAttributeValues={":lease": claimed["lease_until"]})
-        except Exception as err:  # queued anyway; after the lease a duplicate may pass once
-            logger.warning("could not confirm a duplicate key: %s", type(err).__name__)
+    def _item(self, key: str, first_seen: float, end: float) -> dict:
+        return {"pk": {"S": key}, "first_seen": {"N": repr(first_seen)}, "window_end": {"N": repr(end)},
+                "expires_at": {"N": str(int(end + self.interval) + 1)}, "claim": {"S": uuid.uuid4().hex}}
+
+    def _put(self, item: dict, condition: str, values: dict) -> None:
+        self.client.put_item(TableName=self.table, Item=item, ConditionExpression=condition,
+                             ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD")
 
     def _get(self, key: str) -> dict | None:
         answer = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True)
         return answer.get("Item")
-
-    def _lost_race(self, key: str, now: float) -> Verdict:
-        item = self._get(key)
-        if item is not None and "lease_until" in item:
-            return Verdict(False, now + 1, pending=True)
-        return Verdict(False, float(item["window_end"]["N"]) if item else now + self.interval)

@@ -2,9 +2,10 @@
 
 Keyed by the message id (the receiver's, kept by every follow-up):
 
-* ``delivered(id, target)`` is written right after a delivery to a target (an Alert,
-  ``namespace/name``) succeeds; ``begin`` returns those targets, so a redelivered message
-  sends only what is missing;
+* ``delivered(id, targets)`` is written once per message, right after its fan-out, with
+  every target (an Alert, ``namespace/name``) delivered in it; ``begin`` returns those
+  targets, so a redelivered message sends only what is missing (a crash during the fan-out
+  may repeat that fan-out's deliveries: docs/delivery.md);
 * ``begin(id, step, owner)`` also claims one step of the retry chain (``step`` names the
   chain and the attempt) for the queue message that carries it (``owner``, the SQS or
   SQLite message id, stable across redeliveries of that message). A second copy of the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from typing import Any, Protocol
 
 DEFAULT_TTL = 14 * 24 * 3600  # Settings.ledger_ttl
@@ -36,7 +38,7 @@ class Ledger(Protocol):
         (the receiver's message: SQS redelivers that copy, with the same owner)."""
         ...
 
-    def delivered(self, message_id: str, target: str) -> None: ...
+    def delivered(self, message_id: str, targets: Collection[str]) -> None: ...
 
     def complete(self, message_id: str, step: str) -> None: ...
 
@@ -47,7 +49,7 @@ class NullLedger:
     def begin(self, message_id: str, step: str, owner: str, claim: bool = True) -> set[str] | None:
         return set()
 
-    def delivered(self, message_id: str, target: str) -> None:
+    def delivered(self, message_id: str, targets: Collection[str]) -> None:
         pass
 
     def complete(self, message_id: str, step: str) -> None:
@@ -55,8 +57,9 @@ class NullLedger:
 
 
 class DynamoLedger:
-    """One item per message: one write per successful delivery; a read per first-attempt
-    message, a write per follow-up (the claim) and per step with retries (complete)."""
+    """One item per message: one write per message that delivered something; a read per
+    redelivered first-attempt message (the dispatcher skips it for a first receipt), a write
+    per follow-up (the claim) and per step with retries (complete)."""
 
     def __init__(self, table_name: str, client: Any = None, ttl: int | None = None):
         if client is None:
@@ -95,12 +98,14 @@ class DynamoLedger:
             ExpressionAttributeValues={":yes": {"BOOL": True}, ":expires": self._expires()},
         )
 
-    def delivered(self, message_id: str, target: str) -> None:
+    def delivered(self, message_id: str, targets: Collection[str]) -> None:
+        if not targets:
+            return
         self.client.update_item(
             TableName=self.table,
             Key={"pk": {"S": PREFIX + message_id}},
-            UpdateExpression="ADD delivered :target SET expires_at = :expires",
-            ExpressionAttributeValues={":target": {"SS": [target]}, ":expires": self._expires()},
+            UpdateExpression="ADD delivered :targets SET expires_at = :expires",
+            ExpressionAttributeValues={":targets": {"SS": sorted(set(targets))}, ":expires": self._expires()},
         )
 
 
@@ -142,11 +147,10 @@ class SqliteLedger:
         rows = self.db.execute("SELECT target FROM ledger_delivered WHERE message_id = ?", (message_id,))
         return {row[0] for row in rows}
 
-    def delivered(self, message_id: str, target: str) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO ledger_delivered VALUES (?, ?, ?)",
-            (message_id, target, time.time() + self.ttl),
-        )
+    def delivered(self, message_id: str, targets: Collection[str]) -> None:
+        expires = time.time() + self.ttl
+        for target in targets:
+            self.db.execute("INSERT OR REPLACE INTO ledger_delivered VALUES (?, ?, ?)", (message_id, target, expires))
 
     def complete(self, message_id: str, step: str) -> None:
         self.db.execute("UPDATE ledger_steps SET done = 1 WHERE message_id = ? AND step = ?", (message_id, step))
