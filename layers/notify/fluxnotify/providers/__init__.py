@@ -32,6 +32,9 @@ class Capabilities:
     reads_before_write: bool = False  # reads existing statuses first; render shows only the write
     direct: bool = False  # the sent request ignores the configured proxy (spec §3.5)
     fluxnotify_only: bool = False  # a type Flux's notification-controller does not have
+    # Recovery resolves what an error opened: "native" (every non-error event resolves, as in
+    # Flux), "state" (with fluxnotify.io/resolve: the module's incident/encode_resolve), "" never.
+    resolve: str = ""
 
     @property
     def family(self) -> str:
@@ -66,8 +69,8 @@ TYPES: dict[str, Capabilities] = {
     "lark": Capabilities(_CHAT + "lark", direct=True),
     "telegram": Capabilities(_CHAT + "telegram"),
     "matrix": Capabilities(_CHAT + "matrix", direct=True),
-    "opsgenie": Capabilities(_INCIDENT + "opsgenie"),
-    "alertmanager": Capabilities(_INCIDENT + "alertmanager"),
+    "opsgenie": Capabilities(_INCIDENT + "opsgenie", resolve="state"),
+    "alertmanager": Capabilities(_INCIDENT + "alertmanager", resolve="state"),
     "sentry": Capabilities(_INCIDENT + "sentry", direct=True),
     "azureeventhub": Capabilities(_STREAM + "azureeventhub"),
     "github": _status("github"),
@@ -75,9 +78,9 @@ TYPES: dict[str, Capabilities] = {
     "bitbucket": _status("bitbucket"),
     "azuredevops": _status("azuredevops"),
     "grafana": Capabilities(_INCIDENT + "grafana"),
-    "pagerduty": Capabilities(_INCIDENT + "pagerduty"),
+    "pagerduty": Capabilities(_INCIDENT + "pagerduty", resolve="native"),
     "datadog": Capabilities(_INCIDENT + "datadog"),
-    "incident.io": Capabilities(_INCIDENT + "incidentio"),
+    "incident.io": Capabilities(_INCIDENT + "incidentio", resolve="native"),
     "zulip": Capabilities(_CHAT + "zulip"),
     "zoom": Capabilities(_CHAT + "zoom"),
     "nats": Capabilities(_STREAM + "nats", direct=True),
