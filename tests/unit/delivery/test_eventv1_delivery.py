@@ -9,11 +9,11 @@ import logging
 
 import pytest
 from exthelpers import SECRET_TOKEN, Harness, event, generic_manifests
-from test_annotations import alert_condition
 
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.render import render
+from fluxnotify.ops.validate import conditions
 
 RELATED = {"kind": "GitRepository", "namespace": "flux-system", "name": "repo"}
 
@@ -98,6 +98,10 @@ def test_render_shows_the_action_rule_and_the_v1_body():
 
 @pytest.mark.parametrize("key", ["fluxnotify.io/actions", "fluxnotify.io/exclude-actions"])
 def test_validate_refuses_an_empty_action_list(key):
-    condition = alert_condition({key: " , "})["Alert"]
+    def alert(annotations: dict) -> dict:
+        found = conditions(load_yaml(generic_manifests("http://127.0.0.1:1", annotations)))
+        return {c.kind: c.as_dict() for c in found}["Alert"]
+
+    condition = alert({key: " , "})
     assert condition["status"] == "False" and f"{key}: empty list" in condition["message"]
-    assert alert_condition({key: "Applied,Fail*"})["Alert"]["status"] == "True"
+    assert alert({key: "Applied,Fail*"})["status"] == "True"

@@ -44,7 +44,7 @@ from fluxnotify.delivery.outcomes import (
 from fluxnotify.delivery.plan import Context, Planned
 from fluxnotify.delivery.planner import Planner
 from fluxnotify.delivery.routing import match_alerts
-from fluxnotify.delivery.stages import threads
+from fluxnotify.delivery.stages import resolve, threads
 from fluxnotify.delivery.stages.digests import DIGEST_ID_PREFIX
 from fluxnotify.errors import DeliveryFailed, Outcome, Permanent, classify
 from fluxnotify.metrics import Metrics, NullMetrics
@@ -181,7 +181,8 @@ class Dispatcher:
         """Plan one Alert's delivery (delivery/planner.py) and carry the plan out."""
         started, deadline = time.monotonic(), deadline or Deadline()
         context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
-                          envelope.id.startswith(DIGEST_ID_PREFIX))  # a digest (also replayed) goes as it is
+                          envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
+                          incidents=self.stores.incidents)
         planned = self.planner.plan_alert(event, alert, context)
         result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
                               provider_type=planned.provider_type)
@@ -225,6 +226,8 @@ class Dispatcher:
         if planned.reply:
             threads.deliver(self.stores.threads, planned.provider, planned.event, config, self.transport,
                             context.cluster)
+        elif planned.incident is not None:
+            resolve.deliver(self.stores.incidents, planned, config, self.transport)
         else:
             providers.deliver(planned.event, config, self.transport)
 

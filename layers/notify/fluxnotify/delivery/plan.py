@@ -20,6 +20,7 @@ from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.state.incidents import IncidentStore, Step
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Context:
     no_cross_namespace_refs: bool = False
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
+    incidents: IncidentStore | None = None  # stage resolve; None: render without state
 
     @property
     def cluster_name(self) -> str:
@@ -51,6 +53,7 @@ class Planned:
     reply: bool = False  # thread stage: post through the thread store
     error: BaseException | None = None
     routed: bool = True  # False: the Alert does not select the event (``detail`` says why)
+    incident: Step | None = None  # stage resolve: opens or resolves an incident
 
     @property
     def target(self) -> str:
@@ -67,6 +70,8 @@ class Planned:
         """What would be sent (render): the provider module's pure encode."""
         if self.outcome != Outcome.DELIVERED or self.module is None:
             return []
+        if self.incident is not None and self.incident.resolves:
+            return list(self.module.encode_resolve(self.event, self.config, list(self.incident.resolves)))
         return list(self.module.encode(self.event, self.config))
 
 

@@ -9,7 +9,7 @@ disagree. Per Alert × Provider, in order:
 
   routing.mismatch (the one matcher) → Provider lookup and type → drop rules (spec §2.3)
   → stage filters → metadata merge (§2.4 C) → options and Secrets (§3) → commit status id
-  → stage template → the provider's validation → stage digest → stage thread.
+  → stage template → the provider's validation → stage digest → stage thread → stage resolve.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fluxnotify.delivery.plan import Context, Planned, Stage
 from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop_reason, mismatch
 from fluxnotify.delivery.stages.digests import DigestStage
 from fluxnotify.delivery.stages.filters import Filters
+from fluxnotify.delivery.stages.resolve import ResolveStage
 from fluxnotify.delivery.stages.templates import TemplateStage
 from fluxnotify.delivery.stages.threads import ThreadStage
 from fluxnotify.errors import Outcome, classify
@@ -38,7 +39,7 @@ ProviderLookup = Callable[[str, str], "Provider | None"]
 # The fixed order. Next issue's silences and on-change go after FILTERS.
 FILTERS: tuple[Stage, ...] = (Filters(),)
 AFTER_MERGE: tuple[Stage, ...] = (TemplateStage(),)
-LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage())
+LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage(), ResolveStage())
 
 
 class Planner:

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="plan as if the event came from this cluster (its webhook token)")
     render.add_argument("--no-cross-namespace-refs", action="store_true",
                         help="plan as serve --no-cross-namespace-refs would (env NO_CROSS_NAMESPACE_REFS)")
+    render.add_argument("--db", metavar="FILE",
+                        help="serve's SQLite file: show what its state decides (open incidents), read only")
     render.set_defaults(run=_render)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
@@ -155,7 +157,15 @@ def _render(args) -> int:
     except EventError as err:
         return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
     no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
-    results = render(objects, event, args.cluster, no_cross)
+    incidents = None
+    if getattr(args, "db", None):
+        if not Path(args.db).is_file():
+            return _fail(f"{args.db}: no such file (serve's --db)")
+        from fluxnotify.queue.sqlite import SqliteDatabase
+        from fluxnotify.state.incidents import SqliteIncidents
+
+        incidents = SqliteIncidents(SqliteDatabase(args.db))
+    results = render(objects, event, args.cluster, no_cross, incidents)
     print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0
 

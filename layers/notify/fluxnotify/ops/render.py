@@ -22,11 +22,12 @@ from fluxnotify.ingress.clusters import tag_cluster
 from fluxnotify.model.event import Event, clean_metadata, strip_internal
 from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
 from fluxnotify.providers.base import ProviderError, Skip
+from fluxnotify.state.incidents import IncidentStore
 from fluxnotify.transport.http import Request, environment_proxy
 
 
 def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLUSTER,
-           no_cross_namespace_refs: bool = False) -> list[dict[str, Any]]:
+           no_cross_namespace_refs: bool = False, incidents: IncidentStore | None = None) -> list[dict[str, Any]]:
     """One result per Provider, in file order, then one per Alert that selects the event but
     names a Provider missing from the files (an error: serve dead-letters it)."""
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
@@ -35,7 +36,7 @@ def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLU
     planner = Planner(lambda ns, n: found.get(f"{ns}/{n}"), lambda ns, n: secrets.get(f"{ns}/{n}"))
     cluster = cluster or DEFAULT_CLUSTER
     event = tag_cluster(strip_internal(clean_metadata(raw_event)), cluster)  # what the receiver queues
-    context = Context(cluster, no_cross_namespace_refs)
+    context = Context(cluster, no_cross_namespace_refs, incidents=incidents)  # read only
     plan = planner.plan(event, alerts, context)
     results = [_provider_result(provider, [p for p in plan if p.provider_key == key], planner, event, context)
                for key, provider in found.items()]
@@ -85,6 +86,8 @@ def _result(item: Planned) -> dict[str, Any]:
         result["skipped"] = str(skip)
     except (ConfigError, ProviderError) as err:
         result["error"] = str(err)
+    if item.incident is not None and item.outcome == Outcome.DELIVERED:
+        result["resolve"] = item.incident.note
     if item.template_error is not None:
         result["template_error"] = item.template_error
         result["error"] = result["error"] or f"message template failed: {item.template_error}"

@@ -1,7 +1,7 @@
 """The stores one dispatcher uses, built together for each place it runs.
 
 * ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
-  ``threads``), one file with the queue, so a crash leaves queue and state consistent;
+  ``threads``, ``incidents``), one file with the queue, so a crash leaves queue and state consistent;
 * ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
 * ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
   in-memory SQLite file.
@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fluxnotify.metrics import Metrics
 from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
+from fluxnotify.state.incidents import DynamoIncidents, IncidentStore, SqliteIncidents
 from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
 from fluxnotify.state.status import NullRecorder, Recorder
 from fluxnotify.state.threads import DynamoThreads, SqliteThreads, ThreadStore
@@ -25,20 +26,23 @@ class Stores:
     status: Recorder
     digests: DigestStore
     threads: ThreadStore
+    incidents: IncidentStore = field(default_factory=lambda: _memory_incidents())
 
     @classmethod
     def memory(cls, ledger: Ledger | None = None, status: Recorder | None = None) -> Stores:
         from fluxnotify.queue.sqlite import SqliteDatabase
 
         database = SqliteDatabase(":memory:")
-        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database))
+        return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database),
+                   incidents=SqliteIncidents(database))
 
     @classmethod
     def sqlite(cls, database: Any, metrics: Metrics | None = None) -> Stores:
         from fluxnotify.state.status_sqlite import SqliteStatus
 
         return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
-                   SqliteThreads(database))
+                   SqliteThreads(database),
+                   incidents=SqliteIncidents(database))
 
     @classmethod
     def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
@@ -54,4 +58,11 @@ class Stores:
         from fluxnotify.state.status_dynamo import DynamoStatus
 
         return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), DynamoStatus(table, client, metrics=metrics),
-                   DynamoDigests(table, client), DynamoThreads(table, client))
+                   DynamoDigests(table, client), DynamoThreads(table, client),
+                   incidents=DynamoIncidents(table, client))
+
+
+def _memory_incidents() -> IncidentStore:
+    from fluxnotify.queue.sqlite import SqliteDatabase
+
+    return SqliteIncidents(SqliteDatabase(":memory:"))
