@@ -183,3 +183,18 @@ def test_opsgenie_through_the_lambda_handlers_with_state_in_dynamodb(aws, sink):
     assert closed.header("Authorization") == f"GenieKey {GENIE_KEY}"
     assert closed.json() == {"note": "db: ReconciliationSucceeded"}
     assert incident_items(aws) == []
+
+
+def test_the_receiver_lambda_refuses_wrong_v1_types_and_queues_v1_fields(aws):
+    for bad, field in (({"action": 5}, "action"), ({"relatedObject": "x"}, "relatedObject"),
+                       ({"relatedObject": {"kind": 1}}, "relatedObject.kind")):
+        body = json.dumps(flux_event("db", "info", "ReconciliationSucceeded", **bad))
+        answer = aws["receiver"].lambda_handler(api_event(body, path=f"/{TOKEN}"), Context())
+        assert answer["statusCode"] == 400 and json.loads(answer["body"])["field"] == field
+    assert records(aws) == []
+    good = flux_event("db", "info", "ReconciliationSucceeded", action="Applied", relatedObject={"name": "repo"})
+    answer = aws["receiver"].lambda_handler(api_event(json.dumps(good), path=f"/{TOKEN}"), Context())
+    assert answer["statusCode"] == 202
+    (record,) = records(aws, wait=5)
+    queued = json.loads(record["body"])["event"]
+    assert queued["action"] == "Applied" and queued["relatedObject"] == {"name": "repo"}

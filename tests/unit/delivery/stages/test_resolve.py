@@ -157,3 +157,19 @@ def test_validate_checks_the_annotation(provider_type, value, problem):
         assert condition["status"] == "True", condition
     else:
         assert condition["status"] == "False" and problem in condition["message"]
+
+
+def test_render_cli_reads_serves_db_and_leaves_it_unchanged(tmp_path, capsys):
+    from fluxnotify.ops.cli import main
+
+    files, event_file, db = tmp_path / "m.yaml", tmp_path / "e.json", tmp_path / "serve.db"
+    files.write_text(manifests("http://127.0.0.1:1/v2/alerts"))
+    event_file.write_text(json.dumps(event()))
+    key = "flux-system/oncall#flux-system/oncall#default#Kustomization/flux-system/apps"
+    SqliteIncidents(SqliteDatabase(str(db))).open(key, "a", {"alias": "a1"})
+    assert main(["render", "-f", str(files), "--event", str(event_file), "--db", str(db)]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert [d["url"] for d in result["deliveries"]] == ["http://127.0.0.1:1/v2/alerts/a1/close?identifierType=alias"]
+    assert SqliteIncidents(SqliteDatabase(str(db))).opened(key) == [{"alias": "a1"}]
+    assert main(["render", "-f", str(files), "--event", str(event_file), "--db", str(tmp_path / "none.db")]) == 2
+    assert "no such file" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
