@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import time
+import urllib.request
 
 import boto3
 import pytest
@@ -72,6 +73,11 @@ def manifests(am_url: str, genie_url: str, hook_url: str = "http://127.0.0.1:1")
               f'spec: {{type: generic, address: "{hook_url}"}}\n---\n' + alert("hook"))
 
 
+def status_json(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
 def alias(name: str, reason: str) -> str:
     return hashlib.sha256(f"genie-uid/Kustomization/flux-system/{name}/{reason}".encode()).hexdigest()
 
@@ -101,11 +107,17 @@ def test_through_serve_alertmanager_opsgenie_and_an_event_api_v1_event(am, tmp_p
         assert post(url, json.dumps(flux_event("api", "error", "ReconciliationFailed")).encode())[0] == 202
         assert poll(lambda: active(am, "api"))
         wait_until(lambda: query(db, "SELECT COUNT(DISTINCT key) FROM incidents") == [(2,)], 20, "markers not kept")
+        assert status_json(port)["openIncidents"] == 2  # the status page's "Open incidents" card
         recovery = flux_event("api", "info", "ReconciliationSucceeded", action="Reconciled",
                               relatedObject={"kind": "GitRepository", "name": "repo"})
         assert post(url, json.dumps(recovery).encode())[0] == 202
         assert poll(lambda: not active(am, "api")), am.get_alerts()
         wait_until(lambda: query(db, "SELECT COUNT(*) FROM incidents") == [(0,)], 20, "markers not cleared")
+        page = status_json(port)
+        assert page["openIncidents"] == 0
+        details = {r["provider"]: r["detail"] for r in page["recent"] if r["reason"] == "ReconciliationSucceeded"}
+        assert details["flux-system/am"].startswith("resolves 1 open incident(s) of Kustomization/flux-system/api")
+        assert details["flux-system/hook"] == ""
         status, answer = post(url, json.dumps({**recovery, "action": 5}).encode())
         assert status == 400 and answer["field"] == "action"
     finally:

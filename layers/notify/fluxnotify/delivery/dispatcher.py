@@ -196,6 +196,7 @@ class Dispatcher:
                 result.outcome, result.detail = SKIPPED, planned.detail
             else:
                 self._send(planned, context, deadline)
+                result.detail = planned.incident.note if planned.incident is not None else ""  # status page
         except _OutOfTime:
             result.outcome = UNFINISHED
         except Exception as err:  # errors.py: one classification for every failure
