@@ -76,3 +76,12 @@ def test_dynamo_items_carry_the_ttl_attribute(dynamodb):
     DynamoIncidents("state", dynamodb).open("k", "e", {"alias": "e"}, ttl=3600, now=1000)
     item = dynamodb.get_item(TableName="state", Key={"pk": {"S": "incident#k"}})["Item"]
     assert item["expires_at"] == {"N": "4600"} and "e_e" in item
+
+
+def test_a_full_dynamo_marker_stays_below_the_item_limit(dynamodb):
+    store = DynamoIncidents("state", dynamodb)
+    big = "v" * (MAX_ENTRY_BYTES - 200)  # moto refuses items over DynamoDB's 400 KB
+    for number in range(MAX_ENTRIES + 4):
+        assert store.open("k", f"e{number:02d}", {"labels": {"x": big, "n": str(number)}}, now=1000 + number)
+    kept = store.opened("k", now=2000)
+    assert [e["labels"]["n"] for e in kept] == [str(n) for n in range(4, MAX_ENTRIES + 4)]
