@@ -7,10 +7,12 @@ from fluxnotify import providers
 
 
 def test_every_declared_type_has_its_module():
-    assert sorted(providers.supported_types()) == sorted(providers.TYPES) and len(providers.TYPES) == 34
+    assert sorted(providers.supported_types()) == sorted(providers.TYPES)
+    flux = [name for name, caps in providers.TYPES.items() if not caps.fluxnotify_only]
+    assert len(flux) == 34 and len(providers.TYPES) == 34 + 5  # Flux's types, fluxnotify's own
     for name, caps in providers.TYPES.items():
         assert providers.get(name).__name__ == f"fluxnotify.providers.{caps.module}"
-        assert caps.family in ("chat", "incident", "git", "stream")
+        assert caps.family in ("chat", "incident", "git", "stream", "aws")
 
 
 def test_lists_derive_from_capabilities():
