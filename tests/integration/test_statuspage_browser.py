@@ -1,6 +1,8 @@
 """The local status page in a real headless browser (Debian's chromium through selenium and
 chromium-driver; .ci/install-chromium.sh installs them): after a good and a failing Provider
-the page shows both, the failing one marked, and pressing Replay on a letter moves it.
+the page (on the receiver's port under /status) shows both, the failing rows first and marked;
+"Replay all" of the failing Provider says the letters failed again, then, once the hook is
+fixed, Replay on one letter says it was delivered (issue 24.11).
 
 Set STATUS_SCREENSHOT=FILE.png to keep screenshots of the page (before and after the replay)."""
 
@@ -75,7 +77,7 @@ def stack(tmp_path, sink):
     config = tmp_path / "config.yaml"
     config.write_text(fx.manifests(sink.url))
     local = LocalStack([str(config)], port=0, database=str(tmp_path / "q.db"), workers=2,
-                       settings=Settings(rate_limit_interval=0), status_addr="127.0.0.1:0").start()
+                       settings=Settings(rate_limit_interval=0)).start()
     try:
         for text in ("first", "second"):
             body = json.dumps({**fx.event(), "message": text}).encode()
@@ -94,38 +96,75 @@ def row(driver, kind: str, name: str):
     return driver.find_element(By.CSS_SELECTOR, f'#objects tr[data-kind="{kind}"][data-name="{name}"]')
 
 
-def test_page_shows_both_providers_marks_the_failing_one_and_replays_a_letter(browser, stack, sink, tmp_path):
+def flash(driver) -> str:
     from selenium.webdriver.common.by import By
 
-    page = stack.status_page.url + "/"
+    found = driver.find_elements(By.ID, "flash")
+    return found[0].text if found else ""
+
+
+def letter_ids(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [r.get_attribute("data-id") for r in driver.find_elements(By.CSS_SELECTOR, "#dead tbody tr[data-id]")]
+
+
+def test_page_shows_failing_first_and_says_what_a_replay_became(browser, stack, sink, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    page = stack.status_page.url
+    assert page.endswith("/status") and page.startswith(stack.url)  # the receiver's own port
     browser.get(page)
     assert browser.title == "fluxnotify status"
+    screenshot = os.environ.get("STATUS_SCREENSHOT") or str(tmp_path / "status.png")
+    assert browser.save_screenshot(screenshot)
     good, bad = row(browser, "Provider", "flux-system/good"), row(browser, "Provider", "flux-system/bad")
     assert good.get_attribute("class") == "ok" and bad.get_attribute("class") == "failing"
     assert "delivered" in good.text and "2/0/0" in good.text
     assert "dead-lettered" in bad.text and "0/0/2" in bad.text and fx.BAD_ERROR in bad.text
+    assert "ago" in bad.text or "just now" in bad.text  # a relative time beside the UTC one
+    # Failing rows first: the failing Provider and its Alert lead the table.
+    names = [(r.get_attribute("data-kind"), r.get_attribute("data-name"))
+             for r in browser.find_elements(By.CSS_SELECTOR, "#objects tbody tr")]
+    assert names[:2] == [("Provider", "flux-system/bad"), ("Alert", "flux-system/bad-alert")]
     # Marked for the eye, not just in the markup: the failing row is tinted red.
     assert bad.value_of_css_property("background-color") == "rgba(254, 243, 242, 1)"
     assert good.value_of_css_property("background-color") != bad.value_of_css_property("background-color")
-    assert "failing" in row(browser, "Alert", "flux-system/bad-alert").get_attribute("class")
+    # One problem, not two (the Provider and its Alert).
+    failing_card = next(c for c in browser.find_elements(By.CSS_SELECTOR, ".card") if c.text.startswith("Failing"))
+    assert failing_card.text.split() == ["Failing", "1"]
+    # The Detail column wraps within the window: nothing wider than the 1,400 px viewport.
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= viewport
     assert len(browser.find_elements(By.CSS_SELECTOR, "#recent tbody tr")) == 4
-    letters = browser.find_elements(By.CSS_SELECTOR, "#dead tbody tr[data-id]")
-    assert len(letters) == 2
-    screenshot = os.environ.get("STATUS_SCREENSHOT") or str(tmp_path / "status.png")
-    assert browser.save_screenshot(screenshot)
+    assert len(letter_ids(browser)) == 2
+
+    # Replay all of the failing Provider while the hook is still broken: both fail again.
+    browser.find_element(By.ID, "replay-all-flux-system/bad").click()
+    wait_for(lambda: "/status?replayed=all-" in browser.current_url and "queued again" in flash(browser),
+             "the page again, with the replay's flash line")
+
+    def settled(expected: str):
+        def check() -> bool:
+            browser.get(browser.current_url)  # what the page's own refresh does every 5 s
+            return expected in flash(browser) and "waiting" not in flash(browser)
+        return check
+
+    wait_for(settled("2 failed again (dead-lettered: "), "both letters to fail again")
+    assert fx.BAD_ERROR in flash(browser)
+    assert browser.find_element(By.ID, "flash").get_attribute("class") == "flash bad"
+    wait_for(lambda: browser.get(page) or len(letter_ids(browser)) == 2, "the two new dead letters")
 
     sink.handler = lambda request: (200, {}, b"ok")  # the hook is fixed: replay one letter
-    replayed = letters[0].get_attribute("data-id")
+    replayed = letter_ids(browser)[0]
     browser.find_element(By.ID, f"replay-{replayed}").click()
-    wait_for(lambda: browser.current_url == page and browser.find_elements(By.ID, "dead"), "the page again")
-
-    def moved() -> bool:
-        browser.get(page)
-        ids = [r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "#dead tbody tr[data-id]")]
-        return replayed not in ids and len(ids) == 1 and "delivered" in row(browser, "Provider", "flux-system/bad").text
-
-    wait_for(moved, "the replayed letter to leave the dead letters and be delivered")
-    assert [r.path for r in sink.requests].count("/bad") == 3
+    wait_for(lambda: browser.current_url.endswith(f"/status?replayed={replayed}"), "the page again")
+    wait_for(settled("1 delivered"), "the replayed letter to be delivered")
+    assert flash(browser).startswith(f"Replayed dead letter {replayed} (Kustomization/flux-system/apps → "
+                                     "flux-system/bad): queued again; 1 delivered.")
+    assert browser.find_element(By.ID, "flash").get_attribute("class") == "flash ok"
+    assert replayed not in letter_ids(browser) and len(letter_ids(browser)) == 1
+    assert [r.path for r in sink.requests].count("/bad") == 5
     bad = row(browser, "Provider", "flux-system/bad")
-    assert bad.get_attribute("class") == "ok" and "1/0/2" in bad.text
+    assert bad.get_attribute("class") == "ok" and "1/0/4" in bad.text
     assert browser.save_screenshot(screenshot.replace(".png", "-after-replay.png"))

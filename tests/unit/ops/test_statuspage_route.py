@@ -55,10 +55,38 @@ def test_replay_from_the_page_needs_its_csrf_token_and_redirects_to_it(stack):
     form = f"id={stack.letter_id}&csrf="
     assert request(stack, "POST", "/status/replay", (form + "wrong").encode())[0] == 403
     status, headers, _ = request(stack, "POST", "/status/replay", (form + token).encode())
-    assert status == 303 and headers["Location"] == "/status"
+    assert status == 303 and headers["Location"] == f"/status?replayed={stack.letter_id}"
     assert stack.dead.count() == 0 and stack.queue.count() == 1
+    page = request(stack, "GET", headers["Location"])[2]  # no dispatcher here: it waits
+    flash = re.search(r'<div id="flash" class="flash wait"[^>]*>([^<]+)</div>', page).group(1)
+    assert flash == (f"Replayed dead letter {stack.letter_id} (Kustomization/ns/a → ns/p): queued again; "
+                     "1 waiting for the dispatcher.")
     assert json.loads(request(stack, "GET", "/status.json")[2])["queue"]["deadLetters"] == 0
     assert request(stack, "GET", "/status/replay")[0] == 405
+
+
+def test_replay_all_letters_of_a_provider(stack):
+    other = json.dumps({"event": {"involvedObject": {"kind": "Kustomization", "namespace": "ns", "name": "b"}},
+                        "targets": ["ns/b"], "provider": "ns/q", "error": "HTTP 500", "reason": "permanent failure"})
+    stack.dead.send(other)
+    stack.dead.send(json.loads(json.dumps(other)))  # a second letter of ns/q
+    html = request(stack, "GET", "/status")[2]
+    assert 'id="replay-all-ns/q">Replay all 2 of ns/q' in html and 'id="replay-all-ns/p">Replay all 1 of ns/p' in html
+    token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    assert request(stack, "POST", "/status/replay", b"provider=ns%2Fq&csrf=wrong")[0] == 403
+    assert stack.dead.count() == 3
+    status, headers, _ = request(stack, "POST", "/status/replay", f"provider=ns%2Fq&csrf={token}".encode())
+    assert status == 303 and headers["Location"].startswith("/status?replayed=all-")
+    assert stack.dead.count() == 1 and stack.queue.count() == 2  # ns/p's letter stays
+    page = request(stack, "GET", headers["Location"])[2]
+    assert "Replayed 2 dead letters of ns/q: queued again; 2 waiting for the dispatcher." in page
+    status, _, body = request(stack, "POST", "/status/replay", f"provider=ns%2Fq&csrf={token}".encode())
+    assert status == 404 and "no dead letter of Provider ns/q" in body
+
+
+def test_an_unknown_replay_key_says_so(stack):
+    page = request(stack, "GET", "/status?replayed=%3Cb%3Enope")[2]
+    assert "replay &lt;b&gt;nope: unknown here" in page
 
 
 def test_another_host_name_is_refused_against_dns_rebinding(stack):

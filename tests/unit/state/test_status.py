@@ -164,3 +164,58 @@ def test_dynamodb_writes_one_transaction_per_message_and_reads_what_sqlite_reads
 def test_dynamodb_status_is_null_without_a_table(monkeypatch):
     monkeypatch.delenv("STATE_TABLE", raising=False)
     assert type(DynamoStatus.for_table(Settings.from_env().state_table)).__name__ == "NullRecorder"
+
+
+def test_sqlite_records_the_cluster_and_an_alerts_provider(sink, db):
+    store = SqliteStatus(db)
+    sink.handler = fx.answer
+    dispatcher = Dispatcher(FileStore(load_yaml(fx.manifests(sink.url))), SqliteQueue(db), SqliteQueue(db, "dead"),
+                            Settings(), stores=Stores.memory(status=store))
+    dispatcher.handle(new_envelope(door(fx.event()), cluster="prod-eu").to_json())
+    found = by_name(store.objects())
+    assert found[("Provider", "flux-system/good")].cluster == "prod-eu"
+    alert = found[("Alert", "flux-system/bad-alert")]
+    assert (alert.cluster, alert.provider) == ("prod-eu", "flux-system/bad")
+    assert found[("Provider", "flux-system/bad")].provider == ""  # only Alerts name one
+    assert {r["cluster"] for r in store.recent(10)} == {"prod-eu"}
+    dispatcher.handle(new_envelope(door({**fx.event(), "message": "again"})).to_json())
+    assert by_name(store.objects())[("Provider", "flux-system/good")].cluster == "default"  # the last one's
+
+
+def test_since_lists_what_became_of_an_object_at_a_provider(sink, db):
+    store = SqliteStatus(db)
+    run(sink, db, store)
+    (bad,) = store.since(0, "flux-system/bad", "Kustomization/flux-system/apps")
+    assert bad[0] == "dead-lettered" and bad[1].endswith(fx.BAD_ERROR)
+    assert store.since(4_000_000_000, "flux-system/bad", "Kustomization/flux-system/apps") == []
+
+
+def test_a_status_file_of_an_older_serve_gets_the_new_columns(tmp_path):
+    import sqlite3
+
+    path = str(tmp_path / "old.db")
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE status_objects (kind TEXT NOT NULL, key TEXT NOT NULL, provider_type TEXT NOT NULL DEFAULT '',
+            last_at REAL, last_outcome TEXT, last_detail TEXT, last_error TEXT, last_error_at REAL,
+            delivered_at REAL, delivered_object TEXT, delivered_reason TEXT, PRIMARY KEY (kind, key));
+        CREATE TABLE status_log (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, alert TEXT, provider TEXT,
+            provider_type TEXT, outcome TEXT, detail TEXT, object TEXT, reason TEXT, attempt INTEGER);
+        INSERT INTO status_objects VALUES ('Provider', 'ns/p', 'slack', 1.0, 'delivered', '', NULL, NULL,
+            1.0, 'Kustomization/ns/a', 'Progressing');
+        INSERT INTO status_log (at, alert, provider, provider_type, outcome, detail, object, reason, attempt)
+            VALUES (1.0, 'ns/a', 'ns/p', 'slack', 'delivered', '', 'Kustomization/ns/a', 'Progressing', 1);
+    """)
+    old.commit()
+    old.close()
+    database = SqliteDatabase(path)
+    try:
+        store = SqliteStatus(database)
+        (status,) = store.objects(now=2.0)
+        assert (status.key, status.cluster, status.provider) == ("ns/p", "", "")
+        assert store.recent(5)[0]["cluster"] == ""
+        store.write([Outcome(at=3.0, alert="ns/a", provider="ns/p", provider_type="slack", outcome="delivered",
+                             detail="", object="Kustomization/ns/a", reason="Progressing", cluster="c1")])
+        assert by_name(store.objects(now=3.0))[("Alert", "ns/a")].cluster == "c1"
+    finally:
+        database.close()

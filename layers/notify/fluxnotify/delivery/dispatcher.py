@@ -26,7 +26,6 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from fluxnotify import providers
 from fluxnotify.config.options import redact, referenced_secret_forms
 from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import Abandoned, Deadline
@@ -44,7 +43,7 @@ from fluxnotify.delivery.outcomes import (
 from fluxnotify.delivery.plan import Context, Planned
 from fluxnotify.delivery.planner import Planner
 from fluxnotify.delivery.routing import match_alerts
-from fluxnotify.delivery.stages import resolve, threads
+from fluxnotify.delivery.sendone import send
 from fluxnotify.delivery.stages.digests import DIGEST_ID_PREFIX
 from fluxnotify.errors import DeliveryFailed, Outcome, Permanent, classify
 from fluxnotify.metrics import Metrics, NullMetrics
@@ -224,13 +223,7 @@ class Dispatcher:
             if left <= 0:
                 raise _OutOfTime
             config = replace(config, timeout=left)  # a delivery never outlives the invocation
-        if planned.reply:
-            threads.deliver(self.stores.threads, planned.provider, planned.event, config, self.transport,
-                            context.cluster)
-        elif planned.incident is not None:
-            resolve.deliver(self.stores.incidents, planned, config, self.transport)
-        else:
-            providers.deliver(planned.event, config, self.transport)
+        send(planned, config, self.transport, self.stores.threads, context.cluster, self.stores.incidents)
 
     def _send_digest(self, event: Event, alert: Alert, envelope: Envelope, retry_body: str) -> list[TargetResult]:
         """A digest goes the way of every delivery: planned, sent, followed up, reported."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
-from fluxnotify.ops import cluster_admin
+from fluxnotify.ops import cluster_admin, testargs
 from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 from fluxnotify.settings import Settings
@@ -43,9 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="plan as if the event came from this cluster (its webhook token)")
     render.add_argument("--no-cross-namespace-refs", action="store_true",
                         help="plan as serve --no-cross-namespace-refs would (env NO_CROSS_NAMESPACE_REFS)")
+    render.add_argument("-o", "--output", choices=("json", "table"), default="json",
+                        help="json: every request in full; table: one line per request or skip/error")
+    render.add_argument("--show-secrets", action="store_true",
+                        help="print tokens, passwords and webhook URLs as they go out (masked as ***** otherwise)")
     render.add_argument("--db", metavar="FILE",
                         help="serve's SQLite file: show what its state decides (open incidents), read only")
     render.set_defaults(run=_render)
+
+    testargs.add_parser(commands, FILES_HELP, FILES).set_defaults(run=_test)
 
     validate = commands.add_parser("validate", help="print the Ready condition of each Provider and Alert")
     source = validate.add_mutually_exclusive_group(required=True)
@@ -104,6 +110,8 @@ EXAMPLES = {
         "  fluxnotify <command> --help    # each command's options and an example",
     "render": "example:\n  fluxnotify render -f examples/local.yaml --event events/bodies/kustomization-reconciled.json",
     "validate": "example:\n  fluxnotify validate -f manifests/ -o json",
+    "test": "examples:\n  fluxnotify test -f manifests/ --provider flux-system/slack\n"
+            "  sops -d secret.yaml | fluxnotify test -f providers.yaml - --provider flux-system/teams --event ev.json",
     "import": "example:\n  fluxnotify import -f manifests/ --prune --dry-run",
     "export": "example:\n  fluxnotify export -o backup.yaml",
     "replay": "examples:\n  fluxnotify replay --db fluxnotify.db --dry-run\n"
@@ -116,7 +124,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
     """Shows '(default: …)' once, where there is a default worth showing; examples as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, [], argparse.SUPPRESS) or "token" in action.dest:  # never a secret
+        if action.default in (None, False, [], "", argparse.SUPPRESS) or "token" in action.dest:  # never a secret
             return action.help
         if "default" in (action.help or ""):  # the help says it in its own words
             return action.help
@@ -140,34 +148,62 @@ def _note(text: str) -> None:
 
 def _render(args) -> int:
     from fluxnotify.ops.render import render
+    from fluxnotify.ops.render import table as render_table
 
     configure_logging("WARNING")
     try:
         objects = _load(args.file)
     except ManifestError as err:
         return _fail(str(err))
-    try:
-        event = parse_event(Path(args.event).read_bytes())
-    except OSError as err:
-        return _fail(f"{args.event}: cannot read file: {err.strerror or err}")
-    except EventError as err:
-        return _fail(f"{args.event}: {err}")
-    try:
-        validate_event(event)  # what the receiver would refuse, render refuses too
-    except EventError as err:
-        return _fail(f"{args.event}: the receiver refuses this event with 400: {err}")
+    event = _read_event(args.event)
+    if isinstance(event, int):
+        return event
     no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
     incidents = None
-    if getattr(args, "db", None):
+    if args.db:
         if not Path(args.db).is_file():
             return _fail(f"{args.db}: no such file (serve's --db)")
         from fluxnotify.queue.sqlite import SqliteDatabase
         from fluxnotify.state.incidents import SqliteIncidents
 
         incidents = SqliteIncidents(SqliteDatabase(args.db))
-    results = render(objects, event, args.cluster, no_cross, incidents)
-    print(json.dumps(results, indent=2, ensure_ascii=False))
+    results = render(objects, event, args.cluster, no_cross, show_secrets=args.show_secrets, incidents=incidents)
+    if args.output == "table":
+        print(render_table(results), end="")
+    else:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
     return 1 if any(r["error"] for r in results) else 0
+
+
+def _read_event(path: str):
+    """The event of an --event file, or the exit status after a one-line message."""
+    try:
+        event = parse_event(Path(path).read_bytes())
+    except OSError as err:
+        return _fail(f"{path}: cannot read file: {err.strerror or err}")
+    except EventError as err:
+        return _fail(f"{path}: {err}")
+    try:
+        validate_event(event)  # what the receiver would refuse, render and test refuse too
+    except EventError as err:
+        return _fail(f"{path}: the receiver refuses this event with 400: {err}")
+    return event
+
+
+def _test(args) -> int:
+    from fluxnotify.ops import testsend
+
+    configure_logging("WARNING")
+    try:
+        objects = _load(args.file)
+    except ManifestError as err:
+        return _fail(str(err))
+    event = _read_event(args.event) if args.event else parse_event(json.dumps(testsend.SAMPLE_EVENT).encode())
+    if isinstance(event, int):
+        return event
+    trial = testsend.send_test(objects, args.provider.strip(), event, args.cluster, args.show_secrets)
+    print("\n".join(trial.lines))
+    return trial.code
 
 
 def _validate(args) -> int:

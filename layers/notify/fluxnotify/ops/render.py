@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from fluxnotify import providers
-from fluxnotify.config.options import ConfigError, ProviderConfig
+from fluxnotify.config.options import ConfigError, ProviderConfig, SecretLookup, referenced_secret_forms
 from fluxnotify.delivery.annotations import DEFAULT_CLUSTER
 from fluxnotify.delivery.plan import Context, Planned
 from fluxnotify.delivery.planner import Planner
@@ -21,15 +21,20 @@ from fluxnotify.errors import Outcome
 from fluxnotify.ingress.clusters import tag_cluster
 from fluxnotify.model.event import Event, clean_metadata, strip_internal
 from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
+from fluxnotify.ops.rendermask import mask_value
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.state.incidents import IncidentStore
 from fluxnotify.transport.http import Request, environment_proxy
 
 
 def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLUSTER,
-           no_cross_namespace_refs: bool = False, incidents: IncidentStore | None = None) -> list[dict[str, Any]]:
+           no_cross_namespace_refs: bool = False, show_secrets: bool = True,
+           incidents: IncidentStore | None = None) -> list[dict[str, Any]]:
     """One result per Provider, in file order, then one per Alert that selects the event but
-    names a Provider missing from the files (an error: serve dead-letters it)."""
+    names a Provider missing from the files (an error: serve dead-letters it).
+
+    ``show_secrets`` False masks every credential (ops/rendermask.py), as the command does by
+    default; the library default shows the requests exactly as they go out."""
     secrets = {o.metadata.key: o.data for o in objects if isinstance(o, Secret)}
     alerts = [o for o in objects if isinstance(o, Alert)]
     found = {o.metadata.key: o for o in objects if isinstance(o, Provider)}
@@ -40,25 +45,34 @@ def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLU
     plan = planner.plan(event, alerts, context)
     results = [_provider_result(provider, [p for p in plan if p.provider_key == key], planner, event, context)
                for key, provider in found.items()]
-    for item in plan:
-        if item.routed and item.provider is None:
-            results.append(_result(item))
-    return results
+    results += [(_result(item), item) for item in plan if item.routed and item.provider is None]
+    if show_secrets:
+        return [result for result, _ in results]
+    return [mask_value(result, secrets_of(item, planner.get_secret)) for result, item in results]
+
+
+def secrets_of(item: Planned, get_secret: SecretLookup) -> list[str]:
+    """Every form of the credentials a planned item carries (or its Provider references)."""
+    if item.config is not None:
+        return item.config.sensitive_values()
+    return referenced_secret_forms(item.provider, get_secret)
 
 
 def _provider_result(provider: Provider, items: list[Planned], planner: Planner, event: Event,
-                     context: Context) -> dict[str, Any]:
+                     context: Context) -> tuple[dict[str, Any], Planned]:
     """The first Alert that routes the event to the Provider; else why none does; without
     Alerts, as if one had routed the event to it."""
     if not items:
-        return _result(planner.plan_one(event, None, provider, context))
+        item = planner.plan_one(event, None, provider, context)
+        return _result(item), item
     routed = next((item for item in items if item.routed), None)
     if routed is not None:
-        return _result(routed)
+        return _result(routed), routed
     reasons = "; ".join(item.detail for item in items)
-    result = _result(Planned(None, provider.metadata.key, provider, outcome=Outcome.SKIPPED))
+    item = Planned(None, provider.metadata.key, provider, outcome=Outcome.SKIPPED)
+    result = _result(item)
     result["skipped"] = "no Alert selects the event: " + reasons
-    return result
+    return result, item
 
 
 def _result(item: Planned) -> dict[str, Any]:
@@ -119,3 +133,31 @@ def _proxy(url: str, config: ProviderConfig) -> str:
     if providers.capabilities(config.type).direct:
         return ""
     return config.proxy or environment_proxy(url)
+
+
+_TARGET_KEYS = ("topic", "bus", "server", "subject", "url", "address")  # what names a non-HTTP delivery
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """`render -o table`: one line per delivery (provider, type, outcome, method and URL) or
+    per skipped, gathered or failed Provider (the rule or the error)."""
+    rows = [("PROVIDER", "TYPE", "OUTCOME", "REQUEST / REASON")]
+    for result in results:
+        name, kind = result["provider"], result["type"] or "-"
+        if result["error"]:
+            rows.append((name, kind, "error", result["error"]))
+        elif result["skipped"] or result.get("gathered"):
+            outcome = "skipped" if result["skipped"] else "gathered"
+            rows.append((name, kind, outcome, result["skipped"] or result["gathered"]))
+        for delivery in result["deliveries"]:
+            rows.append((name, kind, "deliver", _target(delivery)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[3]]).rstrip()
+                     for row in rows) + "\n"
+
+
+def _target(delivery: dict[str, Any]) -> str:
+    if "method" in delivery:
+        return f"{delivery['method']} {delivery['url']}"
+    named = [f"{key} {delivery[key]}" for key in _TARGET_KEYS if delivery.get(key)]
+    return " ".join([delivery.get("transport", "?"), *named[:1]])

@@ -7,8 +7,10 @@ stacks never fight over a page port, and a receiver open to the network does not
   that reloads itself every few seconds: the status table of `fluxnotify status`, the last 50
   deliveries, the dead letters with a replay button each;
 * ``GET /status.json``: the same as `fluxnotify status -o json`;
-* ``POST /status/replay`` (form ``id``, ``csrf``): moves one dead letter back to the events
-  queue (ops/replay.py's local replay), then redirects to the page.
+* ``POST /status/replay`` (form ``id`` or ``provider``, and ``csrf``): moves one dead letter,
+  or every letter of one Provider, back to the events queue (ops/replay.py's local replay),
+  then redirects to ``/status?replayed=KEY``, where a line says what became of it: queued,
+  then delivered or failed again (from the delivery status recorded since the replay).
 
 ``--status-addr HOST:PORT`` serves it on a separate address instead (``/``, ``/status.json``,
 ``POST /replay``), to any client that can reach it. The CSRF token is random per server start
@@ -25,20 +27,20 @@ import logging
 import secrets
 import threading
 import time
-from html import escape
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fluxnotify.ops.httpserver import Answer, Route, error_answer
 from fluxnotify.ops.replay import replay_local
-from fluxnotify.ops.status import Snapshot, counts_text, last_text, local_snapshot, queue_text
+from fluxnotify.ops.status import Snapshot, local_snapshot
+from fluxnotify.ops.statushtml import REFRESH_SECONDS, Flash, render_page
 from fluxnotify.queue.sqlite import SqliteDatabase
-from fluxnotify.state.status import FAILURES, iso
+from fluxnotify.state.status import DELIVERED, FAILURES
 
 logger = logging.getLogger(__name__)
 
-REFRESH_SECONDS = 5
 MAX_FORM = 4096
 JSON_PATH = "/status.json"
 _SECURITY_HEADERS = {
@@ -79,6 +81,7 @@ class StatusPage:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.origin = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
         self.url = self.origin + page_path
+        self.replays: dict[str, Replay] = {}  # what the flash line reports, newest last
         self._hosts = {f"{name}:{port}" for name in (host, f"[{host}]", "127.0.0.1", "localhost", "[::1]")}
 
     def routes(self) -> dict[str, Route]:
@@ -89,10 +92,46 @@ class StatusPage:
         return local_snapshot(self.db)
 
     def replay(self, message_id: str) -> int:
-        report = replay_local(self.db, ids={message_id}, progress=_Quiet())
-        logger.info("dead letter replayed from the status page", extra={"message_id": message_id,
-                                                                         "moved": report.moved})
+        return self._replay(message_id, [letter for letter in self.snapshot().dead_letters
+                                         if letter["id"] == message_id])
+
+    def replay_provider(self, provider: str) -> str | None:
+        """Every dead letter of one Provider; the key of the replay, None when it had none."""
+        letters = [letter for letter in self.snapshot().dead_letters if letter["provider"] == provider]
+        key = "all-" + secrets.token_hex(4)
+        return key if letters and self._replay(key, letters) else None
+
+    def _replay(self, key: str, letters: list[dict[str, Any]]) -> int:
+        at = time.time()
+        report = replay_local(self.db, ids={letter["id"] for letter in letters}, progress=_Quiet())
+        logger.info("dead letters replayed from the status page", extra={"replay": key, "moved": report.moved})
+        if report.moved:
+            self.replays[key] = Replay(at, [(letter["provider"], letter["object"]) for letter in letters])
+            while len(self.replays) > 100:
+                self.replays.pop(next(iter(self.replays)))
         return report.moved
+
+    def flash(self, key: str) -> Flash:
+        """What became of a replay: delivered, failed again, or still waiting."""
+        from fluxnotify.state.status_sqlite import SqliteStatus
+
+        replay = self.replays.get(key)
+        if replay is None:
+            return Flash(f"replay {key}: unknown here (this serve was restarted since?)", "wait")
+        status = SqliteStatus(self.db)
+        ends = [_end(status.since(replay.at, provider, ref)) for provider, ref in replay.letters]
+        delivered = sum(1 for outcome, _ in ends if outcome == DELIVERED)
+        failed = [(outcome, detail) for outcome, detail in ends if outcome in FAILURES]
+        waiting = len(ends) - delivered - len(failed)
+        what = (f"dead letter {key} ({replay.letters[0][1]} → {replay.letters[0][0]})" if len(ends) == 1
+                else f"{len(ends)} dead letters of {replay.letters[0][0]}")
+        parts = [f"{delivered} delivered"] if delivered else []
+        if failed:
+            parts.append(f"{len(failed)} failed again ({failed[-1][0]}: {failed[-1][1]})")
+        if waiting:
+            parts.append(f"{waiting} waiting for the dispatcher")
+        tone = "bad" if failed else "wait" if waiting else "ok"
+        return Flash(f"Replayed {what}: queued again; " + ", ".join(parts) + ".", tone)
 
     def host_allowed(self, host: str | None) -> bool:
         return host in self._hosts
@@ -102,9 +141,11 @@ class StatusPage:
             return _secured(error_answer(403, "the status page answers only on this machine (loopback)"))
         if not self.host_allowed(headers.get("host")):
             return _secured(error_answer(421, "unexpected Host header"))
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         if method in ("GET", "HEAD") and path == self.page_path:
-            html = render_page(self.snapshot(), self.csrf, action=self.replay_path)
+            replayed = parse_qs(query).get("replayed", [""])[0][:200]
+            html = render_page(self.snapshot(), self.csrf, REFRESH_SECONDS, self.replay_path,
+                               self.flash(replayed) if replayed else None)
             return _secured(Answer(200, html, {"Content-Type": "text/html; charset=utf-8"}))
         if method in ("GET", "HEAD") and path == JSON_PATH:
             return _secured(Answer(200, json.dumps(self.snapshot().as_dict(), indent=2),
@@ -122,13 +163,34 @@ class StatusPage:
             return error_answer(413, "invalid form length")
         form = parse_qs(body.decode("utf-8", "replace"))
         token, message_id = form.get("csrf", [""])[0], form.get("id", [""])[0]
+        provider = form.get("provider", [""])[0]
         if not hmac.compare_digest(token.encode(), self.csrf.encode()):
             return error_answer(403, "missing or wrong CSRF token")
-        if not message_id:
-            return error_answer(400, "field id: the dead letter to replay is missing")
-        if not self.replay(message_id):
-            return error_answer(404, f"no dead letter {message_id}")
-        return Answer(303, "", {"Location": self.page_path})
+        if provider:
+            key = self.replay_provider(provider)
+            if key is None:
+                return error_answer(404, f"no dead letter of Provider {provider}")
+        else:
+            if not message_id:
+                return error_answer(400, "field id: the dead letter to replay is missing (or field provider)")
+            if not self.replay(message_id):
+                return error_answer(404, f"no dead letter {message_id}")
+            key = message_id
+        return Answer(303, "", {"Location": f"{self.page_path}?replayed={quote(key, safe='')}"})
+
+
+@dataclass
+class Replay:
+    at: float
+    letters: list[tuple[str, str]]  # (provider, Kind/namespace/name) of each letter moved
+
+
+def _end(rows: list[tuple[str, str]]) -> tuple[str, str]:
+    """The end of a replayed letter: delivered if any delivery was, else its last failure."""
+    if any(outcome == DELIVERED for outcome, _ in rows):
+        return DELIVERED, ""
+    failed = [row for row in rows if row[0] in FAILURES]
+    return failed[-1] if failed else ("", "")
 
 
 def _secured(answer: Answer) -> Answer:
@@ -197,103 +259,3 @@ def _handler_for(server: StatusServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
     return Handler
-
-
-# --------------------------------------------------------------------------- HTML
-
-_STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2430;background:#f6f7f9}
-h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .5em}
-.meta{color:#667085;margin-bottom:1em}
-.cards{display:flex;gap:1em;flex-wrap:wrap}
-.card{background:#fff;border:1px solid #d9dde3;border-radius:6px;padding:.6em 1em;min-width:9em}
-.card b{display:block;font-size:1.5em}.card.bad{border-color:#d92d20;color:#b42318}
-table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d9dde3}
-th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #eaecf0;vertical-align:top}
-th{background:#eef1f5;font-weight:600}
-tr.failing{background:#fef3f2}tr.failing td:first-child{border-left:4px solid #d92d20}
-.badge,.nw{white-space:nowrap}
-.badge{display:inline-block;padding:0 .5em;border-radius:9px;font-size:.9em;font-weight:600}
-.delivered{background:#d1fadf;color:#05603a}.skipped{background:#e0f2fe;color:#075985}
-.retrying{background:#fef0c7;color:#93370d}.dead-lettered{background:#fee4e2;color:#b42318}
-.error{color:#b42318}.empty{color:#667085;font-style:italic}
-button{background:#1d4ed8;color:#fff;border:0;border-radius:4px;padding:.25em .8em;cursor:pointer}
-"""
-
-
-def render_page(snapshot: Snapshot, csrf: str, refresh: int = REFRESH_SECONDS, action: str = "/replay") -> str:
-    failing = sum(1 for o in snapshot.objects if o.failing)
-    queue = snapshot.queue
-    cards = [("Queue depth", queue["depth"], False), ("Oldest message", _age(queue["oldestAgeSeconds"]), False),
-             ("Dead letters", queue["deadLetters"], bool(queue["deadLetters"])),
-             ("Failing", failing, bool(failing)), ("Open incidents", snapshot.open_incidents or 0, False)]
-    return "".join([
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="refresh" content="{int(refresh)}">',
-        "<title>fluxnotify status</title>", f"<style>{_STYLE}</style></head><body>",
-        "<h1>fluxnotify — delivery status</h1>",
-        f'<div class="meta">{escape(iso(time.time()) or "")} · {escape(queue_text(queue))} · '
-        f"refreshes every {int(refresh)} s</div>",
-        '<div class="cards">', *(
-            f'<div class="card{" bad" if bad else ""}">{escape(label)}<b>{escape(str(value))}</b></div>'
-            for label, value, bad in cards), "</div>",
-        "<h2>Providers and Alerts</h2>", _objects_table(snapshot),
-        f"<h2>Last {len(snapshot.recent)} deliveries</h2>", _recent_table(snapshot.recent),
-        f"<h2>Dead letters ({len(snapshot.dead_letters)})</h2>", _letters_table(snapshot.dead_letters, csrf, action),
-        "</body></html>",
-    ])
-
-
-def _age(seconds: Any) -> str:
-    return "–" if seconds is None else f"{seconds} s"
-
-
-def _badge(outcome: str) -> str:
-    return f'<span class="badge {escape(outcome)}">{escape(outcome or "–")}</span>'
-
-
-def _table(headers: list[str], rows: list[str], empty: str, table_id: str) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(rows) or f'<tr><td class="empty" colspan="{len(headers)}">{escape(empty)}</td></tr>'
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _objects_table(snapshot: Snapshot) -> str:
-    rows = []
-    for o in snapshot.objects:
-        last = escape(last_text(o))
-        rows.append(
-            f'<tr class="{"failing" if o.failing else "ok"}" data-kind="{escape(o.kind)}" '
-            f'data-name="{escape(o.key)}" data-outcome="{escape(o.last_outcome)}">'
-            f"<td>{escape(o.kind)}</td><td class=nw>{escape(o.key)}</td><td>{escape(o.provider_type)}</td>"
-            f"<td class=nw>{escape(iso(o.last_at) or '–')}</td><td>{_badge(o.last_outcome)}</td>"
-            f"<td>{counts_text(o.last_hour)}</td><td>{counts_text(o.last_day)}</td>"
-            f'<td{" class=error" if o.failing else ""}>{last}</td></tr>')
-    return _table(["Kind", "Name", "Type", "Last attempt", "Outcome", "1 h ok/skip/fail", "24 h ok/skip/fail",
-                   "Last delivered / last error"], rows, "no delivery recorded yet", "objects")
-
-
-def _recent_table(recent: list[dict[str, Any]]) -> str:
-    rows = [
-        f'<tr class="{"failing" if r["outcome"] in FAILURES else "ok"}"><td class=nw>{escape(r["at"] or "")}</td>'
-        f'<td class=nw>{escape(r["alert"] or "")}</td><td class=nw>{escape(r["provider"] or "")}</td>'
-        f'<td>{escape(r["type"] or "")}</td><td>{_badge(r["outcome"] or "")}</td><td>{r["attempt"]}</td>'
-        f'<td>{escape(r["object"] or "")}</td><td>{escape(r["reason"] or "")}</td>'
-        f'<td>{escape(r["detail"] or "")}</td></tr>'
-        for r in recent
-    ]
-    return _table(["Time", "Alert", "Provider", "Type", "Outcome", "Attempt", "Object", "Reason", "Detail"],
-                  rows, "nothing delivered yet", "recent")
-
-
-def _letters_table(letters: list[dict[str, Any]], csrf: str, action: str) -> str:
-    rows = [
-        f'<tr data-id="{escape(letter["id"])}"><td class=nw>{escape(letter.get("failedAt") or "–")}</td>'
-        f'<td>{escape(letter["object"])}</td><td>{escape(letter["provider"])}</td>'
-        f'<td>{escape(letter["reason"])}</td><td class="error">{escape(letter["error"])}</td>'
-        f'<td><form method="post" action="{escape(action)}"><input type="hidden" name="id" value="{escape(letter["id"])}">'
-        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-        f'<button type="submit" id="replay-{escape(letter["id"])}">Replay</button></form></td></tr>'
-        for letter in letters
-    ]
-    return _table(["Failed at", "Object", "Provider", "Reason", "Error", ""], rows, "no dead letters", "dead")

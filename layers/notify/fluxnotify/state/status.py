@@ -51,6 +51,7 @@ class Outcome:
     object: str  # Kind/namespace/name of the event's object
     reason: str  # the event's reason
     attempt: int = 1
+    cluster: str = ""  # the cluster the event came from ("default": the unnamed one)
 
     def subjects(self) -> list[tuple[str, str]]:
         return [(kind, key) for kind, key in (("Provider", self.provider), ("Alert", self.alert)) if key]
@@ -71,6 +72,8 @@ class ObjectStatus:
     delivered_reason: str = ""
     last_hour: dict[str, int] = field(default_factory=dict)
     last_day: dict[str, int] = field(default_factory=dict)
+    cluster: str = ""  # of the last attempt (the SQLite store records it)
+    provider: str = ""  # an Alert's Provider at its last attempt (the SQLite store records it)
 
     @property
     def failing(self) -> bool:
@@ -135,7 +138,7 @@ def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None
         Outcome(at=now, alert=r.target, provider=r.provider, provider_type=r.provider_type,
                 outcome=errors.Outcome(r.outcome).status_name, detail=r.detail,
                 object=f"{ref.kind}/{ref.namespace}/{ref.name}", reason=event.reason,
-                attempt=getattr(envelope, "attempt", 1))
+                attempt=getattr(envelope, "attempt", 1), cluster=getattr(envelope, "cluster", ""))
         for r in results if r.target
     ]
 
