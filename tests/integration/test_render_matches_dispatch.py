@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from fluxnotify.model.manifests import Alert, Provider, load_yaml
 from fluxnotify.ops.render import render
 from fluxnotify.providers import capabilities
 from fluxnotify.queue.messages import new_envelope
+from fluxnotify.state.silences import StaticSilences, new_silence, parse_matchers
+from fluxnotify.state.stores import Stores
 from helpers import MemoryQueue, door, make_dispatcher
 from httpsink import HttpSink
 
@@ -146,13 +149,18 @@ def rendered_requests(entry: dict) -> list[tuple[str, str, str]]:
     return found
 
 
-def compare(name: str, manifests: str, event: dict, cluster: str, no_cross: bool, sink) -> int:
-    """Run one case both ways; return how many Providers were compared."""
+def compare(name: str, manifests: str, event: dict, cluster: str, no_cross: bool, sink,
+            silences: list | None = None) -> int:
+    """Run one case both ways (``silences``: render's --db, the dispatcher's store); return
+    how many Providers were compared."""
     objects = load_yaml(manifests, name)
-    rendered = render(objects, parse_event(json.dumps(event)), cluster, no_cross)
+    rendered = render(objects, parse_event(json.dumps(event)), cluster, no_cross,
+                      StaticSilences(silences) if silences else None)
     sink.requests.clear()
+    stores = Stores.memory()
+    stores.silences.store.change(lambda current: list(silences or []))
     dispatcher = make_dispatcher(FileStore(objects), MemoryQueue(), MemoryQueue(), no_cross_namespace_refs=no_cross,
-                                 max_attempts=1)
+                                 max_attempts=1, stores=stores)
     results = dispatcher.handle(new_envelope(tag_cluster(door(event), cluster), cluster).to_json())  # the receiver's
     by_provider = {r.provider: r for r in results}
     referenced = {f"{a.metadata.namespace}/{a.spec.provider_ref.name}" for a in objects if isinstance(a, Alert)}
@@ -228,3 +236,21 @@ def test_the_corpus_reaches_the_rules_it_claims(sink):
                   "message template failed"):
         assert error in errors, error
     assert seen["gathered"] and "flux-system/templated" in seen["delivered"]
+
+
+def test_render_and_dispatch_agree_with_silences(sink):
+    """`render --db` and the dispatcher mute the same deliveries with the same rule."""
+    sink.default = (200, {"Content-Type": "application/json"}, b'{"ok": true, "ts": "1.1"}')
+    end = time.time() + 3600
+    silences = [new_silence(parse_matchers(["kind=Kustomization"]), "prod-*", end, "prod freeze"),
+                new_silence(parse_matchers(["namespace=team-b,reason=Reconciliation*"]), "", end, "")]
+    muted = []
+    forge = HttpSink().__enter__()
+    text = at_sink(RULES, sink.url, forge.url)
+    for event in events():
+        for cluster in ("default", "prod-eu"):
+            compare("rules", text, event, cluster, False, sink, silences)
+            muted += [e["skipped"] for e in render(load_yaml(text), parse_event(json.dumps(event)), cluster, False,
+                                                   StaticSilences(silences)) if (e["skipped"] or "").startswith("silenced")]
+    forge.__exit__(None, None, None)
+    assert any(m.endswith(": prod freeze") for m in muted) and any(silences[1].id in m for m in muted)

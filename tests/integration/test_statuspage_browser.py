@@ -168,3 +168,33 @@ def test_page_shows_failing_first_and_says_what_a_replay_became(browser, stack, 
     bad = row(browser, "Provider", "flux-system/bad")
     assert bad.get_attribute("class") == "ok" and "1/0/4" in bad.text
     assert browser.save_screenshot(screenshot.replace(".png", "-after-replay.png"))
+
+
+def test_pressing_expire_ends_a_silence(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from fluxnotify.queue.sqlite import SqliteDatabase
+    from fluxnotify.state.silences import SqliteSilences, added, new_silence, parse_matchers
+
+    config = tmp_path / "empty.yaml"
+    config.write_text("")
+    local = LocalStack([str(config)], port=0, database=str(tmp_path / "s.db"), workers=0,
+                       status_addr="127.0.0.1:0").start()
+    try:
+        store = SqliteSilences(SqliteDatabase(str(tmp_path / "s.db")))
+        made = [new_silence(parse_matchers([f"namespace=apps,name={name}"]), "", time.time() + 3600, "migration")
+                for name in ("web-*", "api")]
+        for silence in made:
+            store.change(lambda current, s=silence: added(current, s, time.time()))
+        page = local.status_page.url
+        browser.get(page + "/")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#silences tbody tr[data-silence]")
+        assert [r.get_attribute("data-silence") for r in rows] == [s.id for s in made]
+        assert "namespace=apps,name=web-*" in rows[0].text and "migration" in rows[0].text
+        browser.find_element(By.ID, f"expire-{made[0].id}").click()
+        wait_for(lambda: browser.current_url == page and browser.find_elements(By.ID, "silences"), "the page again")
+        left = browser.find_elements(By.CSS_SELECTOR, "#silences tbody tr[data-silence]")
+        assert [r.get_attribute("data-silence") for r in left] == [made[1].id]
+        assert [s.id for s in store.load() if s.active(time.time())] == [made[1].id]
+    finally:
+        local.stop()

@@ -180,7 +180,7 @@ def test_every_option_has_help_and_shows_its_default():
             assert action.help, f"{name} {action.option_strings}"
         text = command.format_help()
         for action in command._actions:
-            shown = action.default not in (None, False, [], "==SUPPRESS==") and "token" not in action.dest
+            shown = action.default not in (None, False, [], "", "==SUPPRESS==") and "token" not in action.dest
             if shown:
                 assert f"(default: {action.default})" in " ".join(text.split()), f"{name} {action.dest}"
     assert "several after one -f, and -f repeatable" in " ".join(commands.choices["validate"].format_help().split())

@@ -181,7 +181,7 @@ class Dispatcher:
         started, deadline = time.monotonic(), deadline or Deadline()
         context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
                           envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
-                          incidents=self.stores.incidents)
+                          silences=self.stores.silences, incidents=self.stores.incidents)
         planned = self.planner.plan_alert(event, alert, context)
         result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
                               provider_type=planned.provider_type)

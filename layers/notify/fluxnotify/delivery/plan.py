@@ -21,6 +21,7 @@ from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.state.incidents import IncidentStore, Step
+from fluxnotify.state.silences import SilenceSource
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Context:
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
     incidents: IncidentStore | None = None  # stage resolve; None: render without state
+    silences: SilenceSource | None = None  # the active silences (a cached view: no read per event)
 
     @property
     def cluster_name(self) -> str:

@@ -8,7 +8,7 @@ them), gather (digest), or an error (missing Provider, refused config, unencodab
 disagree. Per Alert × Provider, in order:
 
   routing.mismatch (the one matcher) → Provider lookup and type → drop rules (spec §2.3)
-  → stage filters → metadata merge (§2.4 C) → options and Secrets (§3) → commit status id
+  → stage filters → stage silences → metadata merge (§2.4 C) → options and Secrets (§3) → commit status id
   → stage template → the provider's validation → stage digest → stage thread → stage resolve.
 """
 
@@ -26,6 +26,7 @@ from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop
 from fluxnotify.delivery.stages.digests import DigestStage
 from fluxnotify.delivery.stages.filters import Filters
 from fluxnotify.delivery.stages.resolve import ResolveStage
+from fluxnotify.delivery.stages.silences import SilenceStage
 from fluxnotify.delivery.stages.templates import TemplateStage
 from fluxnotify.delivery.stages.threads import ThreadStage
 from fluxnotify.errors import Outcome, classify
@@ -36,8 +37,8 @@ logger = logging.getLogger(__name__)
 
 ProviderLookup = Callable[[str, str], "Provider | None"]
 
-# The fixed order. Next issue's silences and on-change go after FILTERS.
-FILTERS: tuple[Stage, ...] = (Filters(),)
+# The fixed order: filters → silences → on-change → template → digest → thread.
+FILTERS: tuple[Stage, ...] = (Filters(), SilenceStage())
 AFTER_MERGE: tuple[Stage, ...] = (TemplateStage(),)
 LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage(), ResolveStage())
 

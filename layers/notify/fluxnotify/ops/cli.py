@@ -11,7 +11,7 @@ from pathlib import Path
 from fluxnotify._version import VERSION as __version__
 from fluxnotify.model.event import EventError, parse_event, validate_event
 from fluxnotify.model.manifests import ManifestError
-from fluxnotify.ops import cluster_admin, testargs
+from fluxnotify.ops import cluster_admin, silence_admin, testargs
 from fluxnotify.ops import serve as serve_command
 from fluxnotify.ops.logs import configure_logging
 from fluxnotify.settings import Settings
@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="json: every request in full; table: one line per request or skip/error")
     render.add_argument("--show-secrets", action="store_true",
                         help="print tokens, passwords and webhook URLs as they go out (masked as ***** otherwise)")
-    render.add_argument("--db", metavar="FILE",
-                        help="serve's SQLite file: show what its state decides (open incidents), read only")
+    render.add_argument("--db", metavar="FILE", help="apply the state of this serve database, read-only: "
+                        "active silences, open incidents")
     render.set_defaults(run=_render)
 
     testargs.add_parser(commands, FILES_HELP, FILES).set_defaults(run=_test)
@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     _status_arguments(status)
     status.set_defaults(run=_status)
     cluster_admin.add_parser(commands)
+    silence_admin.add_parser(commands)
     for listed in commands._choices_actions:  # every subcommand: its purpose and its defaults
         command = commands.choices[listed.dest]
         command.formatter_class = _HelpFormatter
@@ -159,15 +160,13 @@ def _render(args) -> int:
     if isinstance(event, int):
         return event
     no_cross = args.no_cross_namespace_refs or Settings.from_env().no_cross_namespace_refs
-    incidents = None
-    if args.db:
-        if not Path(args.db).is_file():
-            return _fail(f"{args.db}: no such file (serve's --db)")
-        from fluxnotify.queue.sqlite import SqliteDatabase
-        from fluxnotify.state.incidents import SqliteIncidents
-
-        incidents = SqliteIncidents(SqliteDatabase(args.db))
-    results = render(objects, event, args.cluster, no_cross, show_secrets=args.show_secrets, incidents=incidents)
+    try:
+        silences = silence_admin.render_silences(args.db) if args.db else None
+    except silence_admin.SilenceError as err:
+        return _fail(str(err))
+    incidents = _incidents(args.db) if args.db else None
+    results = render(objects, event, args.cluster, no_cross, silences, show_secrets=args.show_secrets,
+                     incidents=incidents)
     if args.output == "table":
         print(render_table(results), end="")
     else:
@@ -204,6 +203,13 @@ def _test(args) -> int:
     trial = testsend.send_test(objects, args.provider.strip(), event, args.cluster, args.show_secrets)
     print("\n".join(trial.lines))
     return trial.code
+
+
+def _incidents(path: str):
+    """`render --db`: the open incidents of a serve database (state/incidents.py), read-only."""
+    from fluxnotify.state.incidents import ReadOnlyIncidents
+
+    return ReadOnlyIncidents(path)
 
 
 def _validate(args) -> int:

@@ -24,14 +24,16 @@ from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
 from fluxnotify.ops.rendermask import mask_value
 from fluxnotify.providers.base import ProviderError, Skip
 from fluxnotify.state.incidents import IncidentStore
+from fluxnotify.state.silences import SilenceSource
 from fluxnotify.transport.http import Request, environment_proxy
 
 
 def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLUSTER,
-           no_cross_namespace_refs: bool = False, show_secrets: bool = True,
-           incidents: IncidentStore | None = None) -> list[dict[str, Any]]:
+           no_cross_namespace_refs: bool = False, silences: SilenceSource | None = None,
+           show_secrets: bool = True, incidents: IncidentStore | None = None) -> list[dict[str, Any]]:
     """One result per Provider, in file order, then one per Alert that selects the event but
-    names a Provider missing from the files (an error: serve dead-letters it).
+    names a Provider missing from the files (an error: serve dead-letters it). ``silences``:
+    those of `render --db` (a matching one skips the event, as serve would).
 
     ``show_secrets`` False masks every credential (ops/rendermask.py), as the command does by
     default; the library default shows the requests exactly as they go out."""
@@ -41,7 +43,7 @@ def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLU
     planner = Planner(lambda ns, n: found.get(f"{ns}/{n}"), lambda ns, n: secrets.get(f"{ns}/{n}"))
     cluster = cluster or DEFAULT_CLUSTER
     event = tag_cluster(strip_internal(clean_metadata(raw_event)), cluster)  # what the receiver queues
-    context = Context(cluster, no_cross_namespace_refs, incidents=incidents)  # read only
+    context = Context(cluster, no_cross_namespace_refs, silences=silences, incidents=incidents)  # read only
     plan = planner.plan(event, alerts, context)
     results = [_provider_result(provider, [p for p in plan if p.provider_key == key], planner, event, context)
                for key, provider in found.items()]

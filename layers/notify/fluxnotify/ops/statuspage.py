@@ -21,6 +21,7 @@ DNS rebinding).
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
 import json
 import logging
@@ -32,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from fluxnotify.ops import silence_page
 from fluxnotify.ops.httpserver import Answer, Route, error_answer
 from fluxnotify.ops.replay import replay_local
 from fluxnotify.ops.status import Snapshot, local_snapshot
@@ -77,6 +79,7 @@ class StatusPage:
         self.db = db
         self.csrf = secrets.token_urlsafe(32)
         self.page_path, self.replay_path, self.loopback_only = page_path, replay_path, loopback_only
+        self.expire_path = silence_page.path(replay_path)  # POST: expire a silence
         self.port = port
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.origin = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
@@ -86,7 +89,7 @@ class StatusPage:
 
     def routes(self) -> dict[str, Route]:
         """The paths to mount on the receiver's server (ops/httpserver.py)."""
-        return dict.fromkeys((self.page_path, JSON_PATH, self.replay_path), self.answer)
+        return dict.fromkeys((self.page_path, JSON_PATH, self.replay_path, self.expire_path), self.answer)
 
     def snapshot(self) -> Snapshot:
         return local_snapshot(self.db)
@@ -103,7 +106,7 @@ class StatusPage:
 
     def _replay(self, key: str, letters: list[dict[str, Any]]) -> int:
         at = time.time()
-        report = replay_local(self.db, ids={letter["id"] for letter in letters}, progress=_Quiet())
+        report = replay_local(self.db, ids={letter["id"] for letter in letters}, progress=io.StringIO())
         logger.info("dead letters replayed from the status page", extra={"replay": key, "moved": report.moved})
         if report.moved:
             self.replays[key] = Replay(at, [(letter["provider"], letter["object"]) for letter in letters])
@@ -146,10 +149,13 @@ class StatusPage:
             replayed = parse_qs(query).get("replayed", [""])[0][:200]
             html = render_page(self.snapshot(), self.csrf, REFRESH_SECONDS, self.replay_path,
                                self.flash(replayed) if replayed else None)
+            html = silence_page.with_section(html, self.db, self.csrf, self.expire_path)
             return _secured(Answer(200, html, {"Content-Type": "text/html; charset=utf-8"}))
         if method in ("GET", "HEAD") and path == JSON_PATH:
             return _secured(Answer(200, json.dumps(self.snapshot().as_dict(), indent=2),
                                    {"Content-Type": "application/json"}))
+        if path == self.expire_path:
+            return _secured(silence_page.answer(method, body, self.db, self.csrf, self.page_path))
         if method == "POST" and path == self.replay_path:
             return _secured(self._replay_form(body))
         if path in (self.page_path, JSON_PATH, self.replay_path):
@@ -196,11 +202,6 @@ def _end(rows: list[tuple[str, str]]) -> tuple[str, str]:
 def _secured(answer: Answer) -> Answer:
     answer.headers.update(_SECURITY_HEADERS)
     return answer
-
-
-class _Quiet:
-    def write(self, text: str) -> None:
-        pass
 
 
 class StatusServer:

@@ -87,6 +87,27 @@ class SqliteIncidents:
                                (time.time(),))[0][0]
 
 
+class ReadOnlyIncidents:
+    """`render --db`: the open incidents of a serve database, read without writing anything
+    (no schema created, no expired row dropped)."""
+
+    def __init__(self, path: str):
+        import pathlib
+        import sqlite3
+
+        self.connection = sqlite3.connect(pathlib.Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+        self.errors = sqlite3.Error
+
+    def opened(self, key: str, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        try:
+            rows = self.connection.execute("SELECT entry FROM incidents WHERE key = ? AND expires_at > ? "
+                                           "ORDER BY opened_at, entry_id", (key, now)).fetchall()
+        except self.errors:  # no incident was ever kept there
+            return []
+        return [json.loads(row[0]) for row in rows]
+
+
 class DynamoIncidents:
     def __init__(self, table: str, client: Any = None):
         if client is None:

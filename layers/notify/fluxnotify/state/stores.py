@@ -1,7 +1,8 @@
 """The stores one dispatcher uses, built together for each place it runs.
 
 * ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
-  ``threads``, ``incidents``), one file with the queue, so a crash leaves queue and state consistent;
+  ``threads``, ``silences``, ``incidents``), one file with the queue, so a crash leaves queue and state
+  consistent;
 * ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
 * ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
   in-memory SQLite file.
@@ -16,6 +17,14 @@ from fluxnotify.metrics import Metrics
 from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
 from fluxnotify.state.incidents import DynamoIncidents, IncidentStore, SqliteIncidents
 from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
+from fluxnotify.state.silences import (
+    DYNAMO_REFRESH,
+    SQLITE_REFRESH,
+    ActiveSilences,
+    DynamoSilences,
+    SqliteSilences,
+    StaticSilences,
+)
 from fluxnotify.state.status import NullRecorder, Recorder
 from fluxnotify.state.threads import DynamoThreads, SqliteThreads, ThreadStore
 
@@ -26,6 +35,7 @@ class Stores:
     status: Recorder
     digests: DigestStore
     threads: ThreadStore
+    silences: ActiveSilences | StaticSilences = field(default_factory=lambda: StaticSilences([]))
     incidents: IncidentStore = field(default_factory=lambda: _memory_incidents())
 
     @classmethod
@@ -34,6 +44,7 @@ class Stores:
 
         database = SqliteDatabase(":memory:")
         return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database),
+                   ActiveSilences(SqliteSilences(database), 0.0),
                    incidents=SqliteIncidents(database))
 
     @classmethod
@@ -41,7 +52,7 @@ class Stores:
         from fluxnotify.state.status_sqlite import SqliteStatus
 
         return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
-                   SqliteThreads(database),
+                   SqliteThreads(database), ActiveSilences(SqliteSilences(database), SQLITE_REFRESH),
                    incidents=SqliteIncidents(database))
 
     @classmethod
@@ -59,6 +70,7 @@ class Stores:
 
         return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), DynamoStatus(table, client, metrics=metrics),
                    DynamoDigests(table, client), DynamoThreads(table, client),
+                   ActiveSilences(DynamoSilences(table, client), DYNAMO_REFRESH),
                    incidents=DynamoIncidents(table, client))
 
 

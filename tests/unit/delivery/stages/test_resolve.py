@@ -171,5 +171,11 @@ def test_render_cli_reads_serves_db_and_leaves_it_unchanged(tmp_path, capsys):
     (result,) = json.loads(capsys.readouterr().out)
     assert [d["url"] for d in result["deliveries"]] == ["http://127.0.0.1:1/v2/alerts/a1/close?identifierType=alias"]
     assert SqliteIncidents(SqliteDatabase(str(db))).opened(key) == [{"alias": "a1"}]
+    before = db.read_bytes()
+    event_file.write_text(json.dumps(event("other")))  # nothing open for that object: as today
+    assert main(["render", "-f", str(files), "--event", str(event_file), "--db", str(db)]) == 0
+    (other,) = json.loads(capsys.readouterr().out)
+    assert other["deliveries"][0]["url"] == "http://127.0.0.1:1/v2/alerts" and "resolve" not in other
+    assert db.read_bytes() == before  # render wrote nothing
     assert main(["render", "-f", str(files), "--event", str(event_file), "--db", str(tmp_path / "none.db")]) == 2
-    assert "no such file" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
+    assert "no such local stack database" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
