@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 ProviderLookup = Callable[[str, str], "Provider | None"]
 
-# The fixed order: filters → silences → on-change → template → digest → thread.
+# The fixed order: filters → silences → on-change → template → digest → thread → resolve.
 FILTERS: tuple[Stage, ...] = (Filters(), SilenceStage())
 AFTER_MERGE: tuple[Stage, ...] = (TemplateStage(),)
 LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage(), ResolveStage())
