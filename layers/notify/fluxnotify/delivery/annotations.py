@@ -7,10 +7,14 @@ valid Flux objects (docs/extensions.md):
 * Alert ``fluxnotify.io/digest`` (Go duration) and ``fluxnotify.io/min-events`` (N ≥ 1);
 * Alert ``fluxnotify.io/reasons`` / ``fluxnotify.io/exclude-reasons``: comma-separated
   reasons, exact and case-sensitive, ``*`` as a glob;
+* Alert ``fluxnotify.io/actions`` / ``fluxnotify.io/exclude-actions``: the same for the
+  Event API v1 ``action`` (an event without one has the action "");
 * Alert ``fluxnotify.io/clusters``: comma-separated cluster-name globs;
 * Alert ``fluxnotify.io/notify: on-change``, ``fluxnotify.io/renotify`` (Go duration) and
   ``fluxnotify.io/after`` (N ≥ 1): notify on a change of state only (delivery/stages/onchange.py);
-* Provider ``fluxnotify.io/thread: object`` (slack on chat.postMessage): replies in threads.
+* Provider ``fluxnotify.io/thread: object`` (slack on chat.postMessage): replies in threads;
+* Provider ``fluxnotify.io/resolve: "true"`` (incident types): recovery resolves the incident
+  an error opened (delivery/stages/resolve.py).
 """
 
 from __future__ import annotations
@@ -30,14 +34,19 @@ MIN_EVENTS = PREFIX + "min-events"
 REASONS = PREFIX + "reasons"
 EXCLUDE_REASONS = PREFIX + "exclude-reasons"
 CLUSTERS = PREFIX + "clusters"
+ACTIONS = PREFIX + "actions"
+EXCLUDE_ACTIONS = PREFIX + "exclude-actions"
+RESOLVE = PREFIX + "resolve"
 THREAD = PREFIX + "thread"
 THREAD_TTL = PREFIX + "thread-ttl"
 NOTIFY = PREFIX + "notify"
 RENOTIFY = PREFIX + "renotify"
 AFTER = PREFIX + "after"
 ON_CHANGE = "on-change"  # the one value of NOTIFY
-ALERT_KEYS = (MESSAGE, DIGEST, MIN_EVENTS, REASONS, EXCLUDE_REASONS, CLUSTERS, NOTIFY, RENOTIFY, AFTER)
-PROVIDER_KEYS = (THREAD, THREAD_TTL)
+ALERT_KEYS = (MESSAGE, DIGEST, MIN_EVENTS, REASONS, EXCLUDE_REASONS, ACTIONS, EXCLUDE_ACTIONS, CLUSTERS,
+              NOTIFY, RENOTIFY, AFTER)
+PROVIDER_KEYS = (THREAD, THREAD_TTL, RESOLVE)
+_LISTS = (REASONS, EXCLUDE_REASONS, ACTIONS, EXCLUDE_ACTIONS, CLUSTERS)
 DEFAULT_CLUSTER = "default"  # queue/messages.py: an unnamed cluster
 
 
@@ -66,6 +75,8 @@ class AlertExtensions:
     min_events: int | None = None
     reasons: tuple[str, ...] = ()
     exclude_reasons: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    exclude_actions: tuple[str, ...] = ()
     clusters: tuple[str, ...] = ()
     on_change: bool = False  # fluxnotify.io/notify: on-change
     renotify_seconds: float | None = None
@@ -108,6 +119,8 @@ def alert_extensions(alert: Alert | None) -> AlertExtensions:
         min_events=min_events,
         reasons=tuple(split_list(notes.get(REASONS, ""))) if REASONS in notes else (),
         exclude_reasons=tuple(split_list(notes.get(EXCLUDE_REASONS, ""))),
+        actions=tuple(split_list(notes.get(ACTIONS, ""))),
+        exclude_actions=tuple(split_list(notes.get(EXCLUDE_ACTIONS, ""))),
         clusters=tuple(split_list(notes.get(CLUSTERS, ""))) if CLUSTERS in notes else (),
         on_change=on_change,
         renotify_seconds=renotify,
@@ -142,12 +155,18 @@ def _notify_rules(notes: dict[str, str]) -> tuple[bool, float | None, int | None
 
 
 def skip_rule(ext: AlertExtensions, event: Event, cluster: str) -> str | None:
-    """The rule that keeps this event from the Alert (reasons, clusters), or None."""
-    notes_reasons = ext.reasons
-    if notes_reasons and not glob_matches(event.reason, list(notes_reasons)):
-        return f"{REASONS}: reason {event.reason!r} is not one of {', '.join(notes_reasons)}"
-    if ext.exclude_reasons and glob_matches(event.reason, list(ext.exclude_reasons)):
-        return f"{EXCLUDE_REASONS}: reason {event.reason!r} is excluded ({', '.join(ext.exclude_reasons)})"
+    """The rule that keeps this event from the Alert (reasons, actions, clusters), or None."""
+    for key, exclude, value, patterns in (
+        (REASONS, False, event.reason, ext.reasons),
+        (EXCLUDE_REASONS, True, event.reason, ext.exclude_reasons),
+        (ACTIONS, False, event.action, ext.actions),
+        (EXCLUDE_ACTIONS, True, event.action, ext.exclude_actions),
+    ):
+        if patterns and glob_matches(value, list(patterns)) == exclude:
+            what = "reason" if key in (REASONS, EXCLUDE_REASONS) else "action"
+            if exclude:
+                return f"{key}: {what} {value!r} is excluded ({', '.join(patterns)})"
+            return f"{key}: {what} {value!r} is not one of {', '.join(patterns)}"
     if ext.clusters and not glob_matches(cluster, list(ext.clusters)):
         return f"{CLUSTERS}: cluster {cluster!r} is not one of {', '.join(ext.clusters)}"
     return None
@@ -185,6 +204,24 @@ def provider_problem(provider: Provider) -> str | None:
             go_duration(notes[THREAD_TTL])
         except ValueError:
             return f"{THREAD_TTL}: {notes[THREAD_TTL]!r} is not a duration (Go syntax, e.g. 24h)"
+    if RESOLVE in notes:
+        return resolve_problem(provider)
+    return None
+
+
+def resolves(provider: Provider) -> bool:
+    """``fluxnotify.io/resolve: "true"`` on a type that resolves with state (opsgenie, alertmanager)."""
+    return (provider.metadata.annotations.get(RESOLVE, "").lower() == "true"
+            and capabilities(provider.spec.type).resolve == "state")
+
+
+def resolve_problem(provider: Provider) -> str | None:
+    """validate: the value, and whether the type can resolve (docs/providers/<type>.md)."""
+    value, kind = provider.metadata.annotations[RESOLVE], provider.spec.type
+    if value.lower() not in ("true", "false"):
+        return f"{RESOLVE}: {value!r} must be \"true\" or \"false\""
+    if value.lower() == "true" and not capabilities(kind).resolve:
+        return f"{RESOLVE}: {kind} Providers cannot resolve what an error opened (docs/providers/{kind}.md)"
     return None
 
 
@@ -194,7 +231,7 @@ def alert_problem(alert: Alert, provider: Provider | None) -> str | None:
         ext = alert_extensions(alert)
     except AnnotationError as err:
         return str(err)
-    for key in (REASONS, EXCLUDE_REASONS, CLUSTERS):
+    for key in _LISTS:
         if key in alert.metadata.annotations and not split_list(alert.metadata.annotations[key]):
             return f"{key}: empty list"
     if ext.template is not None:

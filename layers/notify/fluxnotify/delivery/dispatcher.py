@@ -188,7 +188,8 @@ class Dispatcher:
         started, deadline = time.monotonic(), deadline or Deadline()
         context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
                           envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
-                          silences=self.stores.silences, onchange=self.stores.onchange, message_id=envelope.id,
+                          silences=self.stores.silences, onchange=self.stores.onchange,
+                          incidents=self.stores.incidents, message_id=envelope.id,
                           retry=envelope.attempt > 1 or envelope.targets is not None)  # decided before
         planned = self.planner.plan_alert(event, alert, context)
         result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
@@ -203,6 +204,7 @@ class Dispatcher:
                 result.outcome, result.detail = SKIPPED, planned.detail
             else:
                 self._send(planned, context, deadline)
+                result.detail = planned.incident.note if planned.incident is not None else ""  # status page
         except _OutOfTime:
             result.outcome = UNFINISHED
         except Exception as err:  # errors.py: one classification for every failure
@@ -228,7 +230,7 @@ class Dispatcher:
             if left <= 0:
                 raise _OutOfTime
             config = replace(config, timeout=left)  # a delivery never outlives the invocation
-        send(planned, config, self.transport, self.stores.threads, context.cluster)
+        send(planned, config, self.transport, self.stores.threads, context.cluster, self.stores.incidents)
 
     def _send_digest(self, event: Event, alert: Alert, envelope: Envelope, retry_body: str) -> list[TargetResult]:
         """A digest goes the way of every delivery: planned, sent, followed up, reported."""

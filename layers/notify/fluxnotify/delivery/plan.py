@@ -20,6 +20,7 @@ from fluxnotify.errors import Outcome
 from fluxnotify.metrics import Metrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.state.incidents import IncidentStore, Step
 from fluxnotify.state.onchange import OnChangeStore
 from fluxnotify.state.silences import SilenceSource
 
@@ -30,6 +31,7 @@ class Context:
     no_cross_namespace_refs: bool = False
     metrics: Metrics | None = None
     digest: bool = False  # the event is a digest: filters and template were applied per event
+    incidents: IncidentStore | None = None  # stage resolve; None: render without state
     silences: SilenceSource | None = None  # the active silences (a cached view: no read per event)
     # on-change (delivery/stages/onchange.py): its store (None: render, no stored state), the
     # message deciding, whether it is a retry or replay (decided before), and render's read-only look
@@ -60,6 +62,7 @@ class Planned:
     reply: bool = False  # thread stage: post through the thread store
     error: BaseException | None = None
     routed: bool = True  # False: the Alert does not select the event (``detail`` says why)
+    incident: Step | None = None  # stage resolve: opens or resolves an incident
 
     @property
     def target(self) -> str:
@@ -76,6 +79,8 @@ class Planned:
         """What would be sent (render): the provider module's pure encode."""
         if self.outcome != Outcome.DELIVERED or self.module is None:
             return []
+        if self.incident is not None and self.incident.resolves:
+            return list(self.module.encode_resolve(self.event, self.config, list(self.incident.resolves)))
         return list(self.module.encode(self.event, self.config))
 
 

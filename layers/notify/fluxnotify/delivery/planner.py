@@ -9,7 +9,8 @@ disagree. Per Alert × Provider, in order:
 
   routing.mismatch (the one matcher) → Provider lookup and type → drop rules (spec §2.3)
   → stage filters → stage silences → metadata merge (§2.4 C) → options and Secrets (§3) → commit status id
-  → stage on-change → stage template → the provider's validation → stage digest → stage thread.
+  → stage on-change → stage template → the provider's validation → stage digest → stage thread
+  → stage resolve.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop
 from fluxnotify.delivery.stages.digests import DigestStage
 from fluxnotify.delivery.stages.filters import Filters
 from fluxnotify.delivery.stages.onchange import OnChangeStage
+from fluxnotify.delivery.stages.resolve import ResolveStage
 from fluxnotify.delivery.stages.silences import SilenceStage
 from fluxnotify.delivery.stages.templates import TemplateStage
 from fluxnotify.delivery.stages.threads import ThreadStage
@@ -37,10 +39,10 @@ logger = logging.getLogger(__name__)
 
 ProviderLookup = Callable[[str, str], "Provider | None"]
 
-# The fixed order: filters → silences → on-change → template → digest → thread.
+# The fixed order: filters → silences → on-change → template → digest → thread → resolve.
 FILTERS: tuple[Stage, ...] = (Filters(), SilenceStage())
 AFTER_MERGE: tuple[Stage, ...] = (OnChangeStage(), TemplateStage())
-LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage())
+LAST: tuple[Stage, ...] = (DigestStage(), ThreadStage(), ResolveStage())
 
 
 class Planner:

@@ -13,18 +13,22 @@ from dataclasses import dataclass
 from fluxnotify import providers
 from fluxnotify.config.options import ProviderConfig, redact
 from fluxnotify.delivery.plan import Planned
-from fluxnotify.delivery.stages import threads
+from fluxnotify.delivery.stages import resolve, threads
 from fluxnotify.errors import Outcome, classify
+from fluxnotify.state.incidents import IncidentStore
 from fluxnotify.state.threads import ThreadStore
 from fluxnotify.transport.http import Transport
 
 
 def send(planned: Planned, config: ProviderConfig, transport: Transport, thread_store: ThreadStore,
-         cluster: str) -> None:
-    """Send a DELIVERED item with ``config`` (the dispatcher may have cut its timeout)."""
+         cluster: str, incidents: IncidentStore | None = None) -> None:
+    """Send a DELIVERED item with ``config`` (the dispatcher may have cut its timeout); with
+    ``incidents``, an item of stage resolve is sent in its form and the state kept (not by `test`)."""
     assert planned.event is not None and planned.provider is not None
     if planned.reply:
         threads.deliver(thread_store, planned.provider, planned.event, config, transport, cluster)
+    elif planned.incident is not None and incidents is not None:
+        resolve.deliver(incidents, planned, config, transport)
     else:
         providers.deliver(planned.event, config, transport)
 

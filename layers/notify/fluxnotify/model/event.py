@@ -13,10 +13,11 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
 from typing import Any
 
-from fluxnotify.model import gojson
+from fluxnotify.model import eventv1, gojson
+from fluxnotify.model import jsonpairs as jp
+from fluxnotify.model.jsonpairs import EventError
 
 EVENT_GROUP_PREFIX = "event.toolkit.fluxcd.io/"
 SEVERITIES = ("trace", "info", "error")
@@ -49,20 +50,14 @@ _EVENT_FIELDS = {
     "metadata": "metadata",
     "reportingcontroller": "reporting_controller",
     "reportinginstance": "reporting_instance",
+    "action": "action",  # Event API v1 (eventv1.py)
+    "relatedobject": "related_object",
 }
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z",
     re.ASCII,
 )
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
-
-
-class EventError(ValueError):
-    """An event that cannot be accepted; ``field`` names the offending JSON field."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -95,6 +90,8 @@ class Event:
     metadata: dict[str, str] = field(default_factory=dict)
     reporting_controller: str = ""
     reporting_instance: str = ""
+    action: str = ""
+    related_object: ObjectRef | None = None
 
     @property
     def group(self) -> str:
@@ -123,6 +120,10 @@ class Event:
         data["reportingController"] = self.reporting_controller
         if self.reporting_instance:
             data["reportingInstance"] = self.reporting_instance
+        if self.action:  # Event API v1: omitempty, after the existing fields (eventv1.py)
+            data["action"] = self.action
+        if self.related_object is not None:
+            data["relatedObject"] = self.related_object.to_dict()
         return data
 
     def go_json(self) -> str:
@@ -142,19 +143,19 @@ def parse_event(body: bytes | str) -> Event:
     if not body.strip():
         raise EventError("request body is empty")
     try:
-        data = json.loads(body, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+        data = json.loads(body, object_pairs_hook=jp.pairs, parse_constant=jp.reject_constant)
     except RecursionError:
         raise EventError("JSON is nested too deeply") from None
     except ValueError as err:
         raise EventError(f"body is not valid JSON: {err}") from None
-    if _depth(data) > MAX_DEPTH:
+    if jp.depth(data) > MAX_DEPTH:
         raise EventError(f"JSON is nested deeper than {MAX_DEPTH} levels")
     return event_from_data(data)
 
 
 def event_from_data(data: Any) -> Event:
     """Build an Event from decoded JSON (pairs lists as produced by parse_event, or dicts)."""
-    pairs = _as_pairs(data, "event")
+    pairs = jp.as_pairs(data, "event")
     values: dict[str, Any] = {}
     for key, value in pairs:
         attr = _EVENT_FIELDS.get(key.lower())
@@ -165,36 +166,38 @@ def event_from_data(data: Any) -> Event:
 
 
 def _convert(attr: str, value: Any) -> Any:
-    json_name = _json_name(attr)
-    if attr == "involved_object":
-        return _object_ref(value)
+    json_name = jp.json_name(attr)
+    if attr in ("involved_object", "related_object"):
+        return _object_ref(value, json_name)
+    if attr == "action":
+        return eventv1.parse_action(value)
     if attr == "metadata":
         return _metadata(value)
     if attr == "timestamp":
-        return parse_timestamp(_string(value, json_name))
-    return _string(value, json_name)
+        return parse_timestamp(jp.string(value, json_name))
+    return jp.string(value, json_name)
 
 
-def _object_ref(value: Any) -> ObjectRef:
+def _object_ref(value: Any, name: str) -> ObjectRef:
     refs: dict[str, str] = {}
-    for key, item in _as_pairs(value, "involvedObject"):
+    for key, item in jp.as_pairs(value, name):
         attr = _OBJREF_FIELDS.get(key.lower())
         if attr is None:
             continue
         if item is None:
             continue
-        refs[attr] = _string(item, f"involvedObject.{key}")
+        refs[attr] = jp.string(item, f"{name}.{key}")
     return ObjectRef(**refs)
 
 
 def _metadata(value: Any) -> dict[str, str]:
     result: dict[str, str] = {}
-    for key, item in _as_pairs(value, "metadata"):
+    for key, item in jp.as_pairs(value, "metadata"):
         if item is None:
             # Go decodes null into a map[string]string entry as "".
             result[key] = ""
             continue
-        result[key] = _string(item, f"metadata[{key!r}]")
+        result[key] = jp.string(item, f"metadata[{key!r}]")
     return result
 
 
@@ -255,60 +258,3 @@ def strip_internal(event: Event) -> Event:
     if token_key not in event.metadata:
         return event
     return event.with_metadata({k: v for k, v in event.metadata.items() if k != token_key})
-
-
-# --- helpers ---------------------------------------------------------------
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return _Pairs(pairs)
-
-
-class _Pairs(list):
-    """A JSON object kept as its key/value pairs (order and duplicates preserved)."""
-
-
-def _as_pairs(value: Any, name: str) -> list[tuple[str, Any]]:
-    if isinstance(value, _Pairs):
-        return value
-    if isinstance(value, dict):
-        return list(value.items())
-    raise EventError(f"{name} must be a JSON object, got {_json_type(value)}", name)
-
-
-def _string(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise EventError(f"{name} must be a string, got {_json_type(value)}", name)
-    return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, (_Pairs, dict)):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if value is None:
-        return "null"
-    return "string"
-
-
-@cache  # a handful of field names, asked for on every event
-def _json_name(attr: str) -> str:
-    head, *rest = attr.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _depth(value: Any, level: int = 1) -> int:
-    if isinstance(value, _Pairs):
-        return max((_depth(v, level + 1) for _, v in value), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level

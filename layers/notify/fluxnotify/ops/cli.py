@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="json: every request in full; table: one line per request or skip/error")
     render.add_argument("--show-secrets", action="store_true",
                         help="print tokens, passwords and webhook URLs as they go out (masked as ***** otherwise)")
-    render.add_argument("--db", metavar="FILE", help="apply the active silences and the on-change state of this serve database (read-only)")
+    render.add_argument("--db", metavar="FILE", help="apply the state of this serve database, read-only: "
+                        "active silences, on-change state, open incidents")
     render.set_defaults(run=_render)
 
     testargs.add_parser(commands, FILES_HELP, FILES).set_defaults(run=_test)
@@ -166,8 +167,9 @@ def _render(args) -> int:
     except silence_admin.SilenceError as err:
         return _fail(str(err))
     onchange = ReadOnlySqliteOnChange(args.db) if args.db else None  # read only, like the silences
+    incidents = _incidents(args.db) if args.db else None
     results = render(objects, event, args.cluster, no_cross, silences, show_secrets=args.show_secrets,
-                     onchange=onchange)
+                     onchange=onchange, incidents=incidents)
     if args.output == "table":
         print(render_table(results), end="")
     else:
@@ -204,6 +206,13 @@ def _test(args) -> int:
     trial = testsend.send_test(objects, args.provider.strip(), event, args.cluster, args.show_secrets)
     print("\n".join(trial.lines))
     return trial.code
+
+
+def _incidents(path: str):
+    """`render --db`: the open incidents of a serve database (state/incidents.py), read-only."""
+    from fluxnotify.state.incidents import ReadOnlyIncidents
+
+    return ReadOnlyIncidents(path)
 
 
 def _validate(args) -> int:

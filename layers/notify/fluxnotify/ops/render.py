@@ -23,6 +23,7 @@ from fluxnotify.model.event import Event, clean_metadata, strip_internal
 from fluxnotify.model.manifests import Alert, Manifest, Provider, Secret
 from fluxnotify.ops.rendermask import mask_value
 from fluxnotify.providers.base import ProviderError, Skip
+from fluxnotify.state.incidents import IncidentStore
 from fluxnotify.state.onchange import OnChangeStore
 from fluxnotify.state.silences import SilenceSource
 from fluxnotify.transport.http import Request, environment_proxy
@@ -30,7 +31,8 @@ from fluxnotify.transport.http import Request, environment_proxy
 
 def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLUSTER,
            no_cross_namespace_refs: bool = False, silences: SilenceSource | None = None,
-           show_secrets: bool = True, onchange: OnChangeStore | None = None) -> list[dict[str, Any]]:
+           show_secrets: bool = True, onchange: OnChangeStore | None = None,
+           incidents: IncidentStore | None = None) -> list[dict[str, Any]]:
     """One result per Provider, in file order, then one per Alert that selects the event but
     names a Provider missing from the files (an error: serve dead-letters it). ``silences``:
     those of `render --db` (a matching one skips the event, as serve would); ``onchange``: its
@@ -44,7 +46,8 @@ def render(objects: list[Manifest], raw_event: Event, cluster: str = DEFAULT_CLU
     planner = Planner(lambda ns, n: found.get(f"{ns}/{n}"), lambda ns, n: secrets.get(f"{ns}/{n}"))
     cluster = cluster or DEFAULT_CLUSTER
     event = tag_cluster(strip_internal(clean_metadata(raw_event)), cluster)  # what the receiver queues
-    context = Context(cluster, no_cross_namespace_refs, silences=silences, onchange=onchange, preview=True)
+    context = Context(cluster, no_cross_namespace_refs, silences=silences, onchange=onchange, incidents=incidents,
+                      preview=True)  # read only
     plan = planner.plan(event, alerts, context)
     results = [_provider_result(provider, [p for p in plan if p.provider_key == key], planner, event, context)
                for key, provider in found.items()]
@@ -105,6 +108,8 @@ def _result(item: Planned) -> dict[str, Any]:
         result["skipped"] = str(skip)
     except (ConfigError, ProviderError) as err:
         result["error"] = str(err)
+    if item.incident is not None and item.outcome == Outcome.DELIVERED:
+        result["resolve"] = item.incident.note
     if item.template_error is not None:
         result["template_error"] = item.template_error
         result["error"] = result["error"] or f"message template failed: {item.template_error}"

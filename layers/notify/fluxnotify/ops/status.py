@@ -27,10 +27,11 @@ class Snapshot:
     queue: dict[str, Any]  # depth, oldestAgeSeconds (None: unknown / empty), deadLetters
     recent: list[dict[str, Any]] = field(default_factory=list)  # local only
     dead_letters: list[dict[str, Any]] = field(default_factory=list)  # local only
+    open_incidents: int | None = None  # Providers with fluxnotify.io/resolve: objects with open incidents
 
     def as_dict(self) -> dict[str, Any]:
         return {"objects": [o.as_dict() for o in self.objects], "queue": self.queue,
-                "recent": self.recent, "deadLetters": self.dead_letters}
+                "recent": self.recent, "deadLetters": self.dead_letters, "openIncidents": self.open_incidents}
 
 
 # --------------------------------------------------------------------------- reading
@@ -46,7 +47,15 @@ def local_snapshot(db: SqliteDatabase, now: float | None = None, recent: int = 5
                db.execute("SELECT id, body FROM messages WHERE queue = 'dead' ORDER BY sent_at")]
     queue = {"depth": depth, "oldestAgeSeconds": None if oldest is None else max(0, round(now - oldest)),
              "deadLetters": len(letters)}
-    return Snapshot(store.objects(now), queue, store.recent(recent), letters)
+    return Snapshot(store.objects(now), queue, store.recent(recent), letters, _open_incidents(db, now))
+
+
+def _open_incidents(db: SqliteDatabase, now: float) -> int:
+    """Objects with open incidents (state/incidents.py); 0 before the first one (no table yet)."""
+    try:
+        return db.execute("SELECT COUNT(DISTINCT key) FROM incidents WHERE expires_at > ?", (now,))[0][0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def _letter(message_id: str, body: str) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def render_page(snapshot: Snapshot, csrf: str, refresh: int = REFRESH_SECONDS, a
     problems = problem_count(snapshot.objects)
     cards = [("Queue depth", queue["depth"], False), ("Oldest message", _age(queue["oldestAgeSeconds"]), False),
              ("Dead letters", queue["deadLetters"], bool(queue["deadLetters"])),
-             ("Failing", problems, bool(problems))]
+             ("Failing", problems, bool(problems)), ("Open incidents", snapshot.open_incidents or 0, False)]
     return "".join([
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="refresh" content="{int(refresh)}">',

@@ -32,6 +32,9 @@ class Capabilities:
     reads_before_write: bool = False  # reads existing statuses first; render shows only the write
     direct: bool = False  # the sent request ignores the configured proxy (spec §3.5)
     fluxnotify_only: bool = False  # a type Flux's notification-controller does not have
+    # Recovery resolves what an error opened: "native" (every non-error event resolves, as in
+    # Flux), "state" (with fluxnotify.io/resolve: the module's incident/encode_resolve), "" never.
+    resolve: str = ""
 
     @property
     def family(self) -> str:
@@ -46,8 +49,10 @@ class Capabilities:
 _CHAT, _INCIDENT, _STREAM, _AWS = "chat.", "incident.", "stream.", "aws."
 
 
-def _git(name: str, direct: bool = True, **flags: bool) -> Capabilities:
-    return Capabilities("git." + name, direct=direct, **flags)
+def _git(name: str, direct: bool = True, commit_status: bool = False, change_request: bool = False,
+         reads_before_write: bool = False) -> Capabilities:
+    return Capabilities("git." + name, commit_status, change_request, direct=direct,
+                        reads_before_write=reads_before_write)
 
 
 def _status(name: str, direct: bool = True) -> Capabilities:
@@ -66,8 +71,8 @@ TYPES: dict[str, Capabilities] = {
     "lark": Capabilities(_CHAT + "lark", direct=True),
     "telegram": Capabilities(_CHAT + "telegram"),
     "matrix": Capabilities(_CHAT + "matrix", direct=True),
-    "opsgenie": Capabilities(_INCIDENT + "opsgenie"),
-    "alertmanager": Capabilities(_INCIDENT + "alertmanager"),
+    "opsgenie": Capabilities(_INCIDENT + "opsgenie", resolve="state"),
+    "alertmanager": Capabilities(_INCIDENT + "alertmanager", resolve="state"),
     "sentry": Capabilities(_INCIDENT + "sentry", direct=True),
     "azureeventhub": Capabilities(_STREAM + "azureeventhub"),
     "github": _status("github"),
@@ -75,9 +80,9 @@ TYPES: dict[str, Capabilities] = {
     "bitbucket": _status("bitbucket"),
     "azuredevops": _status("azuredevops"),
     "grafana": Capabilities(_INCIDENT + "grafana"),
-    "pagerduty": Capabilities(_INCIDENT + "pagerduty"),
+    "pagerduty": Capabilities(_INCIDENT + "pagerduty", resolve="native"),
     "datadog": Capabilities(_INCIDENT + "datadog"),
-    "incident.io": Capabilities(_INCIDENT + "incidentio"),
+    "incident.io": Capabilities(_INCIDENT + "incidentio", resolve="native"),
     "zulip": Capabilities(_CHAT + "zulip"),
     "zoom": Capabilities(_CHAT + "zoom"),
     "nats": Capabilities(_STREAM + "nats", direct=True),

@@ -1,7 +1,7 @@
 """The stores one dispatcher uses, built together for each place it runs.
 
 * ``Stores.sqlite(db)``: serve's file (tables ``ledger_*``, ``status_*``, ``digest_*``,
-  ``threads``, ``silences``, ``onchange``), one file with the queue, so a crash leaves queue and state
+  ``threads``, ``silences``, ``onchange``, ``incidents``), one file with the queue, so a crash leaves queue and state
   consistent;
 * ``Stores.dynamo(table)``: the state table on AWS (one item kind per ``pk`` prefix);
 * ``Stores.memory()``: tests and benchmarks: no ledger, no status, digests and threads in an
@@ -15,6 +15,7 @@ from typing import Any
 
 from fluxnotify.metrics import Metrics
 from fluxnotify.state.digests import DigestStore, DynamoDigests, SqliteDigests
+from fluxnotify.state.incidents import DynamoIncidents, IncidentStore, SqliteIncidents
 from fluxnotify.state.ledger import DEFAULT_TTL, DynamoLedger, Ledger, NullLedger, SqliteLedger
 from fluxnotify.state.onchange import DynamoOnChange, OnChangeStore, SqliteOnChange
 from fluxnotify.state.silences import (
@@ -43,6 +44,7 @@ class Stores:
     threads: ThreadStore
     silences: ActiveSilences | StaticSilences = field(default_factory=lambda: StaticSilences([]))
     onchange: OnChangeStore = field(default_factory=_memory_onchange)
+    incidents: IncidentStore = field(default_factory=lambda: _memory_incidents())
 
     @classmethod
     def memory(cls, ledger: Ledger | None = None, status: Recorder | None = None) -> Stores:
@@ -50,7 +52,8 @@ class Stores:
 
         database = SqliteDatabase(":memory:")
         return cls(ledger or NullLedger(), status or NullRecorder(), SqliteDigests(database), SqliteThreads(database),
-                   ActiveSilences(SqliteSilences(database), 0.0), onchange=SqliteOnChange(database))
+                   ActiveSilences(SqliteSilences(database), 0.0), onchange=SqliteOnChange(database),
+                   incidents=SqliteIncidents(database))
 
     @classmethod
     def sqlite(cls, database: Any, metrics: Metrics | None = None) -> Stores:
@@ -58,7 +61,8 @@ class Stores:
 
         return cls(SqliteLedger(database), SqliteStatus(database, metrics=metrics), SqliteDigests(database),
                    SqliteThreads(database), ActiveSilences(SqliteSilences(database), SQLITE_REFRESH),
-                   onchange=SqliteOnChange(database))
+                   onchange=SqliteOnChange(database),
+                   incidents=SqliteIncidents(database))
 
     @classmethod
     def dynamo(cls, table: str, client: Any = None, metrics: Metrics | None = None,
@@ -80,4 +84,10 @@ class Stores:
             status = BatchedStatus(status, metrics)
         return cls(DynamoLedger(table, client=client, ttl=ledger_ttl), status, DynamoDigests(table, client),
                    DynamoThreads(table, client), ActiveSilences(DynamoSilences(table, client), DYNAMO_REFRESH),
-                   onchange=DynamoOnChange(table, client))
+                   onchange=DynamoOnChange(table, client), incidents=DynamoIncidents(table, client))
+
+
+def _memory_incidents() -> IncidentStore:
+    from fluxnotify.queue.sqlite import SqliteDatabase
+
+    return SqliteIncidents(SqliteDatabase(":memory:"))

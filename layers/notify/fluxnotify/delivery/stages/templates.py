@@ -157,9 +157,15 @@ def syntax_error(source: str) -> str | None:
 
 
 def context(event: Event, alert: Alert, provider: Provider, cluster: str) -> dict[str, Any]:
-    """Deep copies: a template can never reach the running configuration or the event."""
+    """Deep copies: a template can never reach the running configuration or the event.
+
+    Event API v1 fields are always there (``""``/None when the event has none), under Go's
+    names and ``event.related_object``, so a template can test them without failing."""
+    data = event.to_dict()
+    data.setdefault("action", "")
+    data["related_object"] = data.setdefault("relatedObject", None)
     return copy.deepcopy({
-        "event": event.to_dict(),
+        "event": data,
         "alert": alert.as_dict(),
         "provider": provider.as_dict(),
         "cluster": cluster,

@@ -4,13 +4,21 @@ Auth (quirk §7.2): Basic when username and password are both set, else Bearer w
 token. Credentials embedded in the address (`https://user:pass@am/api/v2/alerts`) work as
 with Go's HTTP client: they become a Basic header unless one of the above is set, and
 are always stripped from the URL (urllib3 would not send them and errors must not show them).
+
+With ``fluxnotify.io/resolve: "true"`` (delivery/stages/resolve.py) the labels of each error's
+alert are kept, and the object's next non-error event posts those alerts again with
+``endsAt`` = now instead of a new alert: Alertmanager marks them resolved
+(docs/providers/alertmanager.md).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import unicodedata
 import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
 
 from fluxnotify.config.options import ProviderConfig
 from fluxnotify.model import gojson
@@ -119,3 +127,30 @@ def auth_header(cfg: ProviderConfig, url_userinfo: str | None) -> dict[str, str]
 def encode(event: Event, cfg: ProviderConfig) -> list[Request]:
     url, userinfo = split_userinfo(cfg.address)
     return [json_request(url, [alert(event)], auth_header(cfg, userinfo))]
+
+
+def incident(event: Event, cfg: ProviderConfig) -> tuple[str, dict[str, Any]]:
+    """What an error opens: its alert's labels (Alertmanager's identity of an alert) and start."""
+    fired = alert(event)
+    entry_id = hashlib.sha256(gojson.dumps(fired["labels"]).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return entry_id, {"labels": fired["labels"], "startsAt": fired["startsAt"]}
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_resolve(event: Event, cfg: ProviderConfig, opened: list[dict[str, Any]]) -> list[Request]:
+    """The alerts the object's errors opened, again, ended now: resolved in Alertmanager."""
+    ends = now_text()
+    alerts = [{
+        "status": "resolved",
+        "labels": entry["labels"],
+        "annotations": {"message": event.message},
+        "startsAt": entry.get("startsAt") or ZERO_TIME,
+        "endsAt": max(ends, entry.get("startsAt") or ends),  # RFC 3339 UTC text sorts by time
+    } for entry in opened if isinstance(entry.get("labels"), dict)]
+    if not alerts:
+        return []
+    url, userinfo = split_userinfo(cfg.address)
+    return [json_request(url, alerts, auth_header(cfg, userinfo))]
