@@ -14,11 +14,9 @@ import json
 import os
 import time
 
-import boto3
 import pytest
 from awscalls import item_size
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from fluxnotify.delivery.stages.digests import digest_event
 from fluxnotify.model.event import EVENT_GROUP_PREFIX
@@ -85,20 +83,6 @@ def test_sqlite_window_keeps_500_lines_and_counts_every_event(tmp_path):
     assert kept[-1] == f"… {EVENTS - len(kept) + 1} more event(s) left out"
     store.mark_sent(window.key, window.window)
     assert database.execute("SELECT count(*) FROM digest_seen")[0][0] == 0
-
-
-@pytest.fixture
-def dynamodb(monkeypatch):
-    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        yield client
 
 
 def scan(client) -> list[dict]:

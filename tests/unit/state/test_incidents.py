@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.state import incidents
 from fluxnotify.state.incidents import MAX_ENTRIES, MAX_ENTRY_BYTES, DynamoIncidents, SqliteIncidents
-
-
-@pytest.fixture
-def dynamodb(monkeypatch):
-    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        yield client
 
 
 @pytest.fixture(params=["sqlite", "dynamo"])

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.state.ledger import DynamoLedger, SqliteLedger
 
 
 @pytest.fixture(params=["dynamodb", "sqlite"])
-def ledger(request, tmp_path, monkeypatch):
+def ledger(request, tmp_path):
     if request.param == "sqlite":
         yield SqliteLedger(SqliteDatabase(str(tmp_path / "serve.db")))
         return
-    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        yield DynamoLedger("state", client)
+    yield DynamoLedger("state", request.getfixturevalue("dynamodb"))
 
 
 def test_delivered_targets_are_returned_to_every_later_step(ledger):

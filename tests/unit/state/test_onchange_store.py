@@ -3,9 +3,7 @@ per-Alert cap and sweep, DynamoDB's TTL attribute."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.state.onchange import DynamoOnChange, Mark, SqliteOnChange
@@ -18,24 +16,11 @@ def mark(state: str = "info/ReconciliationSucceeded", *, seen: float = NOW, by: 
     return Mark(state=state, since=seen, notified=seen, by=by, decision="notify", seen=seen, **fields)
 
 
-@pytest.fixture
-def dynamo(monkeypatch):
-    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        yield client
-
-
 @pytest.fixture(params=["dynamodb", "sqlite"])
 def store(request, tmp_path):
     if request.param == "sqlite":
         return SqliteOnChange(SqliteDatabase(str(tmp_path / "serve.db")))
-    return DynamoOnChange("state", request.getfixturevalue("dynamo"))
+    return DynamoOnChange("state", request.getfixturevalue("dynamodb"))
 
 
 def test_a_new_key_is_written_once_and_read_back(store):
@@ -90,10 +75,10 @@ def test_sqlite_sweeps_expired_rows_on_a_later_write(tmp_path):
     assert database.execute("SELECT key FROM onchange") == [("fresh",)]
 
 
-def test_dynamodb_item_is_small_and_carries_the_ttl(dynamo):
-    store = DynamoOnChange("state", dynamo)
+def test_dynamodb_item_is_small_and_carries_the_ttl(dynamodb):
+    store = DynamoOnChange("state", dynamodb)
     store.put(KEY, "a", mark(), None, NOW + 8 * 86400)
-    item = dynamo.get_item(TableName="state", Key={"pk": {"S": f"onchange#{KEY}"}})["Item"]
+    item = dynamodb.get_item(TableName="state", Key={"pk": {"S": f"onchange#{KEY}"}})["Item"]
     assert item["expires_at"] == {"N": str(int(NOW + 8 * 86400))}
     size = sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
     assert size < 400

@@ -6,9 +6,7 @@ import threading
 import time
 from dataclasses import replace
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.state import silences as s
@@ -28,19 +26,11 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture(params=["dynamodb", "sqlite"])
-def store(request, tmp_path, monkeypatch):
+def store(request, tmp_path):
     if request.param == "sqlite":
         yield SqliteSilences(SqliteDatabase(str(tmp_path / "serve.db")))
         return
-    for key, value in {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-        yield DynamoSilences("state", client)
+    yield DynamoSilences("state", request.getfixturevalue("dynamodb"))
 
 
 def _silence(name="web-*", hours=2.0, now=NOW, comment="migration"):

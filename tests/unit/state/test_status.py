@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import boto3
 import fixtures.status.status_fixtures as fx
 import pytest
-from moto import mock_aws
-from statetable import create_state_table
 
 from fluxnotify.config.files import FileStore
 from fluxnotify.delivery.dispatcher import Dispatcher, new_envelope
@@ -126,18 +123,6 @@ def test_a_failing_status_write_never_fails_or_repeats_a_delivery(sink, db, capl
     assert metrics.counts == ["StatusWriteFailed"]
     assert "delivery status not recorded" in caplog.text
     assert dispatcher.status is store
-
-
-@pytest.fixture
-def dynamodb(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        create_state_table(client)
-        yield client
 
 
 def test_dynamodb_writes_two_plain_updates_per_object_and_message_and_reads_what_sqlite_reads(sink, db, dynamodb):
