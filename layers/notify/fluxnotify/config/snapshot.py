@@ -8,7 +8,9 @@
   at most 10 per call: 500 objects are 50 calls). Kubernetes namespaces cannot start with
   ``_``, so ``_meta`` never collides with an object.
 
-A malformed object is logged and left out rather than failing every delivery.
+Objects are read with ``parse_stored``: what ``fluxnotify import`` wrote (validated then)
+is built without pydantic, off the cold start; anything else is validated as ever, and a
+malformed object is logged and left out rather than failing every delivery.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from fluxnotify.model.manifests import Alert, ManifestError, Provider, parse_object
+from fluxnotify.model.manifests import Alert, ManifestError, Provider, parse_stored
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def load_snapshot(ssm: Any, config_prefix: str, version: str | None) -> Snapshot
 
 def _add(snapshot: Snapshot, name: str, value: str) -> None:
     try:
-        obj = parse_object(json.loads(value), source=f"ssm:{name}")
+        obj = parse_stored(json.loads(value), source=f"ssm:{name}")
     except (ValueError, ManifestError, RecursionError) as err:
         logger.error("ignoring malformed parameter", extra={"parameter": name, "error": str(err)[:500]})
         return

@@ -15,9 +15,10 @@ import binascii
 import difflib
 import types
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:  # pydantic is imported by whoever validates: not on the dispatcher's cold start
+    from pydantic import BaseModel
 
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
 OBJECT_META = (
@@ -78,11 +79,18 @@ def _walk(mapping: dict[str, Any], model: type[BaseModel], prefix: str, extra: t
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
     """The model inside `Model`, `Model | None` or `list[Model]`, else None."""
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
         return next(filter(None, (_nested_model(arg) for arg in typing.get_args(annotation))), None)
     return None
+
+
+def newer_fields(spec: Any, kind: str, api_version: str) -> list[str]:
+    """One warning per spec field of a newer apiVersion than the object's."""
+    return _newer_fields(spec, kind, api_version.rpartition("/")[2]) if isinstance(spec, dict) else []
 
 
 def _newer_fields(spec: dict[str, Any], kind: str, version: str) -> list[str]:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from fluxnotify.model.fields import secret_data, sops_encrypted, unknown_fields
-from fluxnotify.model.specs import AlertSpec, ProviderSpec
+from fluxnotify.model import specdata
+from fluxnotify.model.fields import newer_fields, secret_data, sops_encrypted
+from fluxnotify.model.specdata import AlertSpec, ProviderSpec
 
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 API_VERSIONS = tuple(f"{NOTIFICATION_GROUP}/{v}" for v in ("v1beta1", "v1beta2", "v1beta3"))
@@ -213,15 +212,46 @@ def parse_object(doc: Any, source: str = "<input>") -> Manifest | None:
             f"{where}: apiVersion {api_version!r} is not supported "
             f"(expected one of {', '.join(API_VERSIONS)})", kind=kind, key=metadata.key
         )
-    model: type[ProviderSpec | AlertSpec] = ProviderSpec if kind == "Provider" else AlertSpec
-    try:
-        spec = model.model_validate(doc.get("spec") or {})
-    except ValidationError as err:
-        raise ManifestError(f"{where}: {_describe(err)}", kind=kind, key=metadata.key) from None
-    warnings = unknown_fields(doc, kind, model)
+    spec, warnings = _validated_spec(doc, kind, where, metadata.key)
     if isinstance(spec, ProviderSpec):
         return Provider(api_version, metadata, spec, source, warnings)
     return Alert(api_version, metadata, spec, source, warnings)
+
+
+def _validated_spec(doc: dict[str, Any], kind: str, where: str, key: str) -> tuple[Any, tuple[str, ...]]:
+    """The spec checked by the model (pydantic, imported here: off the dispatcher's cold start)."""
+    from pydantic import ValidationError
+
+    from fluxnotify.model import specs
+    from fluxnotify.model.fields import unknown_fields
+
+    model: type[specs.ProviderSpec | specs.AlertSpec] = specs.ProviderSpec if kind == "Provider" else specs.AlertSpec
+    try:
+        validated = model.model_validate(doc.get("spec") or {})
+    except ValidationError as err:
+        raise ManifestError(f"{where}: {_describe(err)}", kind=kind, key=key) from None
+    return specdata.from_model(validated), unknown_fields(doc, kind, model)
+
+
+def parse_stored(doc: Any, source: str = "<input>") -> Manifest | None:
+    """``parse_object`` for what ``fluxnotify import`` stored (``as_dict``): a Provider or
+    Alert in exactly that form is built without the model (specdata.from_stored); anything
+    else — another kind, an unknown field, a value the model would coerce or refuse — goes
+    through ``parse_object``, so the result, or the error, is always the one it gives."""
+    if isinstance(doc, dict) and doc.get("kind") in ("Provider", "Alert") and doc.keys() <= _STORED_KEYS:
+        api_version, meta = doc.get("apiVersion"), doc.get("metadata")
+        if (api_version in API_VERSIONS and isinstance(meta, dict) and meta.keys() <= _STORED_META
+                and not sops_encrypted(doc) and not newer_fields(doc.get("spec"), doc["kind"], api_version)):
+            spec = specdata.from_stored(doc["kind"], doc.get("spec") or {})
+            if spec is not None:
+                metadata = _metadata(doc, source, doc["kind"])
+                cls = Provider if isinstance(spec, ProviderSpec) else Alert
+                return cls(api_version, metadata, spec, source)  # type: ignore[arg-type]
+    return parse_object(doc, source)
+
+
+_STORED_KEYS = {"apiVersion", "kind", "metadata", "spec"}
+_STORED_META = {"name", "namespace", "uid", "labels", "annotations"}
 
 
 def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:
@@ -238,7 +268,7 @@ def _metadata(doc: dict[str, Any], source: str, kind: str) -> ObjectMeta:
     return ObjectMeta(meta["name"], namespace, str(meta.get("uid") or ""), labels, annotations)
 
 
-def _describe(err: ValidationError) -> str:
+def _describe(err: Any) -> str:  # a pydantic ValidationError
     problems = []
     for item in err.errors():
         location = "spec." + ".".join(str(part) for part in item["loc"])
@@ -258,5 +288,5 @@ def _object_dict(obj: Provider | Alert) -> dict[str, Any]:
         "apiVersion": obj.api_version,
         "kind": obj.kind,
         "metadata": meta,
-        "spec": obj.spec.model_dump(by_alias=True, exclude_defaults=True),
+        "spec": specdata.dump(obj.spec),
     }

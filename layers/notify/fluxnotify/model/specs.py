@@ -1,5 +1,9 @@
 """The spec of a Flux Provider and of an Alert, validated as the CRDs validate them (field
-names in camelCase as written, unknown fields ignored here and warned of by model/fields.py)."""
+names in camelCase as written, unknown fields ignored here and warned of by model/fields.py).
+
+These models validate (model/manifests.py imports them when it parses a manifest); the
+objects keep their spec as model/specdata.py's plain dataclasses, which the dispatcher
+builds from the stored form without importing pydantic."""
 
 from __future__ import annotations
 
