@@ -37,7 +37,7 @@ class EventSource:
 class AlertSpec:
     provider_ref: LocalRef
     event_severity: str = "info"
-    event_sources: list[EventSource] = field(default_factory=list)
+    event_sources: list[EventSource] = field(kw_only=True)  # required, as in the model
     inclusion_list: list[str] = field(default_factory=list)
     exclusion_list: list[str] = field(default_factory=list)
     event_metadata: dict[str, str] = field(default_factory=dict)
