@@ -15,11 +15,13 @@ from functools import cache
 from aws_lambda_powertools import Logger
 
 from fluxnotify.config.aws import AwsStore
+from fluxnotify.config.store import ConfigStore
 from fluxnotify.delivery.batch import BatchRunner
 from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.delivery.outcomes import Tally
 from fluxnotify.delivery.stages import digests
 from fluxnotify.metrics import EmfMetrics
+from fluxnotify.queue import Queue
 from fluxnotify.queue.sqs import SqsQueue
 from fluxnotify.settings import Settings
 from fluxnotify.state.stores import Stores
@@ -33,15 +35,20 @@ def runner() -> BatchRunner:
     import boto3  # at the first invocation, not at import
 
     settings = Settings.from_env()
-    queues = SqsQueue(settings.queue_url), SqsQueue(settings.dlq_url)
     # One DynamoDB client for every store: each client costs cold-start time.
     dynamodb = boto3.client("dynamodb") if settings.state_table else None
     # Status is written once per invocation, merged over the batch's records (status_batch.py).
     stores = Stores.dynamo(settings.state_table, dynamodb, metrics, settings.ledger_ttl, batched=True)
+    return build(AwsStore(metrics=metrics, settings=settings), SqsQueue(settings.queue_url),
+                 SqsQueue(settings.dlq_url), settings, stores)
+
+
+def build(store: ConfigStore, queue: Queue, dead_letters: Queue, settings: Settings, stores: Stores) -> BatchRunner:
+    """The handler's runner on its config store, queues and stores (bench/dispatch_worker.py
+    runs it on local ones)."""
     # Per-message lines at DEBUG: one summary line per invocation says what the batch came to.
     tally = Tally(each_at=logging.DEBUG)
-    dispatcher = Dispatcher(AwsStore(metrics=metrics, settings=settings), *queues, settings, stores=stores,
-                            metrics=metrics, tally=tally)
+    dispatcher = Dispatcher(store, queue, dead_letters, settings, stores=stores, metrics=metrics, tally=tally)
     return BatchRunner(dispatcher.handle, after=stores.status.flush, summary=tally.take)
 
 

@@ -6,7 +6,8 @@ failures, bad URLs, bad headers and every other status are permanent. Durable
 retries happen through the queue (see dispatcher.py), never by sleeping here.
 
 Pools are kept per (proxy, TLS material) for the life of the process, so warm
-Lambda invocations reuse connections. Error texts never contain a URL path or
+Lambda invocations reuse connections; without a proxy, each URL's connection pool and
+request target are looked up once (``_route``), not parsed again for every request. Error texts never contain a URL path or
 query (where Slack, Discord, Teams and Telegram URLs carry their secrets).
 """
 
@@ -28,11 +29,13 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import LocationParseError, ProxySchemeUnknown, SSLError
+from urllib3.util import parse_url
 
 from fluxnotify.errors import DeliveryFailed
 from fluxnotify.transport.failures import answered, describe, redact_url, request_secrets
 
 DEFAULT_TIMEOUT = 15.0
+MAX_ROUTES = 1024  # URLs whose pool and request target are kept
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ class Transport:
         self._num_pools = num_pools
         self._maxsize = maxsize
         self._managers: dict[tuple[str, TLSMaterial | None], urllib3.PoolManager] = {}
+        self._routes: dict[tuple[str, TLSMaterial | None], tuple[Any, str]] = {}  # (url, tls) → pool, target
+        self._timeouts: dict[float, urllib3.Timeout] = {}
         self._lock = threading.Lock()
         # Read once, as Go's ProxyFromEnvironment does: walking os.environ per request is costly.
         self._env_proxies = urllib.request.getproxies_environment()
@@ -164,17 +169,14 @@ class Transport:
     ) -> Response:
         """One attempt. Returns any HTTP answer; raises DeliveryError for transport failures."""
         try:
-            manager = self._manager(proxy or _environment_proxy(request.url, self._env_proxies), tls)
-            answer = manager.urlopen(
-                request.method,
-                request.url,
-                body=request.body or None,
-                headers=wire_headers(request.headers),
-                redirect=False,
-                retries=False,
-                timeout=urllib3.Timeout(total=timeout),
-                assert_same_host=False,
-            )
+            proxy = proxy or _environment_proxy(request.url, self._env_proxies)
+            options = {"body": request.body or None, "headers": wire_headers(request.headers), "redirect": False,
+                       "retries": False, "timeout": self._timeout(timeout), "assert_same_host": False}
+            route = None if proxy else self._route(request.url, tls)
+            if route is None:
+                answer = self._manager(proxy, tls).urlopen(request.method, request.url, **options)
+            else:
+                answer = route[0].urlopen(request.method, route[1], **options)
         except DeliveryError:
             raise
         except (LocationParseError, ProxySchemeUnknown, ValueError) as err:
@@ -185,6 +187,31 @@ class Transport:
         except (Urllib3Error, OSError) as err:
             raise self._failure(request, err, timeout, retryable=True) from None
         return Response(answer.status, answer.headers, answer.data, request)
+
+    def _route(self, url: str, tls: TLSMaterial | None) -> tuple[Any, str] | None:
+        """The connection pool of the URL's origin and the request target: what
+        PoolManager.urlopen works out from the URL on every call, once per URL (None for
+        a URL it alone handles: no http(s) scheme, its warnings and errors)."""
+        key = (url, tls)
+        route = self._routes.get(key)
+        if route is None or route[0].pool is None:  # new, or closed when the manager let it go
+            parts = parse_url(url)
+            if parts.scheme not in ("http", "https"):
+                return None
+            manager = self._manager("", tls)
+            route = (manager.connection_from_host(parts.host, port=parts.port, scheme=parts.scheme), parts.request_uri)
+            if len(self._routes) >= MAX_ROUTES:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
+
+    def _timeout(self, seconds: float) -> urllib3.Timeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = urllib3.Timeout(total=seconds)
+            if len(self._timeouts) < MAX_ROUTES:  # cut to the time left, a timeout can be any value
+                self._timeouts[seconds] = timeout
+        return timeout
 
     @staticmethod
     def _failure(request: Request, err: Exception, timeout: float, *, retryable: bool) -> DeliveryError:
