@@ -22,7 +22,7 @@ from pathlib import Path
 from common import BENCH, HOST, PYTHON, median, run_json, start_sink, stop
 
 PROVIDERS = 4
-EVENTS = 500
+EVENTS = 600
 BATCH = 10  # records of an SQS batch handled at once
 APPRISE_VENV = BENCH / ".venv-apprise"
 

@@ -90,9 +90,23 @@ class AlertExtensions:
 
 
 def alert_extensions(alert: Alert | None) -> AlertExtensions:
-    """The Alert's extensions; raise AnnotationError for an unusable annotation."""
+    """The Alert's extensions; raise AnnotationError for an unusable annotation. Parsed once
+    per Alert object (kept on it: a new configuration snapshot has new objects)."""
     if alert is None:
         return AlertExtensions()
+    parsed = alert.__dict__.get("_extensions")
+    if parsed is None:
+        try:
+            parsed = _alert_extensions(alert)
+        except AnnotationError as err:
+            parsed = err
+        object.__setattr__(alert, "_extensions", parsed)  # frozen: a cache, not state
+    if isinstance(parsed, AnnotationError):
+        raise AnnotationError(str(parsed))
+    return parsed
+
+
+def _alert_extensions(alert: Alert) -> AlertExtensions:
     notes = alert.metadata.annotations
     digest_seconds, min_events = None, None
     if DIGEST in notes:

@@ -6,15 +6,19 @@ does both once per Provider object and store ``generation`` (AwsStore bumps it o
 new snapshot or secret refresh; a FileStore never changes) instead of once per delivery.
 Commit-status and change-request types are validated per delivery: their checks may
 use the per-event commit status id or the Alert. A config error is remembered too; a failed Secret read is not.
+
+The config an Alert's deliveries use (the Provider's, naming the Alert) is kept the same way,
+per Alert × Provider object and ``generation``: a delivery no longer copies it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError, ProviderConfig
-from fluxnotify.model.manifests import Provider
+from fluxnotify.model.manifests import Alert, Provider
 
 
 class ResolvedConfigs:
@@ -22,11 +26,23 @@ class ResolvedConfigs:
         self.store = store
         self._generation: object = None
         self._entries: dict[int, tuple[Provider, ProviderConfig | ConfigError]] = {}
+        self._per_alert: dict[tuple[int, int], tuple[Provider, Alert, ProviderConfig]] = {}
+
+    def for_alert(self, provider: Provider, alert: Alert) -> ProviderConfig:
+        """The Provider's config naming the Alert (ProviderConfig.alert), as ``get`` keeps it."""
+        config = self.get(provider)  # first: it forgets everything of an older generation
+        key = (id(provider), id(alert))
+        entry = self._per_alert.get(key)
+        if entry is None or entry[0] is not provider or entry[1] is not alert:  # ids are reused
+            meta = alert.metadata
+            entry = (provider, alert, replace(config, alert=(meta.namespace, meta.name, meta.effective_uid)))
+            self._per_alert[key] = entry
+        return entry[2]
 
     def get(self, provider: Provider) -> ProviderConfig:
         generation = getattr(self.store, "generation", 0)
         if generation != self._generation:
-            self._entries, self._generation = {}, generation
+            self._entries, self._per_alert, self._generation = {}, {}, generation
         entry = self._entries.get(id(provider))
         if entry is None or entry[0] is not provider:  # keyed by identity: a new snapshot has new objects
             entry = (provider, self._resolve(provider))

@@ -159,8 +159,10 @@ class Dispatcher:
     def _fan_out(self, event: Event, envelope: Envelope, alerts: list[Alert], deadline: Deadline) -> list[TargetResult]:
         """Every target at once, the last one in this thread; one after another in this thread
         when their recent latencies add up to less than a pool hand-off is worth (fast sinks)."""
+        context = self._context(envelope)  # one per message, shared by its targets
+
         def one(alert: Alert) -> TargetResult:
-            result = self._deliver(event, alert, envelope, deadline)
+            result = self._deliver(event, alert, envelope, deadline, context)
             previous = self._latency.get(result.provider, result.seconds)
             self._latency[result.provider] = 0.8 * previous + 0.2 * result.seconds
             return result
@@ -183,14 +185,18 @@ class Dispatcher:
 
     # --- one target --------------------------------------------------------
 
-    def _deliver(self, event: Event, alert: Alert, envelope: Envelope, deadline: Deadline | None = None) -> TargetResult:
+    def _context(self, envelope: Envelope) -> Context:
+        return Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
+                       envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
+                       silences=self.stores.silences, onchange=self.stores.onchange,
+                       incidents=self.stores.incidents, message_id=envelope.id,
+                       retry=envelope.attempt > 1 or envelope.targets is not None)  # decided before
+
+    def _deliver(self, event: Event, alert: Alert, envelope: Envelope, deadline: Deadline | None = None,
+                 context: Context | None = None) -> TargetResult:
         """Plan one Alert's delivery (delivery/planner.py) and carry the plan out."""
         started, deadline = time.monotonic(), deadline or Deadline()
-        context = Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
-                          envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
-                          silences=self.stores.silences, onchange=self.stores.onchange,
-                          incidents=self.stores.incidents, message_id=envelope.id,
-                          retry=envelope.attempt > 1 or envelope.targets is not None)  # decided before
+        context = context or self._context(envelope)
         planned = self.planner.plan_alert(event, alert, context)
         result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
                               provider_type=planned.provider_type)

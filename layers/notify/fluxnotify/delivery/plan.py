@@ -10,7 +10,7 @@ error in ``error``); RETRY — an unexpected error (a bug or a failed Secret rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -72,8 +72,15 @@ class Planned:
     def provider_type(self) -> str:
         return self.provider.spec.type if self.provider is not None else ""
 
+    def but(self, **changes: Any) -> Planned:
+        """A copy with ``changes``: dataclasses.replace without its per-field work (this
+        class has no __post_init__ and no init-only fields), as it runs for every delivery."""
+        copy = object.__new__(Planned)
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
+
     def ends(self, outcome: Outcome, detail: str, error: BaseException | None = None) -> Planned:
-        return replace(self, outcome=outcome, detail=detail, error=error)
+        return self.but(outcome=outcome, detail=detail, error=error)
 
     def requests(self) -> list[Any]:
         """What would be sent (render): the provider module's pure encode."""

@@ -96,7 +96,7 @@ class Planner:
         if provider.spec.service_account_name:
             raise ConfigError("spec.serviceAccountName is not supported: workload identity has no meaning "
                               "outside Kubernetes; store static credentials in the Secret instead")
-        item = replace(item, event=event, module=module, config=self._config(provider, event, alert))
+        item = item.but(event=event, module=module, config=self._config(provider, event, alert))
         item = _run(AFTER_MERGE, item, ctx)
         if self.configs is None or providers.capabilities(provider.spec.type).per_event_checks:
             module.validate(item.config)
@@ -104,12 +104,16 @@ class Planner:
 
     def _config(self, provider: Provider, event: Event, alert: Alert | None) -> ProviderConfig:
         caps = providers.capabilities(provider.spec.type)
-        config = (self.configs.get(provider) if self.configs is not None
-                  else providers.resolve(provider, self.get_secret))
+        if self.configs is not None and alert is not None:
+            config = self.configs.for_alert(provider, alert)  # kept per Alert: no copy per delivery
+        else:
+            config = self.configs.get(provider) if self.configs is not None else providers.resolve(provider,
+                                                                                                  self.get_secret)
+            if alert is not None:
+                meta = alert.metadata
+                config = replace(config, alert=(meta.namespace, meta.name, meta.effective_uid))
         if caps.commit_status:
             config = replace(config, commit_status=commit_status_id(event, provider, alert))
-        if alert is not None:
-            config = replace(config, alert=(alert.metadata.namespace, alert.metadata.name, alert.metadata.effective_uid))
         return config
 
 

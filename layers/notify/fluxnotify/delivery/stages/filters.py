@@ -7,8 +7,6 @@ digest is not filtered again: its events were, one by one.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fluxnotify.config.options import ConfigError
 from fluxnotify.delivery.annotations import AnnotationError, alert_extensions, skip_rule
 from fluxnotify.delivery.plan import Context, Planned
@@ -37,4 +35,4 @@ class Filters:
             rule = skip_rule(ext, raw, ctx.cluster)
             if rule is not None:
                 raise Skip(rule)
-        return replace(item, ext=ext)
+        return item.but(ext=ext)

@@ -240,7 +240,7 @@ class TemplateStage:
         if commit_status and TEMPLATED_DESCRIPTION in event.metadata:
             event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
         if alert is None or item.ext.template is None or ctx.digest:
-            return replace(item, event=event)
+            return item if event is item.event else item.but(event=event)
         try:
             message = render(item.ext.template, context(event, alert, provider, ctx.cluster_name))
         except Exception as err:  # a template must never lose a notification
