@@ -178,8 +178,7 @@ class Dispatcher:
         if names is None:
             return match_alerts(event, self.store.alerts())
         by_key = {alert.metadata.key: alert for alert in self.store.alerts()}
-        missing = [name for name in names if name not in by_key]
-        for name in missing:
+        for name in [name for name in names if name not in by_key]:
             logger.warning("alert of a retried delivery no longer exists", extra={"alert": name})
         return [by_key[name] for name in names if name in by_key]
 
@@ -188,15 +187,13 @@ class Dispatcher:
     def _context(self, envelope: Envelope) -> Context:
         return Context(envelope.cluster, self.no_cross_namespace_refs, self.metrics,
                        envelope.id.startswith(DIGEST_ID_PREFIX),  # a digest (also replayed) goes as it is
-                       silences=self.stores.silences, onchange=self.stores.onchange,
-                       incidents=self.stores.incidents, message_id=envelope.id,
-                       retry=envelope.attempt > 1 or envelope.targets is not None)  # decided before
+                       silences=self.stores.silences, onchange=self.stores.onchange, incidents=self.stores.incidents,
+                       message_id=envelope.id, retry=envelope.attempt > 1 or envelope.targets is not None)  # decided before
 
     def _deliver(self, event: Event, alert: Alert, envelope: Envelope, deadline: Deadline | None = None,
                  context: Context | None = None) -> TargetResult:
         """Plan one Alert's delivery (delivery/planner.py) and carry the plan out."""
-        started, deadline = time.monotonic(), deadline or Deadline()
-        context = context or self._context(envelope)
+        started, deadline, context = time.monotonic(), deadline or Deadline(), context or self._context(envelope)
         planned = self.planner.plan_alert(event, alert, context)
         result = TargetResult(target=alert.metadata.key, provider=planned.provider_key,
                               provider_type=planned.provider_type)
@@ -219,7 +216,8 @@ class Dispatcher:
                 result.detail = detail
             else:
                 provider = planned.provider
-                secrets = _secrets(planned.config) or referenced_secret_forms(provider, self.store.secret)
+                secrets = (planned.config.sensitive_values() if planned.config is not None else []
+                           ) or referenced_secret_forms(provider, self.store.secret)
                 result.detail = redact(detail, secrets)
                 if not isinstance(err, (Permanent, DeliveryFailed)):  # a bug: the traceback, redacted
                     logger.error("unexpected error while delivering",
@@ -300,7 +298,3 @@ class Dispatcher:
         report(event, envelope, results, self.metrics, self.tally)
         with self._status_lock:  # records run concurrently; their status items overlap (same Provider)
             self.status.record(event, envelope, results)
-
-
-def _secrets(config) -> list[str]:
-    return config.sensitive_values() if config is not None else []

@@ -97,14 +97,16 @@ def report(event: Event, envelope: Envelope, results: list[TargetResult], metric
     per failure (with its redacted error); metrics for every target."""
     tally = tally or Tally()
     tally.add(*(str(r.outcome) for r in results))
-    common = {**event_fields(event), "attempt": envelope.attempt, "message_id": envelope.id}
     delivered = [r.provider for r in results if r.outcome == Outcome.DELIVERED]
-    if delivered:
-        logger.log(tally.each_at, "delivered", extra={**common, "providers": delivered})
-    for result in results:
-        if result.outcome != Outcome.DELIVERED:
-            _log_one(common, result, tally.each_at)
-        _measure(result, metrics)
+    each = logger.isEnabledFor(tally.each_at)  # on Lambda (DEBUG) the lines of what went well are off
+    if each or len(delivered) < len(results):
+        common = {**event_fields(event), "attempt": envelope.attempt, "message_id": envelope.id}
+        if delivered and each:
+            logger.log(tally.each_at, "delivered", extra={**common, "providers": delivered})
+        for result in results:
+            if result.outcome != Outcome.DELIVERED:
+                _log_one(common, result, tally.each_at)
+    _measure(results, metrics)
 
 
 def _log_one(common: dict, result: TargetResult, each_at: int) -> None:
@@ -116,12 +118,16 @@ def _log_one(common: dict, result: TargetResult, each_at: int) -> None:
         logger.warning("delivery failed", extra={**fields, "error": result.detail})
 
 
-def _measure(result: TargetResult, metrics: Metrics) -> None:
-    dimensions = {"ProviderType": result.provider_type or "unknown"}
-    for name in Outcome(result.outcome).metric_names:
-        metrics.count(name, dimensions)
-    if result.outcome != Outcome.SKIPPED:
-        metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
+def _measure(results: list[TargetResult], metrics: Metrics) -> None:
+    """Counts added up per metric and type first: one call each, not one per target."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for result in results:
+        kind = result.provider_type or "unknown"
+        counts.update((name, kind) for name in Outcome(result.outcome).metric_names)
+        if result.outcome != Outcome.SKIPPED:
+            metrics.milliseconds("DeliveryLatency", result.seconds * 1000, {"ProviderType": kind})
+    for (name, kind), count in counts.items():
+        metrics.count(name, {"ProviderType": kind}, count)
 
 
 def event_fields(event: Event) -> dict[str, str]:

@@ -103,6 +103,7 @@ _LINE_BREAK = re.compile(r"[\r\n]+[ \t]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+@lru_cache(maxsize=1024)  # the same controllers' names on every request
 def header_value(text: str) -> str:
     """An event-derived value made fit for a header (docs/differences.md "Event data in
     headers"): a line break with the folding whitespace after it becomes one space (no

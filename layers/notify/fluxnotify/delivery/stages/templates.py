@@ -35,6 +35,7 @@ from fluxnotify.delivery.stages.templatelimits import BUDGET_SECONDS, MAX_OUTPUT
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import Event
 from fluxnotify.model.manifests import Alert, Provider
+from fluxnotify.providers import capabilities
 
 logger = logging.getLogger(__name__)
 
@@ -230,17 +231,19 @@ class TemplateStage:
     name = "template"
 
     def run(self, item: Any, ctx: Any) -> Any:
-        from dataclasses import replace
-
-        from fluxnotify.providers import capabilities
-        from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
-
         event, alert, provider = item.event, item.alert, item.provider
         commit_status = capabilities(provider.spec.type).commit_status
-        if commit_status and TEMPLATED_DESCRIPTION in event.metadata:
-            event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
+        if commit_status:
+            from fluxnotify.providers.git.gitstatus import TEMPLATED_DESCRIPTION
+
+            if TEMPLATED_DESCRIPTION in event.metadata:
+                event = event.with_metadata({k: v for k, v in event.metadata.items() if k != TEMPLATED_DESCRIPTION})
         if alert is None or item.ext.template is None or ctx.digest:
             return item if event is item.event else item.but(event=event)
+        from dataclasses import replace
+
+        from fluxnotify.providers.git.gitstatus import MAX_TEMPLATED_DESCRIPTION, TEMPLATED_DESCRIPTION
+
         try:
             message = render(item.ext.template, context(event, alert, provider, ctx.cluster_name))
         except Exception as err:  # a template must never lose a notification

@@ -34,9 +34,11 @@ POLL_SECONDS = 0.05
 
 
 def applies(provider: Provider, cfg: ProviderConfig) -> bool:
+    if provider.spec.type != "slack" or not threads_by_object(provider):
+        return False
     from fluxnotify.providers.chat import slack
 
-    return provider.spec.type == "slack" and threads_by_object(provider) and slack.is_app_api(cfg.address)
+    return slack.is_app_api(cfg.address)
 
 
 def thread_key(provider: Provider, event: Event, cluster: str) -> str:
