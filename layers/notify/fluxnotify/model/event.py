@@ -131,7 +131,7 @@ class Event:
         (the object is frozen; providers sharing it share the text)."""
         text = self.__dict__.get("_go_json")
         if text is None:
-            text = gojson.dumps(self.to_dict())
+            text = gojson.dumps_text(self.to_dict())  # strings and objects only
             object.__setattr__(self, "_go_json", text)
         return text
 

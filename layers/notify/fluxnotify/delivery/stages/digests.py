@@ -185,11 +185,11 @@ class DigestStage:
     name = "digest"
 
     def run(self, item: Any, ctx: Any) -> Any:
-        from fluxnotify.errors import Outcome
-
         ext = item.ext
         if item.alert is None or ext.digest_seconds is None or ctx.digest:
             return item
+        from fluxnotify.errors import Outcome
+
         rule = f", sent when at least {ext.min_events} event(s) joined it" if ext.min_events else ""
         return item.ends(Outcome.GATHERED, f"gathered into the digest of {item.alert.metadata.key} "
                                            f"({ext.digest_text} window{rule})")

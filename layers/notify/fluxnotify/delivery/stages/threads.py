@@ -108,8 +108,6 @@ class ThreadStage:
     name = "thread"
 
     def run(self, item: Any, ctx: Any) -> Any:
-        from dataclasses import replace
-
         if item.provider is None or item.config is None or not applies(item.provider, item.config):
             return item
-        return replace(item, reply=True)
+        return item.but(reply=True)
