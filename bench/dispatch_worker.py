@@ -219,8 +219,8 @@ def profile(handle, runner, bodies: list[str], size: int, top: int = 80) -> list
     rows = sorted(stats.stats.items(), key=lambda item: -item[1][3])  # type: ignore[attr-defined]
     out = []
     for (file, line, name), (_, calls, own, cumulative, _) in rows:
-        if "lock" in name and "acquire" in name or name in ("wait", "_worker", "run", "_bootstrap_inner"):
-            continue  # waiting, not working
+        if "lock" in name and "acquire" in name or name in ("wait", "_worker", "run", "_bootstrap_inner", "call"):
+            continue  # waiting, not working; the profiler's own wrapper
         where = name if file == "~" else f"{Path(file).parent.name}/{Path(file).name}:{line}({name})"
         out.append([where, calls, round(cumulative / deliveries * 1e6, 1), round(own / deliveries * 1e6, 1)])
     return out[:top]

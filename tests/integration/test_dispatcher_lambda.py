@@ -438,3 +438,31 @@ def test_status_counts_every_delivery_of_two_concurrent_invocations_writing_each
 def _locked(lock, process, stubber, request):
     with lock:
         return process(stubber, request)
+
+
+# --- what an invocation logs -------------------------------------------------------------------------
+
+
+def test_one_summary_line_per_invocation_carries_the_counts_and_never_a_secret(aws, sink, caplog):
+    """On Lambda the messages' own lines of what went well are DEBUG: an invocation logs one
+    summary line with the batch's counts. A Provider whose address is its credential (a
+    webhook path) and that fails permanently is in the failure lines and dead letters, masked."""
+    token = "T0KEN-s3cr3t-hook-path"
+    ssm = boto3.client("ssm")
+    for obj in (provider("leaky", f"{sink.url}/hook/{token}"), alert("to-leaky", "leaky", "pair")):
+        ssm.put_parameter(Name=f"/fluxnotify/flux-system/{obj['kind']}/{obj['metadata']['name']}",
+                          Type="String", Value=json.dumps(obj))
+    sink.handler = lambda r: (400, {}, f"bad hook {token}".encode()) if r.path.startswith("/hook/") else (200, {}, b"ok")
+    with caplog.at_level("INFO", logger="fluxnotify"):
+        assert invoke(aws, [record(message("pair")) for _ in range(3)]) == {"batchItemFailures": []}
+        assert invoke(aws, [record(message("apps"))]) == {"batchItemFailures": []}
+    lines = [r for r in caplog.records if r.name.startswith("fluxnotify")]
+    summaries = [vars(r) for r in lines if r.getMessage() == "batch handled"]
+    assert [(s["records"], s["left_to_sqs"], s.get("delivered"), s.get("dead")) for s in summaries] == [
+        (3, 0, 6, 3), (1, 0, 1, None)]
+    assert {r.getMessage() for r in lines} == {"batch handled", "delivery failed"}  # no line per message
+    assert len([r for r in lines if r.getMessage() == "delivery failed"]) == 3
+    letters = [r["body"] for r in drain(aws, "dlq")]
+    assert len(letters) == 3 and all("flux-system/leaky" in letter for letter in letters)
+    logged = " ".join(f"{r.getMessage()} {vars(r)}" for r in lines)
+    assert "*****" in logged and token not in logged and not any(token in letter for letter in letters)
