@@ -161,3 +161,19 @@ def test_validate_refuses_cross_namespace_sources_under_the_flag(monkeypatch):
     assert condition["status"] == "False"
     assert "spec.eventSources[0].namespace: '*'" in condition["message"]
     assert "--no-cross-namespace-refs" in condition["message"]
+
+
+def test_an_alerts_extensions_are_parsed_once_per_alert_object_and_an_error_stays_one():
+    from dataclasses import replace
+
+    from fluxnotify.delivery.annotations import AnnotationError, alert_extensions
+
+    (alert,) = [o for o in load_yaml(generic_manifests("http://127.0.0.1:1", {"fluxnotify.io/reasons": "A, B"}))
+                if o.kind == "Alert"]
+    first = alert_extensions(alert)
+    assert first.reasons == ("A", "B") and alert_extensions(alert) is first
+    changed = replace(alert, metadata=replace(alert.metadata, annotations={"fluxnotify.io/digest": "soon"}))
+    for _ in range(2):  # a new object (a new snapshot) is parsed on its own; its error is raised each time
+        with pytest.raises(AnnotationError, match="fluxnotify.io/digest: 'soon' is not a duration"):
+            alert_extensions(changed)
+    assert alert_extensions(alert) is first

@@ -342,3 +342,22 @@ def test_status_classification_follows_design(status, retryable):
     from fluxnotify.transport.http import is_retryable_status
 
     assert is_retryable_status(status) is retryable
+
+
+def test_each_urls_pool_and_target_are_looked_up_once(srv):
+    transport = Transport()
+    url, other = f"{srv.url}/hook/path?{SECRET_QUERY}", f"{srv.url}/other"
+    for body in (b"x", b"y", b"z"):
+        assert transport.send(Request("POST", url, {}, body)).status == 200
+    assert transport.send(Request("POST", other, {}, b"o")).status == 200
+    assert {target for _, target in transport._routes.values()} == {f"/hook/path?{SECRET_QUERY}", "/other"}
+    assert len({id(pool) for pool, _ in transport._routes.values()}) == 1  # one origin, one pool
+    assert [(r.path, r.body) for r in srv.requests] == [
+        (f"/hook/path?{SECRET_QUERY}", b"x"), (f"/hook/path?{SECRET_QUERY}", b"y"),
+        (f"/hook/path?{SECRET_QUERY}", b"z"), ("/other", b"o")]
+
+
+def test_a_url_without_an_http_scheme_fails_as_before_the_route_cache(srv):
+    with pytest.raises(DeliveryError) as caught:
+        Transport().send(Request("POST", "ftp://127.0.0.1/hook", {}, b"x"))
+    assert not caught.value.retryable and "ftp" in str(caught.value)

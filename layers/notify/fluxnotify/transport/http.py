@@ -191,10 +191,11 @@ class Transport:
     def _route(self, url: str, tls: TLSMaterial | None) -> tuple[Any, str] | None:
         """The connection pool of the URL's origin and the request target: what
         PoolManager.urlopen works out from the URL on every call, once per URL (None for
-        a URL it alone handles: no http(s) scheme, its warnings and errors)."""
+        a URL it alone handles: no http(s) scheme, its warnings and errors). The pool is the
+        manager's; kept here, it stays in use for the URL as the manager's pools do."""
         key = (url, tls)
         route = self._routes.get(key)
-        if route is None or route[0].pool is None:  # new, or closed when the manager let it go
+        if route is None:
             parts = parse_url(url)
             if parts.scheme not in ("http", "https"):
                 return None
