@@ -13,7 +13,6 @@ dispatchers deciding about the same object at once exactly one wins; the other r
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,6 +96,9 @@ class ReadOnlySqliteOnChange:
     """`render --db FILE`: the marks of a serve database, read only (no table: no marks)."""
 
     def __init__(self, path: str):
+        import sqlite3  # render's only: the Lambda dispatcher never loads it
+
+        self._error = sqlite3.OperationalError
         self.connection = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True,
                                           check_same_thread=False)
 
@@ -105,7 +107,7 @@ class ReadOnlySqliteOnChange:
         try:
             row = self.connection.execute("SELECT state, since, notified, failures, by, decision, seen, version "
                                           "FROM onchange WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
-        except sqlite3.OperationalError:  # a database of a release before on-change
+        except self._error:  # a database of a release before on-change
             return None
         return Mark(*row) if row else None
 

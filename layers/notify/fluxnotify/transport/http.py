@@ -17,7 +17,6 @@ import email.utils
 import hashlib
 import os
 import ssl
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -272,6 +271,8 @@ def ssl_context(tls: TLSMaterial) -> ssl.SSLContext:
 
 def _load_client_pair(context: ssl.SSLContext, cert: str, key: str) -> None:
     # ssl can only read a client pair from files: keep them private, named by content.
+    import tempfile  # only with a client certificate: off the cold start
+
     digest = hashlib.sha256((cert + "\0" + key).encode()).hexdigest()[:32]
     path = os.path.join(tempfile.gettempdir(), f"fluxnotify-{digest}.pem")
     if not os.path.exists(path):
