@@ -158,14 +158,8 @@ class Transport:
         # Read once, as Go's ProxyFromEnvironment does: walking os.environ per request is costly.
         self._env_proxies = urllib.request.getproxies_environment()
 
-    def send(
-        self,
-        request: Request,
-        *,
-        proxy: str = "",
-        tls: TLSMaterial | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> Response:
+    def send(self, request: Request, *, proxy: str = "", tls: TLSMaterial | None = None,
+             timeout: float = DEFAULT_TIMEOUT) -> Response:
         """One attempt. Returns any HTTP answer; raises DeliveryError for transport failures."""
         try:
             proxy = proxy or _environment_proxy(request.url, self._env_proxies)
@@ -188,10 +182,9 @@ class Transport:
         return Response(answer.status, answer.headers, answer.data, request)
 
     def _route(self, url: str, tls: TLSMaterial | None) -> tuple[Any, str] | None:
-        """The connection pool of the URL's origin and the request target: what
-        PoolManager.urlopen works out from the URL on every call, once per URL (None for
-        a URL it alone handles: no http(s) scheme, its warnings and errors). The pool is the
-        manager's; kept here, it stays in use for the URL as the manager's pools do."""
+        """The manager's connection pool of the URL's origin and the request target: what
+        PoolManager.urlopen works out on every call, once per URL (None: no http(s) scheme,
+        left to the manager, its warnings and errors)."""
         key = (url, tls)
         route = self._routes.get(key)
         if route is None:
@@ -209,7 +202,7 @@ class Transport:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
             timeout = urllib3.Timeout(total=seconds)
-            if len(self._timeouts) < MAX_ROUTES:  # cut to the time left, a timeout can be any value
+            if len(self._timeouts) < MAX_ROUTES:  # cut to the time left, it can be any value
                 self._timeouts[seconds] = timeout
         return timeout
 
