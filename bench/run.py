@@ -85,7 +85,8 @@ def headline(name: str, result: dict) -> str:
             return ", ".join(f"c={c}: {r['events_per_s']:.0f}/s p99 {r['p99_ms']:.1f} ms" for c, r in result.items())
         case "dispatch":
             apprise = f"{result['fluxnotify_vs_apprise']:.1f}× apprise, " if "fluxnotify_vs_apprise" in result else ""
-            return f"{result['fluxnotify_per_s']:.0f}/s, {apprise}{result['fluxnotify_vs_sink']:.0%} of sink"
+            return (f"{result['fluxnotify_per_s']:.0f}/s, {result['fluxnotify_vs_urllib3']:.2f}× urllib3, {apprise}"
+                    f"{result['fluxnotify_vs_sink']:.0%} of sink")
         case "lambda_batch":
             return f"{result['batch_ms']:.0f} ms = {result['ratio']:.2f}× one provider latency"
         case "e2e":
