@@ -38,12 +38,17 @@ WHY_MISSED = {
         "client than urllib3 in the dispatcher) and a faster event decoder."
     ),
     "dispatch vs bare urllib3": (
-        "Dispatch vs bare urllib3: the CPU profile of the handler (top functions below) puts "
-        "most of a delivery in urllib3 and http.client, as for bare urllib3; what is left is the "
-        "delivery path itself (decoding the message and the event, planning each Alert, encoding, "
-        "reporting, the batch's status merge) and the invocation's own work (Powertools' context, "
-        "the summary line, EMF). Closing the rest would take an HTTP client cheaper than "
-        "http.client's header parsing, or fewer Python steps per delivery than the stages take."
+        "Dispatch vs bare urllib3: in the handler's CPU profile (below) most of a delivery is "
+        "urllib3 and http.client, as for bare urllib3 (the transport skips PoolManager's URL "
+        "parsing, about 25 µs under bare urllib3's request). The rest, measured one part at a time "
+        "while issue 27 was worked on: per message, recording its status for the batch "
+        "(`state/status_batch.py` `record` → `state/status.py` `outcomes_of`) ≈ 40 µs, the event's "
+        "Go-JSON ≈ 25 µs, decoding the event ≈ 17 µs, the report (tally, metrics) ≈ 20 µs, routing "
+        "≈ 9 µs; per delivery, planning ≈ 20 µs and the encode/send steps ≈ 15 µs; per invocation "
+        "≈ 0.35 ms (Powertools' context, the records' hand-off, the summary line) and the status "
+        "merge ≈ 0.3 ms. Reaching 0.85× would take about 50 µs less per delivery: a cheaper status "
+        "record (issue 23's module), fewer Python steps in planning (stages that cannot apply "
+        "skipped per Alert), or an HTTP client without http.client's header parsing."
     ),
     "dispatch vs Apprise": (
         "Dispatch vs Apprise: the same per-delivery costs as above; Apprise's own figure moves most "
