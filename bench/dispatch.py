@@ -9,7 +9,8 @@ One fast sink process (bench/sink.py). Per round, side by side on the same sink:
     paths of the same sink) from BATCH threads sharing one PoolManager, nothing else (the
     ceiling of the client we use, at the same concurrency);
   * Apprise: bench/apprise_worker.py in bench/.venv-apprise (created with
-    `pip install apprise` on first use) — the same number of `json://` notifications.
+    `pip install apprise` on first use) — the same number of `json://` notifications,
+    notify() called from BATCH threads (it sends one call's notifications in parallel).
 The workers run one after another, in an order that alternates between rounds (the machine
 is shared: what else runs weighs on whoever runs then); each round records the load
 average beside its figures. Ratios are taken per round, then the median; the CPU time per
@@ -72,7 +73,7 @@ def run(repeats: int = 3) -> dict:
         "urllib3": lambda port: worker(PYTHON, "urllib3_worker.py", port, "--concurrency", str(BATCH)),
     }
     if apprise is not None:
-        jobs["apprise"] = lambda port: worker(apprise, "apprise_worker.py", port)
+        jobs["apprise"] = lambda port: worker(apprise, "apprise_worker.py", port, "--concurrency", str(BATCH))
     sink, port = start_sink()
     try:
         for number in range(repeats):
@@ -112,7 +113,8 @@ def summarize(rounds: dict[str, list[dict]]) -> dict:
         theirs = rounds["apprise"]
         pairs = [f["per_s"] / a["per_s"] for f, a in zip(ours, theirs, strict=False)]
         out.update(apprise_per_s=median([r["per_s"] for r in theirs]), fluxnotify_vs_apprise=median(pairs),
-                   apprise_peak_rss_mb=max(r["peak_rss_mb"] for r in theirs), apprise_version=theirs[0]["version"])
+                   apprise_peak_rss_mb=max(r["peak_rss_mb"] for r in theirs), apprise_version=theirs[0]["version"],
+                   apprise_cpu_us=median([r["cpu_us_per_delivery"] for r in theirs]))
     return out
 
 
