@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from difflib import get_close_matches
 from typing import Any
 
 from fluxnotify.config.options import ConfigError, ProviderConfig
@@ -82,5 +81,7 @@ def _valid_with(config: ProviderConfig, validate: Validator, **changes: Any) -> 
 
 def nearest(word: str, known: Iterable[str]) -> str | None:
     """The known word nearest to a misspelt one (`slak` → `slack`), or None."""
+    from difflib import get_close_matches  # only when a name is wrong: off the cold start
+
     found = get_close_matches(word.lower(), list(known), n=1, cutoff=0.7)
     return found[0] if found else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import types
 import typing
 from typing import TYPE_CHECKING, Any
@@ -55,6 +54,8 @@ def _unknown(mapping: dict[str, Any], known: tuple[str, ...] | list[str], prefix
         if key in known:
             continue
         text = f"unknown field {prefix}{key}"
+        import difflib  # only for an unknown field: off the dispatcher's cold start
+
         close = difflib.get_close_matches(str(key), known, n=1)
         warnings.append(f"{text}: did you mean {prefix}{close[0]}?" if close else text)
     return warnings
