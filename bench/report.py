@@ -60,7 +60,7 @@ WHY_MISSED = {
         "The per-item breakdown and what each change would save: docs/delivery.md, issue 23."
     ),
     "dispatcher handler import": (
-        "Dispatcher import (`-X importtime`, the modules costing most themselves in Details): "
+        "Dispatcher import (`-X importtime`, the modules costing most themselves below): "
         "Powertools' Logger, urllib3, logging and the dataclasses of the delivery core (each costs "
         "its generated methods); pydantic is no longer imported. Going further would take fewer "
         "dataclasses on the import path or a lighter logger than Powertools'."
@@ -152,7 +152,7 @@ def dispatch_rows(r: dict) -> list[str]:
     rows = []
     if "fluxnotify_vs_urllib3" in r:
         rows.append(
-            f"| 3 | dispatch through the handler vs bare urllib3, concurrency {r['batch']} | "
+            f"| 3 | dispatch vs bare urllib3 (through the handler), concurrency {r['batch']} | "
             f"{r['fluxnotify_per_s']:.0f} vs {r['urllib3_per_s']:.0f} deliveries/s = **{r['fluxnotify_vs_urllib3']:.2f}×** "
             f"(CPU per delivery {r['fluxnotify_cpu_us']:.0f} vs {r['urllib3_cpu_us']:.0f} µs = "
             f"{r.get('cpu_ratio', 0):.2f}×){_load(r)} | ≥ 0.85× | {_met(r['fluxnotify_vs_urllib3'] >= 0.85)} |")
