@@ -38,6 +38,7 @@ _RANK = {SKIPPED: 0, DELIVERED: 1, RETRYING: 2, DEAD_LETTERED: 3}
 SLOT_SECONDS = 300
 HOUR, DAY = 3600, 86400
 KINDS = ("Provider", "Alert")
+PAIR = "Pair"  # an (Alert, Provider) pair: what the DynamoDB store writes
 
 
 @dataclass(frozen=True)
@@ -157,9 +158,19 @@ def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None
 def changes(outcomes: list[Outcome]) -> list[Change]:
     """One Change per Provider and Alert touched: stores write each object once per message
     (or per invocation: state/status_batch.py)."""
+    return _merged(outcomes, Outcome.subjects)
+
+
+def changes_by_pair(outcomes: list[Outcome]) -> list[Change]:
+    """One Change per (Alert, Provider) pair touched, key ``<alert>#<provider>`` (the
+    DynamoDB store writes pairs and merges them per Provider and Alert when read)."""
+    return _merged(outcomes, lambda outcome: [(PAIR, f"{outcome.alert}#{outcome.provider}")])
+
+
+def _merged(outcomes: list[Outcome], subjects_of) -> list[Change]:
     merged: dict[tuple[str, str], Change] = {}
     for outcome in outcomes:
-        for kind, key in outcome.subjects():
+        for kind, key in subjects_of(outcome):
             change = merged.setdefault((kind, key), Change(kind, key, outcome))
             if (outcome.at, _RANK.get(outcome.outcome, 0)) >= (change.last.at, _RANK.get(change.last.outcome, 0)):
                 change.last = outcome  # at the same instant the worse outcome is the one to show
@@ -169,6 +180,11 @@ def changes(outcomes: list[Outcome]) -> list[Change]:
                 change.error = outcome
             change.counts[(slot_of(outcome.at), outcome.outcome)] += 1
     return list(merged.values())
+
+
+def rank(outcome: str) -> int:
+    """At the same instant the worse outcome is the one to show."""
+    return _RANK.get(outcome, 0)
 
 
 def _later(outcome: Outcome, than: Outcome | None) -> bool:
