@@ -33,14 +33,18 @@ Assumptions (the scenarios):
   SECRETS_TTL (900 s) as many times per Secret as measured in the first batch (concurrent
   records; at A one record at a time: once).
 * Logs kept 30 days: a month's ingestion stored for a month (uncompressed: an upper bound);
-  per invocation Lambda's START/END/REPORT lines, per request one API access log line (the
+  per invocation Lambda's START/END/REPORT lines when the template's PlatformLogLevel
+  default lets them through (INFO; not at WARN), per request one API access log line (the
   template's format with typical values). EMF documents are logs too.
 * API Gateway bills per request up to 512 KB: every event (at most MaxBodyBytes, 256 KB by
   default) is one. SSM standard parameters and their standard-throughput reads are free (the
   calls are counted all the same).
-* Custom metrics: the catalogue of fluxnotify/metrics.py with the 3 provider types (all
-  emitted at some point in a month); the template's alarms, its dashboard and the alarm
-  topic's KMS key (AlarmEmail set). DynamoDB storage, data transfer and X-Ray are left out.
+* Custom metrics: CloudWatch bills a metric for the hours it is sent in. The metrics this
+  run sends (a healthy month: DeliveriesSent and DeliveryLatency per provider type) are
+  priced for the whole month; every other metric of the catalogue (fluxnotify/metrics.py
+  with the 3 provider types, the 7 rejection reasons, 3 Alerts: failures, refusals, skips)
+  for FAILURE_HOURS of it. The template's alarms, its dashboard and the alarm topic's KMS
+  key (AlarmEmail set). DynamoDB storage, data transfer and X-Ray are left out.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ MB = 256
 AWS_MS, PROVIDER_MS = 5.0, 100.0
 TOKEN_TTL, CONFIG_TTL, SECRETS_TTL = 300, 60, 900
 POLLERS, LONG_POLL = 5, 20
+HOURS = MONTH / 3600
+FAILURE_HOURS = 73  # a metric sent only when something fails or is refused: 10 % of the month's hours
 PLATFORM_LINES = (  # what Lambda writes per invocation (text format)
     "START RequestId: 6f1c2b7e-3d4a-4b5c-8d9e-0a1b2c3d4e5f Version: $LATEST\n"
     "END RequestId: 6f1c2b7e-3d4a-4b5c-8d9e-0a1b2c3d4e5f\n"
@@ -159,12 +165,21 @@ def alarms_in_template() -> int:
     return (ROOT / "template.yaml").read_text().count("Type: AWS::CloudWatch::Alarm")
 
 
-def metric_catalogue(provider_types: int = 3) -> int:
+def metric_catalogue(provider_types: int = 3, alerts: int = 3) -> int:
     from fluxnotify.ingress.receiver import REJECTION_REASONS
 
-    receiver = 3 + len(REJECTION_REASONS)  # Received, Queued, Duplicate; Rejected per Reason
-    dispatcher = 6 * provider_types + 3  # 5 counts and the latency per ProviderType; 3 without
-    return receiver + dispatcher + 1  # ColdStart
+    receiver = 1 + len(REJECTION_REASONS)  # Duplicate; Rejected per Reason
+    # Per ProviderType: 5 delivery counts, the latency, TemplateErrors; 3 without a dimension;
+    # DigestsDropped per Alert.
+    dispatcher = 7 * provider_types + 3 + alerts
+    return receiver + dispatcher
+
+
+def platform_line_bytes() -> int:
+    """Lambda's START/END/REPORT per invocation, if the template's default lets them through."""
+    template = (ROOT / "template.yaml").read_text()
+    level = re.search(r"PlatformLogLevel:\n(?:\s+.*\n)*?\s+Default: (\w+)", template)
+    return len(PLATFORM_LINES) if level is None or level.group(1) in ("DEBUG", "INFO") else 0
 
 
 def memory_sizes() -> dict[str, int]:
@@ -201,10 +216,11 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
                     + s.dispatcher_envs * MONTH / SECRETS_TTL * s.secrets_used * rereads)
     dispatcher_log = m["log_bytes"]["dispatcher"] if s.batch > 1 else m["log_bytes"]["dispatcher1"]
     log_bytes = s.events * (m["log_bytes"]["receiver"] + dispatcher_log + access_log_bytes()) + (
-        (s.events + invocations) * len(PLATFORM_LINES))
+        (s.events + invocations) * platform_line_bytes())
     log_gb = log_bytes / 1024**3
-    fixed = (metric_catalogue() * p["custom_metric_month"] + alarms_in_template() * p["alarm_month"]
-             + p["dashboard_month"] + p["kms_key_month"])
+    always, sometimes = m["emf_seen"], metric_catalogue() - m["emf_seen"]
+    metrics = (always + sometimes * FAILURE_HOURS / HOURS) * p["custom_metric_month"]
+    fixed = metrics + alarms_in_template() * p["alarm_month"] + p["dashboard_month"] + p["kms_key_month"]
     lines = {
         "API Gateway HTTP API": s.events * p["apigateway_http_per_million"] / per_m,
         "Lambda receiver": lambda_cost(p, s.events, m["receiver_ms"], arch, memory_sizes()["receiver"]),
@@ -257,9 +273,10 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
             f"(AWS requests held {m['aws_ms']:g} ms, providers answering in {m['provider_ms']:g} ms).",
             f"- Log bytes per event: receiver {logs['receiver']:.0f}, dispatcher {logs['dispatcher']:.0f} "
             f"(batches of 10) / {dispatcher1} (one record per invocation); access log {access_log_bytes()} "
-            f"per request; Lambda platform lines {len(PLATFORM_LINES)} per invocation.",
-            f"- Custom metrics: {metric_catalogue()} in the catalogue ({m['emf_seen']} seen in this run); "
-            f"{alarms_in_template()} alarms.",
+            f"per request; Lambda platform lines {platform_line_bytes()} per invocation "
+            f"(PlatformLogLevel INFO: {len(PLATFORM_LINES)}).",
+            f"- Custom metrics: {metric_catalogue()} in the catalogue, {m['emf_seen']} sent in this run "
+            f"(priced for the month; the others for {FAILURE_HOURS} hours); {alarms_in_template()} alarms.",
             f"- Peak memory (tests/costmemory.py: each handler in a process of its own, AWS outside it): "
             f"receiver {m['memory_mb']['receiver']:.0f} MB, dispatcher {m['memory_mb']['dispatcher']:.0f} MB; "
             f"priced at the template's MemorySize: receiver {memory_sizes()['receiver']} MB, "
