@@ -30,7 +30,7 @@ Assumptions (the scenarios):
 * Warm environments: A 1 receiver and 1 dispatcher; B 10 receivers and 5 dispatchers (the
   template's MaximumConcurrency). Per environment: the token secret re-read every 300 s,
   the config marker every CONFIG_TTL (60 s, SSM: free), every Secret in use re-read every
-  SECRETS_TTL (900 s) as many times per Secret as measured in the first batch (concurrent
+  SECRETS_TTL (3600 s) as many times per Secret as measured in the first batch (concurrent
   records; at A one record at a time: once).
 * Logs kept 30 days: a month's ingestion stored for a month (uncompressed: an upper bound);
   per invocation Lambda's START/END/REPORT lines when the template's PlatformLogLevel
@@ -64,7 +64,8 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "layers" / "notify")]
 MONTH = 30 * 24 * 3600
 MB = 256
 AWS_MS, PROVIDER_MS = 5.0, 100.0
-TOKEN_TTL, CONFIG_TTL, SECRETS_TTL = 300, 60, 900
+TOKEN_TTL, CONFIG_TTL = 300, 60
+SECRETS_TTL = 3600  # fluxnotify.settings' default
 POLLERS, LONG_POLL = 5, 20
 HOURS = MONTH / 3600
 FAILURE_HOURS = 73  # a metric sent only when something fails or is refused: 10 % of the month's hours

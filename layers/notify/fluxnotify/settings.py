@@ -36,7 +36,7 @@ class Settings:
     secret_store: str = SECRETS_MANAGER
     config_ttl: float = 60.0
     config_full_ttl: float = 900.0
-    secrets_ttl: float = 900.0
+    secrets_ttl: float = 3600.0  # a safety net: `import` bumps the marker, which re-reads them at once
     webhook_token_secret: str = ""
     # receiver
     rate_limit_interval: float = 300.0  # duplicate window, seconds; 0 turns it off

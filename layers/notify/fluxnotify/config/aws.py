@@ -5,8 +5,9 @@ Refreshes are cheap and never fatal once a snapshot exists (config/snapshot.py):
 * every CONFIG_TTL seconds (default 60) one GetParameter reads the version marker; only
   when it changed (or after CONFIG_FULL_TTL, default 900 s, or without a marker) is the
   whole configuration re-read, as one snapshot;
-* Secrets are read on first use and kept until the configuration changes or SECRETS_TTL
-  (default 900 s) passes; concurrent first uses of a Secret (a batch's records, right after
+* Secrets are read on first use and kept until the configuration changes (``fluxnotify
+  import`` bumps the marker for a changed Secret too) or SECRETS_TTL (default 3600 s, a
+  safety net for Secrets edited by hand) passes; concurrent first uses of a Secret (a batch's records, right after
   a refresh) share one read, its value or its failure (single flight per Secret and refresh);
 * AWS calls retry throttling with botocore's adaptive mode and short timeouts; a refresh
   that still fails keeps the last good snapshot (a log line and ``ConfigRefreshFailed``)
