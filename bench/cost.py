@@ -15,6 +15,8 @@ Assumptions (the scenarios):
 
 * A: 1 M events a month; 4 Secrets (one per Provider, the token secret), 1 cluster.
   B: 100 events/s = 259.2 M a month; 250 Secrets read by the dispatcher + the token secret,
+  the Provider Secrets where the template's default SecretStore keeps them (ssm: SecureString
+  parameters, no storage charge, one KMS decrypt per read; the token secret in Secrets Manager),
   200 clusters. Every event goes to 3 Providers, none is a duplicate, every delivery succeeds
   at the first attempt (no follow-ups, no dead letters).
 * Functions at the template's MemorySize defaults on x86_64 (arm64's price is shown beside);
@@ -40,7 +42,7 @@ Assumptions (the scenarios):
   default) is one. SSM standard parameters and their standard-throughput reads are free (the
   calls are counted all the same).
 * Custom metrics: CloudWatch bills a metric for the hours it is sent in. The metrics this
-  run sends (a healthy month: DeliveriesSent and DeliveryLatency per provider type) are
+  run sends (a healthy month: DeliveryLatency per provider type, which also counts them) are
   priced for the whole month; every other metric of the catalogue (fluxnotify/metrics.py
   with the 3 provider types, the 7 rejection reasons, 3 Alerts: failures, refusals, skips)
   for FAILURE_HOURS of it. The template's alarms, its dashboard and the alarm topic's KMS
@@ -60,6 +62,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "layers" / "notify")]
+
+from fluxnotify.settings import Settings  # noqa: E402
 
 MONTH = 30 * 24 * 3600
 MB = 256
@@ -82,7 +86,7 @@ ACCESS_LOG_VALUES = {  # typical values of the access log's fields
 # The outside review's estimate of the code before issue 23's work (US$ a month), for comparison.
 REVIEW = {"API Gateway HTTP API": (1.00, 259), "Lambda receiver": (0.45, 117), "Lambda dispatcher": (1.66, 86),
           "SQS": (1.46, 145), "DynamoDB status": (15.00, 3888), "DynamoDB ledger": (1.94, 502),
-          "DynamoDB dedup": (1.38, 356), "Secrets Manager": (1.77, 137), "CloudWatch Logs": (1.75, 330),
+          "DynamoDB dedup": (1.38, 356), "Secrets": (1.77, 137), "CloudWatch Logs": (1.75, 330),
           "metrics, alarms, dashboard, key": (12.50, 12.50), "total": (39, 5850)}
 
 
@@ -129,7 +133,8 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
                         + calls.units(phase, service="dynamodb", label=label, unit=unit) / counted_events[phase]
                         for label in ("dedup", "ledger", "status") for unit in ("WRU", "RRU")}
     first = run.durations_ms["dispatcher"][0][0]  # the first batch: cold config and Secrets
-    secret_reads = calls.count("dispatcher")[("secretsmanager", "GetSecretValue")]
+    secret_reads = (calls.count("dispatcher")[("secretsmanager", "GetSecretValue")]
+                    + calls.count("dispatcher", label="secret")[("ssm", "GetParameter")])
     batched = [ms for n, ms in run.durations_ms["dispatcher"][1:] if n == 10]
     alone = [ms for n, ms in run.durations_ms["dispatcher"] if n == 1]
     return {
@@ -137,6 +142,7 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
         "sqs_send_chunks": calls.units("receiver", service="sqs", operation="SendMessage") / events,
         "message_bytes": statistics.mean(run.message_bytes),
         "secret_reads_per_secret": secret_reads / run.secrets_used, "first_batch": first,
+        "secret_store": Settings().secret_store,
         "receiver_ms": statistics.median(ms for _, ms in run.durations_ms["receiver"][1:]),
         "dispatcher_ms": {"10": statistics.median(batched), "1": statistics.median(alone) if alone else None},
         "log_bytes": {"receiver": run.log_bytes.get("receiver", 0) / events,
@@ -213,8 +219,14 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
     sqs_requests = (s.events * m["sqs_send_chunks"] + invocations * (batch_chunks + 1)
                     + (POLLERS * MONTH / LONG_POLL if s.idle_polling else 0))
     rereads = m["secret_reads_per_secret"] if s.batch > 1 else 1
-    secret_reads = (s.receiver_envs * MONTH / TOKEN_TTL
-                    + s.dispatcher_envs * MONTH / SECRETS_TTL * s.secrets_used * rereads)
+    token_reads = s.receiver_envs * MONTH / TOKEN_TTL  # Secrets Manager (CloudFormation generates it there)
+    secret_reads = s.dispatcher_envs * MONTH / SECRETS_TTL * s.secrets_used * rereads
+    if m["secret_store"] == "ssm":  # SecureString parameters: no storage charge, a KMS decrypt per read
+        secrets = (p["secretsmanager_secret_month"] + token_reads * p["secretsmanager_per_10k_calls"] / 1e4
+                   + secret_reads * p["kms_per_10k_requests"] / 1e4)
+    else:
+        secrets = (s.secrets * p["secretsmanager_secret_month"]
+                   + (token_reads + secret_reads) * p["secretsmanager_per_10k_calls"] / 1e4)
     dispatcher_log = m["log_bytes"]["dispatcher"] if s.batch > 1 else m["log_bytes"]["dispatcher1"]
     log_bytes = s.events * (m["log_bytes"]["receiver"] + dispatcher_log + access_log_bytes()) + (
         (s.events + invocations) * platform_line_bytes())
@@ -230,7 +242,7 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
         "DynamoDB status": dynamodb("status"),
         "DynamoDB ledger": dynamodb("ledger"),
         "DynamoDB dedup": dynamodb("dedup"),
-        "Secrets Manager": s.secrets * p["secretsmanager_secret_month"] + secret_reads * p["secretsmanager_per_10k_calls"] / 1e4,
+        "Secrets": secrets,
         "CloudWatch Logs": log_gb * (p["logs_ingested_gb"] + p["logs_stored_gb_month"]),
         "metrics, alarms, dashboard, key": fixed,
     }
@@ -268,7 +280,9 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
     logs = m["log_bytes"]
     dispatcher1 = f"{logs['dispatcher1']:.0f}" if logs["dispatcher1"] is not None else "–"
     out += ["", f"- DynamoDB units per event: {units}.",
-            f"- First dispatcher batch (10 records, cold): {m['secret_reads_per_secret']:g} GetSecretValue per Secret.",
+            f"- Secrets: the template's default SecretStore `{m['secret_store']}` (the webhook token in "
+            f"Secrets Manager); first dispatcher batch (10 records, cold): {m['secret_reads_per_secret']:g} "
+            "read per Secret.",
             f"- Durations (median, warm): receiver {m['receiver_ms']:.0f} ms; dispatcher batch of 10 "
             f"{m['dispatcher_ms']['10']:.0f} ms, of 1 {m['dispatcher_ms']['1'] or 0:.0f} ms "
             f"(AWS requests held {m['aws_ms']:g} ms, providers answering in {m['provider_ms']:g} ms).",

@@ -24,13 +24,14 @@ EXPECTED = {
         "dispatcher": {("dynamodb", "UpdateItem"): 1 + 3 / BATCH},
     },
     # Once per warm environment and refresh (a run shorter than every TTL): the token secret;
-    # the config marker, one page of objects and each of the 3 Secrets once (single flight);
+    # the config marker, one page of objects and each of the 3 Secrets once (single flight;
+    # SSM SecureString parameters, the default SecretStore: no Secrets Manager call);
     # the silences item (one GetItem per 30 s, state/silences.py); once per pair and hour, its
     # status head read and moved on (GetItem + UpdateItem).
     "per_run": {
         "receiver": {("secretsmanager", "GetSecretValue"): 1},
-        "dispatcher": {("ssm", "GetParameter"): 1, ("ssm", "GetParametersByPath"): 1,
-                       ("secretsmanager", "GetSecretValue"): 3, ("dynamodb", "GetItem"): 1 + 3,
+        "dispatcher": {("ssm", "GetParameter"): 1 + 3, ("ssm", "GetParametersByPath"): 1,
+                       ("dynamodb", "GetItem"): 1 + 3,
                        ("dynamodb", "UpdateItem"): 3},
     },
     # DynamoDB billed units per event: (item kind, unit) → units. Status: 3 pairs × 1 WRU per

@@ -139,8 +139,21 @@ def aws(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("CONFIG_PREFIX", raising=False)
     monkeypatch.delenv("SECRETS_PREFIX", raising=False)
+    # These tests keep Secrets in Secrets Manager (a stack deployed with SecretStore=secretsmanager);
+    # the default store, SSM SecureString, is tested in tests/unit/config/test_aws_snapshot.py and below.
+    monkeypatch.setenv("SECRET_STORE", "secretsmanager")
     with mock_aws():
         yield {"ssm": boto3.client("ssm"), "secrets": boto3.client("secretsmanager")}
+
+
+def test_by_default_import_stores_secrets_where_the_dispatcher_reads_them(aws, write, monkeypatch, capsys):
+    """SECRET_STORE's default is the template's SecretStore default: SSM SecureString."""
+    monkeypatch.delenv("SECRET_STORE")
+    assert main(["import", "-f", write(manifests())]) == 0
+    stored = aws["ssm"].get_parameter(Name="/fluxnotify-secrets/flux-system/slack-url", WithDecryption=True)
+    assert stored["Parameter"]["Type"] == "SecureString"
+    assert aws["secrets"].list_secrets()["SecretList"] == []
+    assert main(["validate", "--from-aws"]) == 0
 
 
 @pytest.fixture

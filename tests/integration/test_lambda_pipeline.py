@@ -308,10 +308,11 @@ def test_metrics_for_each_outcome(aws, sink, capsys):
     assert names.count("EventsDuplicate") == 1
     assert ("EventsRejected", {"Reason": "invalid_event"}) in metrics
     assert ("EventsRejected", {"Reason": "unauthorized"}) in metrics
-    assert ("DeliveriesSent", {"ProviderType": "slack"}) in metrics
+    assert ("DeliveryLatency", {"ProviderType": "slack"}) in metrics  # one value per delivery
+    assert "DeliveriesSent" not in names
     assert ("DeliveriesFailed", {"ProviderType": "generic-hmac"}) in metrics
     assert ("DeliveriesRetried", {"ProviderType": "generic-hmac"}) in metrics
-    assert ("DeliveryLatency", {"ProviderType": "slack"}) in metrics
+    assert ("DeliveryLatency", {"ProviderType": "generic-hmac"}) not in metrics  # a failure is no delivery
     assert "DeliveriesDeadLettered" not in names
 
 

@@ -11,7 +11,7 @@ from cfnlint.decode.cfn_yaml import load
 
 ROOT = Path(__file__).resolve().parents[2]
 WANTED = {  # issue 16: events refused, deliveries by type and outcome, latency, dead letters; the failure counters
-    "EventsDuplicate", "EventsRejected", "DeliveriesSent", "DeliveriesSkipped",
+    "EventsDuplicate", "EventsRejected", "DeliveriesSkipped",
     "DeliveriesFailed", "DeliveriesRetried", "DeliveriesDeadLettered", "DeliveryLatency",
     "StatusWriteFailed", "LedgerWriteFailed", "ConfigRefreshFailed", "TemplateErrors", "DigestsDropped",
 }
@@ -82,6 +82,8 @@ def test_dashboard_has_latency_percentiles_dead_letters_and_queue_age():
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in referenced(queue)
     by_outcome = json.dumps(widgets["Deliveries by provider type and outcome"])
     assert "{fluxnotify,ProviderType}" in by_outcome and "Dim.ProviderType" in by_outcome
+    # delivered: the number of DeliveryLatency values (one per delivery), not a metric of its own
+    assert "MetricName=\\\"DeliveryLatency\\\"', 'SampleCount'" in by_outcome
     for widget in widgets.values():  # grid of 24 columns, every widget with a region
         assert widget["x"] + widget["width"] <= 24 and widget["properties"]["region"] == "sub-value"
 

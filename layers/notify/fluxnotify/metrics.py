@@ -5,9 +5,9 @@ Names (namespace ``fluxnotify``):
 * receiver: ``EventsDuplicate``, ``EventsRejected`` (dimension ``Reason``) — an accepted
   event adds none: the dashboard counts requests and queued events with AWS's own metrics
   (API Gateway ``Count``, SQS ``NumberOfMessagesSent``), which cost nothing;
-* dispatcher, dimension ``ProviderType``: ``DeliveriesSent``, ``DeliveriesFailed``,
-  ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts) and
-  ``DeliveryLatency`` (milliseconds, sent and failed deliveries);
+* dispatcher, dimension ``ProviderType``: ``DeliveryLatency`` (milliseconds, one value per
+  delivery made: its SampleCount is the number delivered), ``DeliveriesFailed``,
+  ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts);
 * dispatcher, no dimension: ``StatusWriteFailed`` (delivery status not recorded,
   state/status.py).
 
@@ -15,7 +15,7 @@ Names (namespace ``fluxnotify``):
   ``TemplateErrors`` (``ProviderType``), ``DigestsDropped`` (``Alert``).
 
 Each is read by the dashboard (template.yaml), and a metric costs only in the hours it is
-sent: in normal operation only ``DeliveriesSent`` and ``DeliveryLatency`` (and skips and
+sent: in normal operation only ``DeliveryLatency`` (and skips and
 duplicates when they happen) are sent; the failure counters cost nothing until something
 fails. No metric repeats what Lambda, SQS or API Gateway already measure (cold starts are
 Lambda's ``Init Duration``).

@@ -187,6 +187,25 @@ def rank(outcome: str) -> int:
     return _RANK.get(outcome, 0)
 
 
+def merge(into: ObjectStatus, other: ObjectStatus) -> ObjectStatus:
+    """``other``'s status added to ``into`` (a Provider's or Alert's from its (Alert,
+    Provider) pairs): the newest of each last-* group, counts summed."""
+    if other.last_at is not None and (into.last_at is None or (other.last_at, rank(other.last_outcome))
+                                      >= (into.last_at, rank(into.last_outcome))):
+        into.last_at, into.last_outcome, into.last_detail = other.last_at, other.last_outcome, other.last_detail
+        into.provider_type, into.provider = other.provider_type or into.provider_type, other.provider
+    if other.last_error_at is not None and (into.last_error_at is None or other.last_error_at >= into.last_error_at):
+        into.last_error_at, into.last_error = other.last_error_at, other.last_error
+    if other.delivered_at is not None and (into.delivered_at is None or other.delivered_at >= into.delivered_at):
+        into.delivered_at, into.delivered_object = other.delivered_at, other.delivered_object
+        into.delivered_reason = other.delivered_reason
+    into.provider_type = into.provider_type or other.provider_type
+    for mine, theirs in ((into.last_hour, other.last_hour), (into.last_day, other.last_day)):
+        for outcome, n in theirs.items():
+            mine[outcome] = mine.get(outcome, 0) + n
+    return into
+
+
 def _later(outcome: Outcome, than: Outcome | None) -> bool:
     return than is None or outcome.at >= than.at  # a batch's outcomes come in any order
 

@@ -39,6 +39,7 @@ from fluxnotify.state.status import (
     Outcome,
     SafeRecorder,
     changes_by_pair,
+    merge,
     rank,
     sort_key,
     window_counts,
@@ -154,7 +155,7 @@ class DynamoStatus(SafeRecorder):
             pair = _pair_status(items, now)
             for kind, key in (("Provider", provider), ("Alert", alert)):
                 if key:
-                    found[(kind, key)] = _merge(found.get((kind, key)), pair, kind, key)
+                    merge(found.setdefault((kind, key), ObjectStatus(kind=kind, key=key)), pair)
         return sorted(found.values(), key=sort_key)
 
     def _items(self, now: float):
@@ -253,26 +254,6 @@ def _pair_status(items: list[dict[str, Any]], now: float) -> ObjectStatus:
     status.provider_type = status.provider_type or head.get("provider_type", "")
     status.provider = next((item.get("provider", "") for item in items), "")
     return status
-
-
-def _merge(into: ObjectStatus | None, pair: ObjectStatus, kind: str, key: str) -> ObjectStatus:
-    """A Provider's or Alert's status from its pairs: the newest of each group, counts summed."""
-    if into is None:
-        into = ObjectStatus(kind=kind, key=key)
-    if pair.last_at is not None and (into.last_at is None or (pair.last_at, rank(pair.last_outcome))
-                                     >= (into.last_at, rank(into.last_outcome))):
-        into.last_at, into.last_outcome, into.last_detail = pair.last_at, pair.last_outcome, pair.last_detail
-        into.provider_type, into.provider = pair.provider_type or into.provider_type, pair.provider
-    if pair.last_error_at is not None and (into.last_error_at is None or pair.last_error_at >= into.last_error_at):
-        into.last_error_at, into.last_error = pair.last_error_at, pair.last_error
-    if pair.delivered_at is not None and (into.delivered_at is None or pair.delivered_at >= into.delivered_at):
-        into.delivered_at, into.delivered_object = pair.delivered_at, pair.delivered_object
-        into.delivered_reason = pair.delivered_reason
-    into.provider_type = into.provider_type or pair.provider_type
-    for mine, theirs in ((into.last_hour, pair.last_hour), (into.last_day, pair.last_day)):
-        for outcome, n in theirs.items():
-            mine[outcome] = mine.get(outcome, 0) + n
-    return into
 
 
 def _hour(pk: str) -> int:
