@@ -176,9 +176,9 @@ def metric_catalogue(provider_types: int = 3, alerts: int = 3) -> int:
     from fluxnotify.ingress.receiver import REJECTION_REASONS
 
     receiver = 1 + len(REJECTION_REASONS)  # Duplicate; Rejected per Reason
-    # Per ProviderType: 5 delivery counts, the latency, TemplateErrors; 3 without a dimension;
-    # DigestsDropped per Alert.
-    dispatcher = 7 * provider_types + 3 + alerts
+    # Per ProviderType: the latency (it counts deliveries), 4 failure and skip counts,
+    # TemplateErrors; 3 without a dimension; DigestsDropped per Alert.
+    dispatcher = 6 * provider_types + 3 + alerts
     return receiver + dispatcher
 
 
