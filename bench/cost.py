@@ -35,8 +35,7 @@ Assumptions (the scenarios):
   SECRETS_TTL (3600 s) as many times per Secret as measured in the first batch (concurrent
   records; at A one record at a time: once).
 * Logs kept 30 days: a month's ingestion stored for a month (uncompressed: an upper bound);
-  per invocation Lambda's START/END/REPORT lines when the template's PlatformLogLevel
-  default lets them through (INFO; not at WARN), per request one API access log line (the
+  per invocation Lambda's START/END/REPORT lines, per request one API access log line (the
   template's format with typical values). EMF documents are logs too.
 * API Gateway bills per request up to 512 KB: every event (at most MaxBodyBytes, 256 KB by
   default) is one. SSM standard parameters and their standard-throughput reads are free (the
@@ -182,13 +181,6 @@ def metric_catalogue(provider_types: int = 3, alerts: int = 3) -> int:
     return receiver + dispatcher
 
 
-def platform_line_bytes() -> int:
-    """Lambda's START/END/REPORT per invocation, if the template's default lets them through."""
-    template = (ROOT / "template.yaml").read_text()
-    level = re.search(r"PlatformLogLevel:\n(?:\s+.*\n)*?\s+Default: (\w+)", template)
-    return len(PLATFORM_LINES) if level is None or level.group(1) in ("DEBUG", "INFO") else 0
-
-
 def memory_sizes() -> dict[str, int]:
     """The template's MemorySize defaults per function (ReceiverMemorySize, DispatcherMemorySize)."""
     template = (ROOT / "template.yaml").read_text()
@@ -229,7 +221,7 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
                    + (token_reads + secret_reads) * p["secretsmanager_per_10k_calls"] / 1e4)
     dispatcher_log = m["log_bytes"]["dispatcher"] if s.batch > 1 else m["log_bytes"]["dispatcher1"]
     log_bytes = s.events * (m["log_bytes"]["receiver"] + dispatcher_log + access_log_bytes()) + (
-        (s.events + invocations) * platform_line_bytes())
+        (s.events + invocations) * len(PLATFORM_LINES))
     log_gb = log_bytes / 1024**3
     always, sometimes = m["emf_seen"], metric_catalogue() - m["emf_seen"]
     metrics = (always + sometimes * FAILURE_HOURS / HOURS) * p["custom_metric_month"]
@@ -288,8 +280,7 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
             f"(AWS requests held {m['aws_ms']:g} ms, providers answering in {m['provider_ms']:g} ms).",
             f"- Log bytes per event: receiver {logs['receiver']:.0f}, dispatcher {logs['dispatcher']:.0f} "
             f"(batches of 10) / {dispatcher1} (one record per invocation); access log {access_log_bytes()} "
-            f"per request; Lambda platform lines {platform_line_bytes()} per invocation "
-            f"(PlatformLogLevel INFO: {len(PLATFORM_LINES)}).",
+            f"per request; Lambda platform lines {len(PLATFORM_LINES)} per invocation.",
             f"- Custom metrics: {metric_catalogue()} in the catalogue, {m['emf_seen']} sent in this run "
             f"(priced for the month; the others for {FAILURE_HOURS} hours); {alarms_in_template()} alarms.",
             f"- Peak memory (tests/costmemory.py: each handler in a process of its own, AWS outside it): "

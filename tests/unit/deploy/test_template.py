@@ -151,19 +151,3 @@ def test_every_checkov_skip_is_justified_here_and_in_the_docs(template):
     assert skipped
     for check in skipped:
         assert check in docs, f"{check} is skipped in template.yaml but not explained in docs/aws.md"
-
-
-def test_lambda_platform_lines_are_off_and_application_lines_follow_log_level(template):
-    """Issue 23: START/END/REPORT are a third of a one-event invocation's log bytes. JSON
-    format with SystemLogLevel WARN drops them; ApplicationLogLevel follows LogLevel, so
-    Lambda's filter never hides what LOG_LEVEL lets through (DEBUG stays DEBUG)."""
-    cfn = transformed()
-    for name in ("ReceiverFunction", "DispatcherFunction"):
-        config = cfn["Resources"][name]["Properties"]["LoggingConfig"]
-        assert config == {"LogFormat": "JSON", "SystemLogLevel": {"Ref": "PlatformLogLevel"},
-                          "ApplicationLogLevel": {"Fn::FindInMap": ["LambdaLogLevel", {"Ref": "LogLevel"}, "Level"]}}
-    assert template["Parameters"]["PlatformLogLevel"]["Default"] == "WARN"
-    levels = template["Mappings"]["LambdaLogLevel"]
-    assert set(levels) == set(template["Parameters"]["LogLevel"]["AllowedValues"])
-    assert {name: level["Level"] for name, level in levels.items()} == {
-        "DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
