@@ -9,15 +9,12 @@ Names (namespace ``fluxnotify``):
   delivery made: its SampleCount is the number delivered), ``DeliveriesFailed``,
   ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts);
 * dispatcher, no dimension: ``StatusWriteFailed`` (delivery status not recorded,
-  state/status.py).
-
-* dispatcher, no dimension: ``ConfigRefreshFailed`` and ``LedgerWriteFailed``; and
-  ``TemplateErrors`` (``ProviderType``), ``DigestsDropped`` (``Alert``).
+  state/status.py), ``ConfigRefreshFailed``, ``LedgerWriteFailed``; and ``TemplateErrors``
+  (``ProviderType``), ``DigestsDropped`` (``Alert``).
 
 Each is read by the dashboard (template.yaml), and a metric costs only in the hours it is
-sent: in normal operation only ``DeliveryLatency`` (and skips and
-duplicates when they happen) are sent; the failure counters cost nothing until something
-fails. No metric repeats what Lambda, SQS or API Gateway already measure (cold starts are
+sent: in normal operation only ``DeliveryLatency`` is (skips and duplicates when they
+happen); the failure counters cost nothing until something fails. No metric repeats what Lambda, SQS or API Gateway already measure (cold starts are
 Lambda's ``Init Duration``).
 
 The local stack uses ``NullMetrics``; Lambda handlers use ``EmfMetrics``, which adds up

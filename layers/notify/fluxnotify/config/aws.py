@@ -7,8 +7,10 @@ Refreshes are cheap and never fatal once a snapshot exists (config/snapshot.py):
   whole configuration re-read, as one snapshot;
 * Secrets are read on first use and kept until the configuration changes (``fluxnotify
   import`` bumps the marker for a changed Secret too) or SECRETS_TTL (default 3600 s, a
-  safety net for Secrets edited by hand) passes; concurrent first uses of a Secret (a batch's records, right after
-  a refresh) share one read, its value or its failure (single flight per Secret and refresh);
+  safety net for Secrets edited by hand) passes; concurrent first uses of a Secret (a
+  batch's records, right after a refresh) share one read, its value or its failure (single
+  flight per Secret and refresh); with SECRET_STORE=ssm (the default) a Secret not in SSM
+  is read from Secrets Manager, where stacks from before that default keep them;
 * AWS calls retry throttling with botocore's adaptive mode and short timeouts; a refresh
   that still fails keeps the last good snapshot (a log line and ``ConfigRefreshFailed``)
   and a failed secret read keeps the last value read, if any.

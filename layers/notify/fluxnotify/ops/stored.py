@@ -115,7 +115,8 @@ class Stored:
     """What is stored under the prefixes, read lazily and cached for one command."""
 
     def __init__(self, ssm, secrets, config_prefix: str, secrets_prefix: str):
-        self._fallback, self._fallback_read = None, []  # with ssm: Secrets Manager, where the dispatcher also looks
+        self._fallback: Any = None  # with ssm: Secrets Manager, where the dispatcher also looks
+        self._fallback_read: list[dict[str, str] | None] = []
         if Settings.from_env().secret_store == SSM:  # SECRET_STORE=ssm: Secrets as SecureString parameters
             secrets, self._fallback = SsmSecretsClient(ssm, secrets_prefix), secrets
         self.ssm, self.secrets = ssm, secrets

@@ -172,7 +172,7 @@ def _merged(outcomes: list[Outcome], subjects_of) -> list[Change]:
     for outcome in outcomes:
         for kind, key in subjects_of(outcome):
             change = merged.setdefault((kind, key), Change(kind, key, outcome))
-            if (outcome.at, _RANK.get(outcome.outcome, 0)) >= (change.last.at, _RANK.get(change.last.outcome, 0)):
+            if (outcome.at, rank(outcome.outcome)) >= (change.last.at, rank(change.last.outcome)):
                 change.last = outcome  # at the same instant the worse outcome is the one to show
             if outcome.outcome == DELIVERED and _later(outcome, change.delivered):
                 change.delivered = outcome

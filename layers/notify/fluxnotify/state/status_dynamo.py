@@ -26,6 +26,7 @@ last two days' hour items are listed; then it reads those items with BatchGetIte
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fluxnotify.metrics import Metrics
@@ -107,7 +108,7 @@ class DynamoStatus(SafeRecorder):
         return created
 
     def _update(self, change: Change, hour: int, adds: dict[str, int],
-                groups: list[tuple[str, float, dict[str, Any]]] = ()) -> bool:  # type: ignore[assignment]
+                groups: Sequence[tuple[str, float, dict[str, Any]]] = ()) -> bool:
         alert, provider = change.key.split("#", 1)
         sets: dict[str, Any] = {"alert": alert, "provider": provider, "hour": hour,
                                 "status_part": f"status#{hour // 24}", "expires_at": (hour + 1) * HOUR + KEPT}
