@@ -124,7 +124,7 @@ def _measure(results: list[TargetResult], metrics: Metrics) -> None:
     for result in results:
         kind = result.provider_type or "unknown"
         counts.update((name, kind) for name in Outcome(result.outcome).metric_names)
-        if result.outcome != Outcome.SKIPPED:
+        if result.outcome == Outcome.DELIVERED:  # its SampleCount is the deliveries: no second metric to pay for
             metrics.milliseconds("DeliveryLatency", result.seconds * 1000, {"ProviderType": kind})
     for (name, kind), count in counts.items():
         metrics.count(name, {"ProviderType": kind}, count)

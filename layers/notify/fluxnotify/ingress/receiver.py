@@ -91,12 +91,11 @@ class Receiver:
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         response = self._handle(method, path, headers, body)
-        self.metrics.count("EventsReceived")
-        if response.status == 202:
-            self.metrics.count("EventsQueued")
-        elif response.status == 429:
+        # An accepted event adds no metric (and so no log line): AWS counts requests and queued
+        # messages for free (the dashboard reads those); refusals are ours to count.
+        if response.status == 429:
             self.metrics.count("EventsDuplicate")
-        else:
+        elif response.status != 202:
             self.metrics.count("EventsRejected", {"Reason": REJECTION_REASONS.get(response.status, str(response.status))})
         return response
 
@@ -172,7 +171,7 @@ class Receiver:
             logger.info("duplicate event refused", extra={"object": _object(event)})
             return _error(429, f"duplicate event inside the rate-limit window (until {reset}); {WINDOW_HINT}",
                           **limit_headers, **{"Retry-After": reset})
-        # Accepted events are counted (EventsQueued) and in the access log: their line is for debugging.
+        # Accepted events are counted by SQS (NumberOfMessagesSent) and in the access log: this line is for debugging.
         logger.debug("event queued", extra={"object": _object(event), "message_id": envelope.id, "cluster": cluster})
         body = json.dumps({"status": "queued", "id": envelope.id})
         return HttpResponse(202, body, {"Content-Type": "application/json", **limit_headers})
