@@ -117,9 +117,12 @@ class Planner:
         return config
 
 
+_DELIVER = Outcome.DELIVERED  # a module constant: an Enum's attribute costs a lookup per stage
+
+
 def _run(stages: tuple[Stage, ...], item: Planned, ctx: Context) -> Planned:
     for stage in stages:
-        if item.outcome != Outcome.DELIVERED:
+        if item.outcome != _DELIVER:
             break
         item = stage.run(item, ctx)
     return item
