@@ -10,7 +10,7 @@ error in ``error``); RETRY — an unexpected error (a bug or a failed Secret rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -23,6 +23,8 @@ from fluxnotify.model.manifests import Alert, Provider
 from fluxnotify.state.incidents import IncidentStore, Step
 from fluxnotify.state.onchange import OnChangeStore
 from fluxnotify.state.silences import SilenceSource
+
+NO_EXTENSIONS = AlertExtensions()
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Planned:
     event: Event | None = None  # the provider's view: merged metadata, templated message
     config: ProviderConfig | None = None
     module: ModuleType | None = None
-    ext: AlertExtensions = field(default_factory=AlertExtensions)
+    ext: AlertExtensions = NO_EXTENSIONS  # frozen: one shared default, not one built per plan item
     template_error: str | None = None  # the template failed: the original message is sent
     reply: bool = False  # thread stage: post through the thread store
     error: BaseException | None = None
