@@ -48,9 +48,13 @@ class MemoryQueue:
 
 
 class CountedWrites:
-    """The status table's side of BatchedStatus: counts the merged writes a flush would make."""
+    """The status table's side of BatchedStatus: counts the merged writes a flush would make,
+    merged per (Alert, Provider) pair as DynamoStatus merges them."""
 
     def __init__(self):
+        from fluxnotify.state.status import changes_by_pair
+
+        self.changes = changes_by_pair
         self.writes = 0
 
     def write_change(self, change) -> None:
