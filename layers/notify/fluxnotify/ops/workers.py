@@ -1,5 +1,11 @@
 """Dispatcher worker threads of the local stack: SQLite queue → Dispatcher → providers.
 
+Each worker takes up to BATCH messages at a time (one transaction), delivers them, writes
+their delivery status in one transaction (``StatusPerBatch``) and deletes them in one: a few
+writes per batch instead of several per message, so the dispatcher holds the database's write
+lock briefly and seldom while the receiver commits events. A message handed out for the first
+time skips the ledger read (nothing can be in it yet), as on Lambda.
+
 A worker never dies of a store error (a lock held by another program, a full disk, the file
 gone): it logs the first failure of a streak, backs off (up to MAX_BACKOFF) and goes on, and
 logs again once the store works. Messages are deleted only after they were handled, so
@@ -12,16 +18,19 @@ import logging
 import threading
 import time
 
+from fluxnotify.delivery.batch import Deadline
 from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.delivery.stages import digests
 from fluxnotify.queue.sqlite import SqliteQueue
 from fluxnotify.settings import Settings
+from fluxnotify.state.status import Outcome, SafeRecorder, outcomes_of
 from fluxnotify.state.stores import Stores
 
 logger = logging.getLogger(__name__)
 
 MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
 MAX_BACKOFF = 2.0
+BATCH = 25  # messages a worker takes at once
 
 
 class DispatchWorkers:
@@ -34,6 +43,8 @@ class DispatchWorkers:
         settings = settings or Settings()
         self.visibility_timeout = settings.visibility_timeout
         stores = Stores.sqlite(queue.db)
+        assert isinstance(stores.status, SafeRecorder)  # SqliteStatus
+        self.status = stores.status = StatusPerBatch(stores.status)
         self.dispatcher = Dispatcher(store, queue, dead, settings, stores=stores)
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
@@ -98,8 +109,9 @@ class DispatchWorkers:
 
     def _poll(self) -> None:
         self._sweep()
-        messages = self.queue.receive(max_messages=10, visibility_timeout=self.visibility_timeout)
+        messages = self.queue.receive(max_messages=BATCH, visibility_timeout=self.visibility_timeout)
         handled = [message.id for message in messages if self._process(message)]
+        self.status.flush()
         # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
         self._until_done(lambda: self.queue.delete_many(handled))
         if not messages:
@@ -115,7 +127,7 @@ class DispatchWorkers:
             self._until_done(lambda: self._dead_letter(message.id, letter))
             return False
         try:
-            self.dispatcher.handle(message.body, message.id)
+            self.dispatcher.handle(message.body, message.id, Deadline(first_receipt=message.receive_count == 1))
         except Exception:
             # The follow-up could not be written: leave the message to reappear later.
             logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
@@ -127,3 +139,35 @@ class DispatchWorkers:
             if letter is not None:
                 self.dead.send(letter)
             self.queue.delete(message_id)
+
+
+class StatusPerBatch:
+    """The delivery status of a worker's batch, written in one transaction at ``flush``.
+
+    Status is a view (the status page): a write that fails is logged and counted by the store
+    (like SafeRecorder.record), never retried, and never holds a delivery up."""
+
+    def __init__(self, store: SafeRecorder):
+        self.store = store
+        self._outcomes: list[Outcome] = []
+        self._lock = threading.Lock()
+
+    def record(self, event, envelope, results) -> None:
+        try:
+            outcomes = outcomes_of(event, envelope, results)
+        except Exception as err:
+            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
+            return
+        with self._lock:
+            self._outcomes += outcomes
+
+    def flush(self, timeout: float | None = None) -> None:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        try:
+            self.store.write(outcomes)
+        except Exception as err:
+            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
+            self.store.metrics.count("StatusWriteFailed")

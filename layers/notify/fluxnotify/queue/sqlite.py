@@ -181,6 +181,11 @@ class SqliteQueue:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,))[0][0]
 
+    def due(self) -> int:
+        """Messages visible now: waiting to be taken (not delayed, not being handled)."""
+        return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue = ? AND visible_at <= ?",
+                               (self.name, time.time()))[0][0]
+
     def next_visible_in(self) -> float | None:
         row = self.db.execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (self.name,))
         return None if row[0][0] is None else max(0.0, row[0][0] - time.time())
