@@ -222,13 +222,13 @@ def child_main(config_in, database, workers, settings, parent_pid, beat) -> None
     from fluxnotify.ops.logs import configure_logging
     from fluxnotify.ops.reload import LiveStore
     from fluxnotify.ops.workers import DispatchWorkers
-    from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+    from fluxnotify.queue.sqlite import Checkpointer, SqliteDatabase, SqliteQueue
     from fluxnotify.settings import Settings
 
     configure_logging("INFO")
     store = LiveStore((_read_config(config_in) or (0, []))[1])
     threading.Thread(target=_follow_config, args=(config_in, store, beat), name="config", daemon=True).start()
-    db = SqliteDatabase(database)
+    db = SqliteDatabase(database, autocheckpoint=Checkpointer.FALLBACK_PAGES)  # serve checkpoints
     pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, Settings(**settings),
                            idle_poll=0.01).start()
     beat(b"ready")

@@ -32,7 +32,7 @@ from fluxnotify.ops.health import health
 from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
 from fluxnotify.ops.reload import LiveConfig, LiveStore, Loaded
 from fluxnotify.ops.statuspage import StatusPage
-from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
+from fluxnotify.queue.sqlite import Checkpointer, DatabaseGone, SqliteDatabase, SqliteQueue
 from fluxnotify.settings import Settings
 from fluxnotify.state.dedup import NoDedup, SqliteDedup
 
@@ -86,7 +86,9 @@ class LocalStack:
             raise
         if reset_db:
             reset_database(database)
-        self.db = SqliteDatabase(database, busy_timeout=RECEIVER_LOCK_TIMEOUT)
+        self.db = SqliteDatabase(database, busy_timeout=RECEIVER_LOCK_TIMEOUT,
+                                 autocheckpoint=Checkpointer.FALLBACK_PAGES)
+        self.checkpointer = Checkpointer(database)
         self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
         self.queue = SqliteQueue(self.db, "events")
         self.dead = SqliteQueue(self.db, "dead")
@@ -113,6 +115,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         # This process owns the file: messages claimed by a previous (crashed) run are due now.
         self.queue.release_claimed()
+        self.checkpointer.start()
         if self.workers is not None:
             self.workers.start()
         if self.dispatcher_process is not None:
@@ -132,6 +135,7 @@ class LocalStack:
             self.workers.stop()
         if self.dispatcher_process is not None:
             self.dispatcher_process.stop()
+        self.checkpointer.stop()
         self.lock.release()
 
     def reload(self) -> None:
