@@ -147,6 +147,14 @@ class Usage:
             self.peak_rss_mb = max(self.peak_rss_mb, sum(_rss_mb(p) for p in pids))
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's exited children (the load generator's runs)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
@@ -204,11 +212,15 @@ def _one(serve_pid, sink, sink_port, workdir, port, body, concurrency, duration)
     """One measured run after a warm-up; the queue is drained before it starts."""
     load(port, body, concurrency, duration=1.0, warmup=0)
     with Backlog(workdir / "bench.db", sink_port) as backlog, Usage(serve_pid, {"sink": sink.pid}) as usage:
+        children = _children_cpu()
         outcome = load(port, body, concurrency, duration=duration, warmup=0)
+        generator = _children_cpu() - children  # wrk (or loadgen.py), once it has exited
     backlog.drain()
     backlog.close()
     # CPU per accepted event: over the load and the drain after it (the dispatcher's share comes late).
     spent = {name: seconds - usage.cpu_before.get(name, 0.0) for name, seconds in usage.cpu().items()}
+    spent["load generator"] = generator
+    usage.split["load generator"] = round(100 * generator / usage.seconds, 1)
     per_event = {name: round(1e6 * seconds / backlog.accepted) if backlog.accepted else None
                  for name, seconds in spent.items()}
     return {**outcome, **backlog.summary(), "cpu_percent": usage.split, "cpu_us_per_event": per_event,
