@@ -70,6 +70,13 @@ class SqliteDatabase:
                 self.check_file()
             return self.connection.execute(sql, params).fetchall()
 
+    def changes(self, sql: str, params: tuple = ()) -> int:
+        """A write; the number of rows it changed."""
+        with self.lock:
+            if not self.connection.in_transaction:
+                self.check_file()
+            return self.connection.execute(sql, params).rowcount
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error; an inner one is a savepoint, so
