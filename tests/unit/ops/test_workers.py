@@ -13,6 +13,7 @@ from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
 from fluxnotify.ops.workers import BATCH, DispatchWorkers, StatusPerBatch
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
+from fluxnotify.settings import Settings
 
 
 class FlakyQueue(SqliteQueue):
@@ -139,3 +140,21 @@ def test_a_failing_status_write_is_logged_and_counted_never_raised(caplog):
     assert any("delivery status not recorded" in r.getMessage() for r in caplog.records)
     status.flush()  # nothing left: no second write
     assert store.metrics.counts == ["StatusWriteFailed"]
+
+
+def test_messages_not_started_in_half_the_visibility_timeout_go_back_untouched(tmp_path, sink):
+    sink.handler = lambda request: (time.sleep(0.3), (200, {}, b""))[1]  # a slow provider
+    db = SqliteDatabase(str(tmp_path / "q.db"))
+    queue, dead = SqliteQueue(db, "events"), SqliteQueue(db, "dead")
+    for i in range(5):
+        queue.send(envelope(i))
+    settings = Settings(visibility_timeout=1.0)
+    workers = DispatchWorkers(FileStore(load_yaml(MANIFESTS.format(url=sink.url))), queue, dead, 1, settings)
+    workers._poll()  # takes all 5; delivers two (0.6 s > 0.5 s), hands three back
+    assert len(sink.requests) == 2
+    left = queue.receive(max_messages=10, visibility_timeout=60)
+    assert len(left) == 3 and all(message.receive_count == 1 for message in left)  # as if never taken
+    queue.release([message.id for message in left])
+    while queue.count():
+        workers._poll()
+    assert sorted(r.json()["message"] for r in sink.requests) == [f"m{i}" for i in range(5)]  # each once

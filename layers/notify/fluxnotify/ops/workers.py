@@ -1,6 +1,8 @@
 """Dispatcher worker threads of the local stack: SQLite queue → Dispatcher → providers.
 
-Each worker takes up to BATCH messages at a time (one transaction), delivers them, writes
+Each worker takes up to BATCH messages at a time (one transaction), delivers them one after
+another (messages it has not started when half the visibility timeout has passed go back to
+the queue untouched, so a slow provider never lets a claim run out under a delivery), writes
 their delivery status in one transaction (``StatusPerBatch``) and deletes them in one: a few
 writes per batch instead of several per message, so the dispatcher holds the database's write
 lock briefly and seldom while the receiver commits events. A message handed out for the first
@@ -109,11 +111,20 @@ class DispatchWorkers:
 
     def _poll(self) -> None:
         self._sweep()
+        claimed_at = time.monotonic()
         messages = self.queue.receive(max_messages=BATCH, visibility_timeout=self.visibility_timeout)
-        handled = [message.id for message in messages if self._process(message)]
+        handled: list[str] = []
+        untouched: list[str] = []
+        for message in messages:
+            if time.monotonic() - claimed_at > self.visibility_timeout / 2:
+                untouched.append(message.id)  # slow deliveries: give the rest back before their claim ends
+            elif self._process(message):
+                handled.append(message.id)
         self.status.flush()
         # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
         self._until_done(lambda: self.queue.delete_many(handled))
+        if untouched:
+            self._until_done(lambda: self.queue.release(untouched))
         if not messages:
             next_in = self.queue.next_visible_in()
             wait = self.idle_poll if next_in is None else min(self.idle_poll, max(next_in, 0.005))

@@ -210,6 +210,15 @@ class SqliteQueue:
             )
             return cursor.rowcount
 
+    def release(self, message_ids: list[str]) -> None:
+        """Hand claimed messages back unhandled: visible now, their receipt not counted."""
+        rows = [(time.time(), message_id, self.name) for message_id in message_ids]
+        with self.db.transaction() as connection:
+            connection.executemany("UPDATE messages SET visible_at = ?, receive_count = MAX(receive_count - 1, 0)"
+                                   " WHERE id = ? AND queue = ?", rows)
+        with self.db.changed:
+            self.db.changed.notify_all()
+
     def delete(self, message_id: str) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
