@@ -228,7 +228,8 @@ def child_main(config_in, database, workers, settings, parent_pid, beat) -> None
     configure_logging("INFO")
     store = LiveStore((_read_config(config_in) or (0, []))[1])
     threading.Thread(target=_follow_config, args=(config_in, store, beat), name="config", daemon=True).start()
-    db = SqliteDatabase(database, autocheckpoint=Checkpointer.FALLBACK_PAGES)  # serve checkpoints
+    # serve checkpoints; the dispatcher polls for the write lock between the receiver's commits
+    db = SqliteDatabase(database, autocheckpoint=Checkpointer.FALLBACK_PAGES, poll_lock=True)
     pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, Settings(**settings),
                            idle_poll=0.01).start()
     beat(b"ready")
