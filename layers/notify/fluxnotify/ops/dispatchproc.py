@@ -222,7 +222,8 @@ def child_main(config_in, database, workers, settings, parent_pid, beat) -> None
     from fluxnotify.ops.logs import configure_logging
     from fluxnotify.ops.reload import LiveStore
     from fluxnotify.ops.workers import DispatchWorkers
-    from fluxnotify.queue.sqlite import Checkpointer, SqliteDatabase, SqliteQueue
+    from fluxnotify.queue.checkpoint import Checkpointer
+    from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
     from fluxnotify.settings import Settings
 
     configure_logging("INFO")

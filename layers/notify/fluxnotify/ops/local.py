@@ -32,7 +32,8 @@ from fluxnotify.ops.health import health
 from fluxnotify.ops.httpserver import Answer, HttpServer, error_answer
 from fluxnotify.ops.reload import LiveConfig, LiveStore, Loaded
 from fluxnotify.ops.statuspage import StatusPage
-from fluxnotify.queue.sqlite import Checkpointer, DatabaseGone, SqliteDatabase, SqliteQueue
+from fluxnotify.queue.checkpoint import Checkpointer
+from fluxnotify.queue.sqlite import DatabaseGone, SqliteDatabase, SqliteQueue
 from fluxnotify.settings import Settings
 from fluxnotify.state.dedup import NoDedup, SqliteDedup
 

@@ -1,6 +1,6 @@
-"""queue/sqlite.py's Checkpointer: the WAL is copied into the database file by a thread of its
-own, so a commit (the receiver's event loop, a dispatcher thread) does not checkpoint and sync
-under load; what was committed stays readable throughout."""
+"""queue/checkpoint.py: the WAL is copied into the database file by a thread and connection
+of its own, so a commit (the receiver's event loop, a dispatcher thread) does not checkpoint and
+sync under load; what was committed stays readable throughout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 import sqlite3
 import time
 
-from fluxnotify.queue.sqlite import Checkpointer, SqliteDatabase, SqliteQueue
+from fluxnotify.queue.checkpoint import Checkpointer
+from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 
 
 def test_the_wal_reaches_the_database_file_in_the_background(tmp_path):
