@@ -15,6 +15,8 @@ Assumptions (the scenarios):
 
 * A: 1 M events a month; 4 Secrets (one per Provider, the token secret), 1 cluster.
   B: 100 events/s = 259.2 M a month; 250 Secrets read by the dispatcher + the token secret,
+  the Provider Secrets where the template's default SecretStore keeps them (ssm: SecureString
+  parameters, no storage charge, one KMS decrypt per read; the token secret in Secrets Manager),
   200 clusters. Every event goes to 3 Providers, none is a duplicate, every delivery succeeds
   at the first attempt (no follow-ups, no dead letters).
 * Functions at the template's MemorySize defaults on x86_64 (arm64's price is shown beside);
@@ -30,7 +32,7 @@ Assumptions (the scenarios):
 * Warm environments: A 1 receiver and 1 dispatcher; B 10 receivers and 5 dispatchers (the
   template's MaximumConcurrency). Per environment: the token secret re-read every 300 s,
   the config marker every CONFIG_TTL (60 s, SSM: free), every Secret in use re-read every
-  SECRETS_TTL (900 s) as many times per Secret as measured in the first batch (concurrent
+  SECRETS_TTL (3600 s) as many times per Secret as measured in the first batch (concurrent
   records; at A one record at a time: once).
 * Logs kept 30 days: a month's ingestion stored for a month (uncompressed: an upper bound);
   per invocation Lambda's START/END/REPORT lines, per request one API access log line (the
@@ -38,9 +40,12 @@ Assumptions (the scenarios):
 * API Gateway bills per request up to 512 KB: every event (at most MaxBodyBytes, 256 KB by
   default) is one. SSM standard parameters and their standard-throughput reads are free (the
   calls are counted all the same).
-* Custom metrics: the catalogue of fluxnotify/metrics.py with the 3 provider types (all
-  emitted at some point in a month); the template's alarms, its dashboard and the alarm
-  topic's KMS key (AlarmEmail set). DynamoDB storage, data transfer and X-Ray are left out.
+* Custom metrics: CloudWatch bills a metric for the hours it is sent in. The metrics this
+  run sends (a healthy month: DeliveryLatency per provider type, which also counts them) are
+  priced for the whole month; every other metric of the catalogue (fluxnotify/metrics.py
+  with the 3 provider types, the 7 rejection reasons, 3 Alerts: failures, refusals, skips)
+  for FAILURE_HOURS of it. The template's alarms, its dashboard and the alarm topic's KMS
+  key (AlarmEmail set). DynamoDB storage, data transfer and X-Ray are left out.
 """
 
 from __future__ import annotations
@@ -57,11 +62,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "layers" / "notify")]
 
+from fluxnotify.settings import Settings  # noqa: E402
+
 MONTH = 30 * 24 * 3600
 MB = 256
 AWS_MS, PROVIDER_MS = 5.0, 100.0
-TOKEN_TTL, CONFIG_TTL, SECRETS_TTL = 300, 60, 900
+TOKEN_TTL, CONFIG_TTL = 300, 60
+SECRETS_TTL = 3600  # fluxnotify.settings' default
 POLLERS, LONG_POLL = 5, 20
+HOURS = MONTH / 3600
+FAILURE_HOURS = 73  # a metric sent only when something fails or is refused: 10 % of the month's hours
 PLATFORM_LINES = (  # what Lambda writes per invocation (text format)
     "START RequestId: 6f1c2b7e-3d4a-4b5c-8d9e-0a1b2c3d4e5f Version: $LATEST\n"
     "END RequestId: 6f1c2b7e-3d4a-4b5c-8d9e-0a1b2c3d4e5f\n"
@@ -75,7 +85,7 @@ ACCESS_LOG_VALUES = {  # typical values of the access log's fields
 # The outside review's estimate of the code before issue 23's work (US$ a month), for comparison.
 REVIEW = {"API Gateway HTTP API": (1.00, 259), "Lambda receiver": (0.45, 117), "Lambda dispatcher": (1.66, 86),
           "SQS": (1.46, 145), "DynamoDB status": (15.00, 3888), "DynamoDB ledger": (1.94, 502),
-          "DynamoDB dedup": (1.38, 356), "Secrets Manager": (1.77, 137), "CloudWatch Logs": (1.75, 330),
+          "DynamoDB dedup": (1.38, 356), "Secrets": (1.77, 137), "CloudWatch Logs": (1.75, 330),
           "metrics, alarms, dashboard, key": (12.50, 12.50), "total": (39, 5850)}
 
 
@@ -122,7 +132,8 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
                         + calls.units(phase, service="dynamodb", label=label, unit=unit) / counted_events[phase]
                         for label in ("dedup", "ledger", "status") for unit in ("WRU", "RRU")}
     first = run.durations_ms["dispatcher"][0][0]  # the first batch: cold config and Secrets
-    secret_reads = calls.count("dispatcher")[("secretsmanager", "GetSecretValue")]
+    secret_reads = (calls.count("dispatcher")[("secretsmanager", "GetSecretValue")]
+                    + calls.count("dispatcher", label="secret")[("ssm", "GetParameter")])
     batched = [ms for n, ms in run.durations_ms["dispatcher"][1:] if n == 10]
     alone = [ms for n, ms in run.durations_ms["dispatcher"] if n == 1]
     return {
@@ -130,6 +141,7 @@ def measure(events: int, singles: int = 20, aws_ms: float = AWS_MS, provider_ms:
         "sqs_send_chunks": calls.units("receiver", service="sqs", operation="SendMessage") / events,
         "message_bytes": statistics.mean(run.message_bytes),
         "secret_reads_per_secret": secret_reads / run.secrets_used, "first_batch": first,
+        "secret_store": Settings().secret_store,
         "receiver_ms": statistics.median(ms for _, ms in run.durations_ms["receiver"][1:]),
         "dispatcher_ms": {"10": statistics.median(batched), "1": statistics.median(alone) if alone else None},
         "log_bytes": {"receiver": run.log_bytes.get("receiver", 0) / events,
@@ -159,12 +171,14 @@ def alarms_in_template() -> int:
     return (ROOT / "template.yaml").read_text().count("Type: AWS::CloudWatch::Alarm")
 
 
-def metric_catalogue(provider_types: int = 3) -> int:
+def metric_catalogue(provider_types: int = 3, alerts: int = 3) -> int:
     from fluxnotify.ingress.receiver import REJECTION_REASONS
 
-    receiver = 3 + len(REJECTION_REASONS)  # Received, Queued, Duplicate; Rejected per Reason
-    dispatcher = 6 * provider_types + 3  # 5 counts and the latency per ProviderType; 3 without
-    return receiver + dispatcher + 1  # ColdStart
+    receiver = 1 + len(REJECTION_REASONS)  # Duplicate; Rejected per Reason
+    # Per ProviderType: the latency (it counts deliveries), 4 failure and skip counts,
+    # TemplateErrors; 3 without a dimension; DigestsDropped per Alert.
+    dispatcher = 6 * provider_types + 3 + alerts
+    return receiver + dispatcher
 
 
 def memory_sizes() -> dict[str, int]:
@@ -197,14 +211,21 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
     sqs_requests = (s.events * m["sqs_send_chunks"] + invocations * (batch_chunks + 1)
                     + (POLLERS * MONTH / LONG_POLL if s.idle_polling else 0))
     rereads = m["secret_reads_per_secret"] if s.batch > 1 else 1
-    secret_reads = (s.receiver_envs * MONTH / TOKEN_TTL
-                    + s.dispatcher_envs * MONTH / SECRETS_TTL * s.secrets_used * rereads)
+    token_reads = s.receiver_envs * MONTH / TOKEN_TTL  # Secrets Manager (CloudFormation generates it there)
+    secret_reads = s.dispatcher_envs * MONTH / SECRETS_TTL * s.secrets_used * rereads
+    if m["secret_store"] == "ssm":  # SecureString parameters: no storage charge, a KMS decrypt per read
+        secrets = (p["secretsmanager_secret_month"] + token_reads * p["secretsmanager_per_10k_calls"] / 1e4
+                   + secret_reads * p["kms_per_10k_requests"] / 1e4)
+    else:
+        secrets = (s.secrets * p["secretsmanager_secret_month"]
+                   + (token_reads + secret_reads) * p["secretsmanager_per_10k_calls"] / 1e4)
     dispatcher_log = m["log_bytes"]["dispatcher"] if s.batch > 1 else m["log_bytes"]["dispatcher1"]
     log_bytes = s.events * (m["log_bytes"]["receiver"] + dispatcher_log + access_log_bytes()) + (
         (s.events + invocations) * len(PLATFORM_LINES))
     log_gb = log_bytes / 1024**3
-    fixed = (metric_catalogue() * p["custom_metric_month"] + alarms_in_template() * p["alarm_month"]
-             + p["dashboard_month"] + p["kms_key_month"])
+    always, sometimes = m["emf_seen"], metric_catalogue() - m["emf_seen"]
+    metrics = (always + sometimes * FAILURE_HOURS / HOURS) * p["custom_metric_month"]
+    fixed = metrics + alarms_in_template() * p["alarm_month"] + p["dashboard_month"] + p["kms_key_month"]
     lines = {
         "API Gateway HTTP API": s.events * p["apigateway_http_per_million"] / per_m,
         "Lambda receiver": lambda_cost(p, s.events, m["receiver_ms"], arch, memory_sizes()["receiver"]),
@@ -213,7 +234,7 @@ def price(m: dict, s: Scenario, arch: str = "x86_64") -> dict[str, float]:
         "DynamoDB status": dynamodb("status"),
         "DynamoDB ledger": dynamodb("ledger"),
         "DynamoDB dedup": dynamodb("dedup"),
-        "Secrets Manager": s.secrets * p["secretsmanager_secret_month"] + secret_reads * p["secretsmanager_per_10k_calls"] / 1e4,
+        "Secrets": secrets,
         "CloudWatch Logs": log_gb * (p["logs_ingested_gb"] + p["logs_stored_gb_month"]),
         "metrics, alarms, dashboard, key": fixed,
     }
@@ -251,15 +272,17 @@ def markdown(m: dict, a: dict, b: dict, arm: dict) -> str:
     logs = m["log_bytes"]
     dispatcher1 = f"{logs['dispatcher1']:.0f}" if logs["dispatcher1"] is not None else "–"
     out += ["", f"- DynamoDB units per event: {units}.",
-            f"- First dispatcher batch (10 records, cold): {m['secret_reads_per_secret']:g} GetSecretValue per Secret.",
+            f"- Secrets: the template's default SecretStore `{m['secret_store']}` (the webhook token in "
+            f"Secrets Manager); first dispatcher batch (10 records, cold): {m['secret_reads_per_secret']:g} "
+            "read per Secret.",
             f"- Durations (median, warm): receiver {m['receiver_ms']:.0f} ms; dispatcher batch of 10 "
             f"{m['dispatcher_ms']['10']:.0f} ms, of 1 {m['dispatcher_ms']['1'] or 0:.0f} ms "
             f"(AWS requests held {m['aws_ms']:g} ms, providers answering in {m['provider_ms']:g} ms).",
             f"- Log bytes per event: receiver {logs['receiver']:.0f}, dispatcher {logs['dispatcher']:.0f} "
             f"(batches of 10) / {dispatcher1} (one record per invocation); access log {access_log_bytes()} "
             f"per request; Lambda platform lines {len(PLATFORM_LINES)} per invocation.",
-            f"- Custom metrics: {metric_catalogue()} in the catalogue ({m['emf_seen']} seen in this run); "
-            f"{alarms_in_template()} alarms.",
+            f"- Custom metrics: {metric_catalogue()} in the catalogue, {m['emf_seen']} sent in this run "
+            f"(priced for the month; the others for {FAILURE_HOURS} hours); {alarms_in_template()} alarms.",
             f"- Peak memory (tests/costmemory.py: each handler in a process of its own, AWS outside it): "
             f"receiver {m['memory_mb']['receiver']:.0f} MB, dispatcher {m['memory_mb']['dispatcher']:.0f} MB; "
             f"priced at the template's MemorySize: receiver {memory_sizes()['receiver']} MB, "

@@ -154,6 +154,8 @@ class AwsCalls:
         elif service == "sqs" and operation == "SendMessage":
             size = len(params.get("MessageBody", "").encode())
             calls = [Call(service, operation, self.phase, units=max(1, math.ceil(size / SQS_CHUNK)), unit="chunks")]
+        elif service == "ssm" and operation == "GetParameter" and params.get("WithDecryption"):
+            calls = [Call(service, operation, self.phase, "secret")]  # a SecureString: one KMS decrypt too
         else:
             calls = [Call(service, operation, self.phase)]
         for call in calls:

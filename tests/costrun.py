@@ -36,6 +36,8 @@ from statetable import create_state_table  # noqa: E402
 from test_dispatcher_lambda import FakeContext  # noqa: E402
 from test_lambda_pipeline import Context, api_event, body_of, load_handler  # noqa: E402
 
+from fluxnotify.config.secretstore import SsmSecretsClient  # noqa: E402
+from fluxnotify.settings import Settings  # noqa: E402
 from httpsink import HttpSink  # noqa: E402
 
 MOTO_LOCK = threading.Lock()  # moto answers one request (or item lookup) at a time
@@ -187,16 +189,17 @@ def _deploy(session, sink_url: str, clusters: int, secrets: int) -> list[str]:
     queue = sqs.create_queue(QueueName="events")["QueueUrl"]
     dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
     create_state_table(session.client("dynamodb"))
-    manager = session.client("secretsmanager")
+    manager, ssm = session.client("secretsmanager"), session.client("ssm")
     tokens = {f"cluster-{i:03d}": [f"token-{i:03d}-0123456789abcdef"] for i in range(clusters)}
     token_arn = manager.create_secret(Name="webhook-token", SecretString=json.dumps(tokens))["ARN"]
     values = {"slack": {"address": f"{sink_url}/slack"}, "teams": {"address": f"{sink_url}/teams"},
               "audit": {"address": f"{sink_url}/audit", "token": "hmac-key-42"}}
+    # The Secrets where the template's default SecretStore keeps them, as `fluxnotify import` writes them.
+    store = SsmSecretsClient(ssm, "fluxnotify") if Settings().secret_store == "ssm" else manager
     for name, value in values.items():
-        manager.create_secret(Name=f"fluxnotify/flux-system/{name}-secret", SecretString=json.dumps(value))
+        store.create_secret(Name=f"fluxnotify/flux-system/{name}-secret", SecretString=json.dumps(value))
     for n in range(secrets - len(values)):  # the fleet's other Secrets: stored, not read here
-        manager.create_secret(Name=f"fluxnotify/team-{n % 20}/other-{n}", SecretString='{"token": "x"}')
-    ssm = session.client("ssm")
+        store.create_secret(Name=f"fluxnotify/team-{n % 20}/other-{n}", SecretString='{"token": "x"}')
     for obj in [*(provider(n, k, sink_url) for n, k in PROVIDER_TYPES.items()), *map(alert, PROVIDER_TYPES)]:
         ssm.put_parameter(Name=f"/fluxnotify/flux-system/{obj['kind']}/{obj['metadata']['name']}",
                           Type="String", Value=json.dumps(obj))

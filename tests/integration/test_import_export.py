@@ -139,8 +139,21 @@ def aws(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("CONFIG_PREFIX", raising=False)
     monkeypatch.delenv("SECRETS_PREFIX", raising=False)
+    # These tests keep Secrets in Secrets Manager (a stack deployed with SecretStore=secretsmanager);
+    # the default store, SSM SecureString, is tested in tests/unit/config/test_aws_snapshot.py and below.
+    monkeypatch.setenv("SECRET_STORE", "secretsmanager")
     with mock_aws():
         yield {"ssm": boto3.client("ssm"), "secrets": boto3.client("secretsmanager")}
+
+
+def test_by_default_import_stores_secrets_where_the_dispatcher_reads_them(aws, write, monkeypatch, capsys):
+    """SECRET_STORE's default is the template's SecretStore default: SSM SecureString."""
+    monkeypatch.delenv("SECRET_STORE")
+    assert main(["import", "-f", write(manifests())]) == 0
+    stored = aws["ssm"].get_parameter(Name="/fluxnotify-secrets/flux-system/slack-url", WithDecryption=True)
+    assert stored["Parameter"]["Type"] == "SecureString"
+    assert aws["secrets"].list_secrets()["SecretList"] == []
+    assert main(["validate", "--from-aws"]) == 0
 
 
 @pytest.fixture
@@ -572,3 +585,19 @@ def test_prune_with_an_empty_file_removes_everything_fluxnotify_stored(aws, writ
     assert out.splitlines()[-1] == "total: 0 new, 0 changed, 0 unchanged, 6 pruned"
     assert parameters(aws) == {}
     assert secret_names(aws) == {"webhook-token"}
+
+
+def test_validate_from_aws_sees_a_secret_still_in_secrets_manager_as_the_dispatcher_does(aws, write, monkeypatch,
+                                                                                          capsys):
+    """A stack from before SecretStore=ssm: its Secrets in Secrets Manager. The dispatcher
+    reads them there (config/aws.py), so validate --from-aws finds them too, and a message
+    never shows their values; import then stores them in SSM."""
+    assert main(["import", "-f", write(manifests())]) == 0  # SECRET_STORE=secretsmanager (the fixture)
+    monkeypatch.delenv("SECRET_STORE")  # the default: ssm
+    capsys.readouterr()
+    assert main(["validate", "--from-aws"]) == 0
+    out = capsys.readouterr().out
+    assert "Ready=False" not in out and "0 not Ready" in out and HMAC_SECRET not in out
+    assert main(["import", "-f", write(manifests())]) == 0
+    moved = aws["ssm"].get_parameter(Name="/fluxnotify-secrets/flux-system/slack-url", WithDecryption=True)
+    assert moved["Parameter"]["Type"] == "SecureString"

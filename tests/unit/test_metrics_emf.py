@@ -23,7 +23,7 @@ def test_counts_are_summed_and_latencies_listed_per_dimension_set():
     metrics.count("DeliveriesSent", {"ProviderType": "github"}, 2)
     found = documents(metrics)
     by_type = {d.get("ProviderType"): d for d in found}
-    assert set(by_type) == {None, "github", "slack"}
+    assert set(by_type) == {"github", "slack"}  # no document without a dimension: no ColdStart
     assert by_type["slack"]["DeliveriesSent"] == 3
     assert by_type["slack"]["DeliveryLatency"] == [12.5, 12.5, 12.5]
     assert by_type["github"]["DeliveriesSent"] == 2
@@ -31,18 +31,18 @@ def test_counts_are_summed_and_latencies_listed_per_dimension_set():
     assert directive["Dimensions"] == [["ProviderType"]]
     assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {
         "DeliveriesSent": "Count", "DeliveryLatency": "Milliseconds"}
-    assert by_type[None]["ColdStart"] == 1
 
 
-def test_cold_start_only_once_and_nothing_left_after_a_flush():
+def test_nothing_is_printed_without_data_and_nothing_is_left_after_a_flush():
     metrics = EmfMetrics()
-    documents(metrics)
+    assert documents(metrics) == []  # an invocation that measured nothing costs no log line
+    metrics.count("EventsDuplicate")
+    assert len(documents(metrics)) == 1
     assert documents(metrics) == []
 
 
 def test_more_than_100_latencies_take_several_documents():
     metrics = EmfMetrics()
-    metrics._cold = False
     for i in range(250):
         metrics.milliseconds("DeliveryLatency", i, {"ProviderType": "generic"})
     metrics.count("DeliveriesSent", {"ProviderType": "generic"}, 250)

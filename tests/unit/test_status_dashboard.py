@@ -10,9 +10,10 @@ from pathlib import Path
 from cfnlint.decode.cfn_yaml import load
 
 ROOT = Path(__file__).resolve().parents[2]
-WANTED = {  # issue 16: events in and refused, deliveries by type and outcome, latency, dead letters
-    "EventsReceived", "EventsQueued", "EventsDuplicate", "EventsRejected", "DeliveriesSent", "DeliveriesSkipped",
+WANTED = {  # issue 16: events refused, deliveries by type and outcome, latency, dead letters; the failure counters
+    "EventsDuplicate", "EventsRejected", "DeliveriesSkipped",
     "DeliveriesFailed", "DeliveriesRetried", "DeliveriesDeadLettered", "DeliveryLatency",
+    "StatusWriteFailed", "LedgerWriteFailed", "ConfigRefreshFailed", "TemplateErrors", "DigestsDropped",
 }
 
 
@@ -53,8 +54,23 @@ def emitted_names() -> set[str]:
 def test_dashboard_shows_every_wanted_fluxnotify_metric():
     widgets = dashboard()["widgets"]
     ours = {name for widget in widgets for namespace, name in referenced(widget) if namespace == "fluxnotify"}
-    assert WANTED <= ours, WANTED - ours
+    assert ours == WANTED, ours ^ WANTED  # every metric fluxnotify emits is read here (issue 23: no other)
     assert ours <= emitted_names(), "the dashboard names a metric fluxnotify does not emit"
+
+
+def test_every_metric_the_code_emits_is_on_the_dashboard():
+    """A metric costs $0.30 a month in every hour it is sent: none that nothing reads."""
+    package = ROOT / "layers/notify/fluxnotify"
+    code = "\n".join(path.read_text() for path in package.rglob("*.py"))
+    emitted = set(re.findall(r'\.count\("([A-Z]\w+)"', code)) | set(re.findall(r'milliseconds\("([A-Z]\w+)"', code))
+    emitted |= set(re.findall(r'"(Deliveries\w+)"', (package / "errors.py").read_text()))
+    assert emitted == WANTED, emitted ^ WANTED
+
+
+def test_requests_and_queued_events_come_from_aws_metrics():
+    widgets = {w["properties"]["title"]: w for w in dashboard()["widgets"]}
+    events = referenced(widgets["Events received, queued and refused"])
+    assert ("AWS/ApiGateway", "Count") in events and ("AWS/SQS", "NumberOfMessagesSent") in events
 
 
 def test_dashboard_has_latency_percentiles_dead_letters_and_queue_age():
@@ -66,6 +82,8 @@ def test_dashboard_has_latency_percentiles_dead_letters_and_queue_age():
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in referenced(queue)
     by_outcome = json.dumps(widgets["Deliveries by provider type and outcome"])
     assert "{fluxnotify,ProviderType}" in by_outcome and "Dim.ProviderType" in by_outcome
+    # delivered: the number of DeliveryLatency values (one per delivery), not a metric of its own
+    assert "MetricName=\\\"DeliveryLatency\\\"', 'SampleCount'" in by_outcome
     for widget in widgets.values():  # grid of 24 columns, every widget with a region
         assert widget["x"] + widget["width"] <= 24 and widget["properties"]["region"] == "sub-value"
 
@@ -73,7 +91,7 @@ def test_dashboard_has_latency_percentiles_dead_letters_and_queue_age():
 def test_dashboard_body_substitutes_only_known_names():
     body = template()["Resources"]["StatusDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     names = set(re.findall(r"\$\{(?!!)([^}]+)\}", body))
-    assert names == {"AWS::Region", "EventsDLQ.QueueName", "EventsQueue.QueueName"}
+    assert names == {"AWS::Region", "EventsDLQ.QueueName", "EventsQueue.QueueName", "HttpApi"}
 
 
 def test_dashboard_url_is_an_output():

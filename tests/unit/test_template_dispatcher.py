@@ -36,7 +36,7 @@ def test_visibility_timeout_is_at_least_six_times_the_dispatcher_timeout():
 
 def test_the_secret_store_is_a_parameter_the_dispatcher_reads():
     doc = template()
-    assert doc["Parameters"]["SecretStore"]["AllowedValues"] == ["secretsmanager", "ssm"]
+    assert doc["Parameters"]["SecretStore"]["AllowedValues"] == ["ssm", "secretsmanager"]
     dispatcher = doc["Resources"]["DispatcherFunction"]["Properties"]
     assert dispatcher["Environment"]["Variables"]["SECRET_STORE"] == {"Ref": "SecretStore"}
     readable = [p["SSMParameterReadPolicy"]["ParameterName"] for p in dispatcher["Policies"]

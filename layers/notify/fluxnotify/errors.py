@@ -55,7 +55,7 @@ _STATUS_NAMES = {
     Outcome.RETRY: "retrying", Outcome.DEAD: "dead-lettered", Outcome.UNFINISHED: "unfinished",
 }  # fmt: skip
 _METRICS = {
-    Outcome.DELIVERED: ("DeliveriesSent",),
+    Outcome.DELIVERED: (),  # counted by DeliveryLatency: one value per delivery (its SampleCount)
     Outcome.SKIPPED: ("DeliveriesSkipped",),
     Outcome.GATHERED: ("DeliveriesSkipped",),  # a gathered event is not sent on its own
     Outcome.RETRY: ("DeliveriesFailed", "DeliveriesRetried"),

@@ -2,16 +2,20 @@
 
 Names (namespace ``fluxnotify``):
 
-* receiver: ``EventsReceived``, ``EventsQueued``, ``EventsDuplicate``,
-  ``EventsRejected`` (dimension ``Reason``);
-* dispatcher, dimension ``ProviderType``: ``DeliveriesSent``, ``DeliveriesFailed``,
-  ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts) and
-  ``DeliveryLatency`` (milliseconds, sent and failed deliveries);
+* receiver: ``EventsDuplicate``, ``EventsRejected`` (dimension ``Reason``) — an accepted
+  event adds none: the dashboard counts requests and queued events with AWS's own metrics
+  (API Gateway ``Count``, SQS ``NumberOfMessagesSent``), which cost nothing;
+* dispatcher, dimension ``ProviderType``: ``DeliveryLatency`` (milliseconds, one value per
+  delivery made: its SampleCount is the number delivered), ``DeliveriesFailed``,
+  ``DeliveriesRetried``, ``DeliveriesDeadLettered``, ``DeliveriesSkipped`` (counts);
 * dispatcher, no dimension: ``StatusWriteFailed`` (delivery status not recorded,
-  state/status.py).
+  state/status.py), ``ConfigRefreshFailed``, ``LedgerWriteFailed``; and ``TemplateErrors``
+  (``ProviderType``), ``DigestsDropped`` (``Alert``).
 
-* both: ``ColdStart`` (count 1, in the first invocation of an environment), and the
-  dispatcher's ``ConfigRefreshFailed`` and ``LedgerWriteFailed`` (no dimension).
+Each is read by the dashboard (template.yaml), and a metric costs only in the hours it is
+sent: in normal operation only ``DeliveryLatency`` is (skips and duplicates when they
+happen); the failure counters cost nothing until something fails. No metric repeats what Lambda, SQS or API Gateway already measure (cold starts are
+Lambda's ``Init Duration``).
 
 The local stack uses ``NullMetrics``; Lambda handlers use ``EmfMetrics``, which adds up
 an invocation's data points and prints them at ``flush()`` (the end of the invocation)
@@ -56,7 +60,6 @@ class EmfMetrics:
         self._lock = threading.Lock()
         self._counts: dict[Dimensions, dict[str, float]] = {}
         self._latencies: dict[Dimensions, dict[str, list[float]]] = {}
-        self._cold = True
 
     def count(self, name: str, dimensions: dict[str, str] | None = None, value: float = 1) -> None:
         key = _key(dimensions)
@@ -70,11 +73,8 @@ class EmfMetrics:
             self._latencies.setdefault(key, {}).setdefault(name, []).append(round(value, 3))
 
     def flush(self) -> None:
-        """Print what the invocation measured (and ColdStart the first time), then forget it."""
+        """Print what the invocation measured, then forget it."""
         with self._lock:
-            if self._cold:
-                self._counts.setdefault((), {})["ColdStart"] = 1
-                self._cold = False
             counts, latencies = self._counts, self._latencies
             self._counts, self._latencies = {}, {}
         out = self._out or sys.stdout

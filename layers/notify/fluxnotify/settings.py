@@ -34,10 +34,10 @@ class Settings:
     # configuration store (AWS)
     config_prefix: str = "/fluxnotify"
     secrets_prefix: str = "fluxnotify"
-    secret_store: str = SECRETS_MANAGER
+    secret_store: str = SSM  # SecureString parameters: no charge per Secret (issue 23)
     config_ttl: float = 60.0
     config_full_ttl: float = 900.0
-    secrets_ttl: float = 900.0
+    secrets_ttl: float = 3600.0  # a safety net: `import` bumps the marker, which re-reads them at once
     webhook_token_secret: str = ""
     # receiver
     rate_limit_interval: float = 300.0  # duplicate window, seconds; 0 turns it off
@@ -68,7 +68,7 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{name}={text!r} is not a number") from None
 
-        store = env.get("SECRET_STORE", SECRETS_MANAGER).strip().lower() or SECRETS_MANAGER
+        store = env.get("SECRET_STORE", SSM).strip().lower() or SSM
         if store not in (SECRETS_MANAGER, SSM):
             raise ValueError(f"SECRET_STORE must be {SECRETS_MANAGER} or {SSM}, not {store!r}")
         return cls(

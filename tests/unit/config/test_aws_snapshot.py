@@ -180,7 +180,7 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
     ssm, secrets = aws
     put_objects(ssm, 40, address=f"{sink.url}/hook")  # the refresh's cost at 500 objects: see above
     bump(ssm, "v1")
-    secrets.create_secret(Name="fluxnotify/flux-system/s3", SecretString='{"token": "t"}')
+    ssm.put_parameter(Name="/fluxnotify-secrets/flux-system/s3", Type="SecureString", Value='{"token": "t"}')
 
     class Queue:
         def send(self, body, delay=0):
@@ -202,7 +202,7 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
     delivered = sum(r.outcome == DELIVERED for i in range(1000)
                     for r in dispatcher.handle(Envelope({**event, "message": f"m{i}"}).to_json()))
     assert delivered == 1000
-    assert calls == {"GetParameter": 1, "GetParametersByPath": 5, "GetSecretValue": 1,  # config: once
+    assert calls == {"GetParameter": 1 + 1, "GetParametersByPath": 5,  # config and the SecureString: once
                      "GetItem": 1000, "UpdateItem": 1000}  # ledger: a read per message, a write per delivery
 
 
@@ -274,3 +274,35 @@ def test_a_failed_shared_read_fails_its_waiters_and_the_next_reader_reads_again(
     slow.fail = False
     assert store.secret("flux-system", "s0") == {"token": "t-1"}  # a failure is not remembered
     assert calls["GetSecretValue"] == 2
+
+
+def test_with_the_ssm_store_a_secret_still_in_secrets_manager_is_read_from_there_with_one_warning(aws, caplog):
+    """SecretStore defaults to ssm: a stack deployed before keeps its Secrets in Secrets
+    Manager, and the dispatcher keeps delivering with them until `import` moves them."""
+    ssm, secrets = aws
+    put_objects(ssm, 4)
+    bump(ssm, "v1")
+    ssm.put_parameter(Name="/fluxnotify-secrets/flux-system/s0", Type="SecureString", Value='{"token": "in-ssm"}')
+    secrets.create_secret(Name="fluxnotify/flux-system/s0", SecretString='{"token": "stale-copy"}')
+    secrets.create_secret(Name="fluxnotify/flux-system/s1", SecretString='{"token": "not-moved-yet"}')
+    calls = Calls().attach(ssm, secrets)
+    store = AwsStore(PREFIX, "fluxnotify", ttl=0, ssm=ssm, secrets=secrets)
+    assert store.store == "ssm"  # the default
+    assert store.secret("flux-system", "s0") == {"token": "in-ssm"}  # SSM first
+    assert calls == {"GetParameter": 2, "GetParametersByPath": 1}  # the marker, the SecureString: no Secrets Manager
+    assert store.secret("flux-system", "s1") == {"token": "not-moved-yet"}
+    assert calls["GetSecretValue"] == 1
+    assert store.secret("flux-system", "missing") is None  # in neither store
+    warnings = [r for r in caplog.records if r.getMessage().startswith("secret read from Secrets Manager")]
+    assert [r.secret for r in warnings] == ["fluxnotify/flux-system/s1"]
+    assert "not-moved-yet" not in caplog.text
+
+
+def test_the_secrets_manager_store_never_looks_in_ssm(aws):
+    ssm, secrets = aws
+    put_objects(ssm, 2)
+    ssm.put_parameter(Name="/fluxnotify-secrets/flux-system/s0", Type="SecureString", Value='{"token": "x"}')
+    calls = Calls().attach(ssm, secrets)
+    store = AwsStore(PREFIX, "fluxnotify", ttl=0, ssm=ssm, secrets=secrets, store="secretsmanager")
+    assert store.secret("flux-system", "s0") is None
+    assert calls["GetSecretValue"] == 1 and calls["GetParameter"] <= 1  # the marker at most

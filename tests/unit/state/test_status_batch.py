@@ -1,4 +1,4 @@
-"""BatchedStatus and DynamoStatus on moto: one write per item and invocation, exact counts
+"""BatchedStatus and DynamoStatus on moto: one write per pair and invocation, exact counts
 from concurrent writers, the newest last-* fields whatever the order, never a raise."""
 
 from __future__ import annotations
@@ -69,11 +69,18 @@ def test_a_batch_of_ten_messages_writes_each_item_once_with_every_count(dynamodb
         status.add([outcome(p, NOW + n) for p in PROVIDERS])
     assert seen == []  # nothing written before the flush
     status.flush(timeout=10)
-    assert len(seen) == 12 and all(call.startswith("UpdateItem") for call in seen)  # 6 objects × 2 items
+    # One UpdateItem per (Alert, Provider) pair; the first write of a pair's hour also reads
+    # and moves its head (GetItem + UpdateItem), once per hour.
+    hour_writes = [call for call in seen if call.startswith("UpdateItem") and call.count("#") == 4]
+    assert len(hour_writes) == 3 and len(seen) == 3 * 3
+    seen.clear()
+    status.add([outcome(p, NOW + 20) for p in PROVIDERS])
+    status.flush(timeout=10)
+    assert len(seen) == 3 and all(call.startswith("UpdateItem") for call in seen)  # the same hour: 1 write a pair
     shown = {(s.kind, s.key): s for s in DynamoStatus("state", dynamodb).objects(now=NOW + 60)}
     assert {key: s.last_hour.get(DELIVERED) for key, s in shown.items()} == {
-        **{("Provider", p): 10 for p in PROVIDERS}, **{("Alert", f"{p}-alert"): 10 for p in PROVIDERS}}
-    assert shown[("Provider", "ns/slack")].last_at == NOW + 9
+        **{("Provider", p): 11 for p in PROVIDERS}, **{("Alert", f"{p}-alert"): 11 for p in PROVIDERS}}
+    assert shown[("Provider", "ns/slack")].last_at == NOW + 20
 
 
 def test_two_invocations_of_ten_concurrent_records_count_exactly(dynamodb):
@@ -109,7 +116,7 @@ def test_an_older_write_keeps_every_newer_field_and_sets_the_older_ones(dynamodb
     store.write([outcome("ns/slack", NOW + 50, RETRYING, "HTTP 503")])  # newer: attempt and error
     seen = writes(dynamodb)
     store.write([outcome("ns/slack", NOW + 20, DELIVERED), outcome("ns/slack", NOW + 30, RETRYING, "HTTP 500")])
-    assert len(seen) == 2 * (1 + 1 + 3)  # per object: counts, the refused write, each part on its own
+    assert len(seen) == 1 + 1 + 3  # the pair: the refused write, the counts, each part on its own
     (provider,) = [s for s in store.objects(now=NOW + 60) if s.kind == "Provider"]
     assert (provider.last_at, provider.last_outcome, provider.last_error) == (NOW + 50, RETRYING, "HTTP 503")
     assert provider.delivered_at == NOW + 20  # none stored before: the older write sets it
@@ -130,7 +137,7 @@ def test_a_failed_write_is_counted_and_never_raises(dynamodb):
     status = BatchedStatus(DynamoStatus("missing-table", dynamodb), metrics)
     status.add([outcome(p) for p in PROVIDERS])
     status.flush(timeout=10)
-    assert metrics.counts == {"StatusWriteFailed": 6}
+    assert metrics.counts == {"StatusWriteFailed": 3}  # one per pair
 
 
 def test_writes_not_done_in_time_are_counted_and_the_flush_returns(dynamodb):
@@ -153,3 +160,35 @@ def test_a_bad_result_is_counted_and_never_raises():
     status = BatchedStatus(DynamoStatus("state", client=object()), metrics)
     status.record(None, None, [object()])  # outcomes_of cannot read it
     assert metrics.counts == {"StatusWriteFailed": 1}
+
+
+def test_a_pair_quiet_for_days_still_shows_its_last_error_and_delivery(dynamodb):
+    """The hour items of the last day are listed; an older pair's newest hour item is read
+    through its head, which carries the fields of the hours before it."""
+    store = DynamoStatus("state", dynamodb)
+    store.write([outcome("ns/slack", NOW + 10, RETRYING, "HTTP 503")])
+    store.write([outcome("ns/slack", NOW + 2 * 3600, DELIVERED)])  # a new hour: the head moves on
+    store.write([outcome("ns/slack", NOW + 2 * 3600 + 60, DELIVERED)])
+    three_days_later = NOW + 3 * 86400
+    shown = {(s.kind, s.key): s for s in store.objects(now=three_days_later)}
+    for key in (("Provider", "ns/slack"), ("Alert", "ns/slack-alert")):
+        status = shown[key]
+        assert (status.last_at, status.last_outcome, status.delivered_at) == (NOW + 2 * 3600 + 60, DELIVERED,
+                                                                              NOW + 2 * 3600 + 60)
+        assert (status.last_error_at, status.last_error) == (NOW + 10, "HTTP 503")
+        assert status.last_day == {} and status.failing is False
+
+
+def test_a_provider_shared_by_alerts_sums_its_pairs_and_shows_the_newest(dynamodb):
+    store = DynamoStatus("state", dynamodb)
+    shared = [Outcome(at=NOW + n, alert=f"ns/alert-{n % 3}", provider="ns/shared", provider_type="slack",
+                      outcome=RETRYING if n == 7 else DELIVERED, detail="HTTP 500" if n == 7 else "",
+                      object=f"Kustomization/ns/app-{n}", reason="Progressing") for n in range(9)]
+    store.write(shared)
+    shown = {(s.kind, s.key): s for s in store.objects(now=NOW + 60)}
+    provider = shown[("Provider", "ns/shared")]
+    assert provider.last_hour == {DELIVERED: 8, RETRYING: 1}
+    assert (provider.last_at, provider.last_outcome, provider.provider_type) == (NOW + 8, DELIVERED, "slack")
+    assert (provider.last_error, provider.delivered_object) == ("HTTP 500", "Kustomization/ns/app-8")
+    assert shown[("Alert", "ns/alert-1")].last_hour == {DELIVERED: 2, RETRYING: 1}
+    assert shown[("Alert", "ns/alert-1")].last_outcome == RETRYING  # its newest (n = 7)

@@ -5,9 +5,12 @@ Refreshes are cheap and never fatal once a snapshot exists (config/snapshot.py):
 * every CONFIG_TTL seconds (default 60) one GetParameter reads the version marker; only
   when it changed (or after CONFIG_FULL_TTL, default 900 s, or without a marker) is the
   whole configuration re-read, as one snapshot;
-* Secrets are read on first use and kept until the configuration changes or SECRETS_TTL
-  (default 900 s) passes; concurrent first uses of a Secret (a batch's records, right after
-  a refresh) share one read, its value or its failure (single flight per Secret and refresh);
+* Secrets are read on first use and kept until the configuration changes (``fluxnotify
+  import`` bumps the marker for a changed Secret too) or SECRETS_TTL (default 3600 s, a
+  safety net for Secrets edited by hand) passes; concurrent first uses of a Secret (a
+  batch's records, right after a refresh) share one read, its value or its failure (single
+  flight per Secret and refresh); with SECRET_STORE=ssm (the default) a Secret not in SSM
+  is read from Secrets Manager, where stacks from before that default keep them;
 * AWS calls retry throttling with botocore's adaptive mode and short timeouts; a refresh
   that still fails keeps the last good snapshot (a log line and ``ConfigRefreshFailed``)
   and a failed secret read keeps the last value read, if any.
@@ -26,7 +29,7 @@ from fluxnotify.config.secretstore import read_secret
 from fluxnotify.config.snapshot import Snapshot, load_snapshot, read_version
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.manifests import Alert, Provider
-from fluxnotify.settings import Settings
+from fluxnotify.settings import SECRETS_MANAGER, SSM, Settings
 from fluxnotify.transport.http import DeliveryError
 
 logger = logging.getLogger(__name__)
@@ -71,7 +74,9 @@ class AwsStore:
         self.secrets_ttl = max(self.ttl, settings.secrets_ttl)
         self.store = store or settings.secret_store
         self._ssm = ssm or aws_client("ssm")
-        self._secrets = secrets or (self._ssm if self.store == "ssm" else aws_client("secretsmanager"))
+        # Secrets Manager: the store itself, or with ssm the fallback for Secrets stored there
+        # before ssm was the default (created on first use).
+        self._secrets_manager = secrets
         self.metrics = metrics or NullMetrics()
         self.generation = 0  # changes whenever what provider() or secret() answers may change
         self._snapshot: Snapshot | None = None
@@ -80,6 +85,7 @@ class AwsStore:
         self._secret_reads: dict[str, Future] = {}  # reads in flight, of this refresh
         self._last_good_secrets: dict[str, dict[str, str] | None] = {}
         self._secrets_read_at = 0.0
+        self._warned_fallback: set[str] = set()
         self._lock = threading.Lock()
 
     # --- the snapshot ---------------------------------------------------------------
@@ -151,12 +157,27 @@ class AwsStore:
             raise
         return values[key]
 
+    def _read_secret_text(self, name: str) -> str | None:
+        """From the store; with ssm, a Secret not there is looked for in Secrets Manager."""
+        if self.store == SSM:
+            text = read_secret(SSM, self._ssm, name)
+            if text is not None:
+                return text
+        if self._secrets_manager is None:
+            self._secrets_manager = aws_client("secretsmanager")
+        text = read_secret(SECRETS_MANAGER, self._secrets_manager, name)
+        if text is not None and self.store == SSM and name not in self._warned_fallback:
+            self._warned_fallback.add(name)
+            logger.warning("secret read from Secrets Manager: SecretStore is ssm; `fluxnotify import` stores "
+                           "it as a SecureString parameter", extra={"secret": name})
+        return text
+
     def _read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         key = f"{namespace}/{name}"
         try:
-            text = read_secret(self.store, self._secrets, secret_name(self.secrets_prefix, namespace, name))
+            text = self._read_secret_text(secret_name(self.secrets_prefix, namespace, name))
         except (BotoCoreError, ClientError) as err:
             if key in self._last_good_secrets:
                 logger.error("secret read failed; using the last value read", extra={"secret": key})

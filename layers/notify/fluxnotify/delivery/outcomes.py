@@ -120,7 +120,7 @@ def _measure(result: TargetResult, metrics: Metrics) -> None:
     dimensions = {"ProviderType": result.provider_type or "unknown"}
     for name in Outcome(result.outcome).metric_names:
         metrics.count(name, dimensions)
-    if result.outcome != Outcome.SKIPPED:
+    if result.outcome == Outcome.DELIVERED:  # its SampleCount is the deliveries: no second metric to pay for
         metrics.milliseconds("DeliveryLatency", result.seconds * 1000, dimensions)
 
 

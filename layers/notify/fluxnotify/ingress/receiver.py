@@ -133,14 +133,13 @@ class Receiver:
         return self._accept(clean_metadata(event), cluster)
 
     def commit(self, prepared: HttpResponse | Pending) -> HttpResponse:
-        """Record the duplicate key and queue the message (or pass a refusal on); count it."""
+        """Record the duplicate key and queue the message (or pass a refusal on); count a refusal."""
         response = prepared if isinstance(prepared, HttpResponse) else self._queue(prepared)
-        self.metrics.count("EventsReceived")
-        if response.status == 202:
-            self.metrics.count("EventsQueued")
-        elif response.status == 429:
+        # An accepted event adds no metric (and so no log line): AWS counts requests and queued
+        # messages for free (the dashboard reads those); refusals are ours to count.
+        if response.status == 429:
             self.metrics.count("EventsDuplicate")
-        else:
+        elif response.status != 202:
             self.metrics.count("EventsRejected", {"Reason": REJECTION_REASONS.get(response.status, str(response.status))})
         return response
 
@@ -196,7 +195,7 @@ class Receiver:
             logger.info("duplicate event refused", extra={"object": _object(event)})
             return _error(429, f"duplicate event inside the rate-limit window (until {reset}); {WINDOW_HINT}",
                           **limit_headers, **{"Retry-After": reset})
-        # Accepted events are counted (EventsQueued) and in the access log: their line is for debugging.
+        # Accepted events are counted by SQS (NumberOfMessagesSent) and in the access log: this line is for debugging.
         logger.debug("event queued", extra={"object": _object(event), "message_id": pending.id,
                                             "cluster": pending.cluster})
         body = json.dumps({"status": "queued", "id": pending.id})

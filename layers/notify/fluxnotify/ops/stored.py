@@ -1,13 +1,9 @@
 """The AWS config store as `import`, `export` and `validate --from-aws` see it.
 
-The layout is the one `store.aws.AwsStore` reads (README "Configure Providers, Alerts and
-Secrets"):
-
-* ``<CONFIG_PREFIX>/<namespace>/<Kind>/<name>``: one SSM String parameter per Provider or
-  Alert, the manifest as compact JSON (``as_dict()``; the dispatcher re-parses it with
-  ``parse_object``);
-* ``<SECRETS_PREFIX>/<namespace>/<name>``: one Secrets Manager secret per Kubernetes
-  Secret, a JSON object of its decoded keys.
+The layout is the one `config.aws.AwsStore` reads (README "Configure Providers, Alerts and
+Secrets"): ``<CONFIG_PREFIX>/<namespace>/<Kind>/<name>``, one SSM String parameter per
+Provider or Alert, the manifest as compact JSON; one Secret per Kubernetes Secret, a JSON
+object of its decoded keys, where SECRET_STORE says (config/secretstore.py).
 
 Everything here takes boto3 clients (or creates them from the default session, so
 ``AWS_ENDPOINT_URL`` and the usual credentials apply). Secret values are read to compare
@@ -21,6 +17,7 @@ exported file can be edited and imported again without overwriting credentials.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -30,7 +27,7 @@ from typing import Any
 
 from fluxnotify.config.aws import secret_name
 from fluxnotify.config.options import redact, secret_forms
-from fluxnotify.config.secretstore import SSM, SsmSecretsClient
+from fluxnotify.config.secretstore import SSM, SsmSecretsClient, read_secret
 from fluxnotify.config.snapshot import META
 from fluxnotify.model.manifests import (
     Alert,
@@ -42,7 +39,7 @@ from fluxnotify.model.manifests import (
     parse_object,
 )
 from fluxnotify.ops.validate import Condition, conditions
-from fluxnotify.settings import Settings
+from fluxnotify.settings import SECRETS_MANAGER, Settings
 
 KINDS = ("Provider", "Alert")
 PLACEHOLDER = "<stored in Secrets Manager: {name}>"
@@ -118,8 +115,10 @@ class Stored:
     """What is stored under the prefixes, read lazily and cached for one command."""
 
     def __init__(self, ssm, secrets, config_prefix: str, secrets_prefix: str):
+        self._fallback: Any = None  # with ssm: Secrets Manager, where the dispatcher also looks
+        self._fallback_read: list[dict[str, str] | None] = []
         if Settings.from_env().secret_store == SSM:  # SECRET_STORE=ssm: Secrets as SecureString parameters
-            secrets = SsmSecretsClient(ssm, secrets_prefix)
+            secrets, self._fallback = SsmSecretsClient(ssm, secrets_prefix), secrets
         self.ssm, self.secrets = ssm, secrets
         self.config_prefix, self.secrets_prefix = config_prefix, secrets_prefix
         self._parameters: dict[str, dict] | None = None
@@ -204,11 +203,18 @@ class Stored:
 
     def secret_data_read(self) -> list[dict[str, str] | None]:
         """The secret values read so far (to keep them out of messages)."""
-        return [s.data for s in self.secret_values.values()]
+        return [s.data for s in self.secret_values.values()] + self._fallback_read
 
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The secret as the dispatcher sees it: a dict of its keys, or None."""
-        return self.secret_by_name(secret_name(self.secrets_prefix, namespace, name)).data
+        """The secret as the dispatcher sees it: a dict of its keys, or None (with ssm, a Secret
+        not there is read from Secrets Manager, as config/aws.py does)."""
+        name = secret_name(self.secrets_prefix, namespace, name)
+        data = self.secret_by_name(name).data
+        if data is None and self._fallback is not None and self.secret_by_name(name).state == "absent":
+            with contextlib.suppress(Exception):  # not there either, or not readable: absent
+                data = json_object(read_secret(SECRETS_MANAGER, self._fallback, name))
+                self._fallback_read.append(data)
+        return data
 
     def objects(self) -> tuple[list[Provider | Alert], list[Condition]]:
         """The stored Providers and Alerts (sorted by parameter name), and a not-Ready

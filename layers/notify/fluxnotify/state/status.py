@@ -38,6 +38,7 @@ _RANK = {SKIPPED: 0, DELIVERED: 1, RETRYING: 2, DEAD_LETTERED: 3}
 SLOT_SECONDS = 300
 HOUR, DAY = 3600, 86400
 KINDS = ("Provider", "Alert")
+PAIR = "Pair"  # an (Alert, Provider) pair: what the DynamoDB store writes
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,21 @@ def outcomes_of(event: Any, envelope: Any, results: list[Any], now: float | None
 def changes(outcomes: list[Outcome]) -> list[Change]:
     """One Change per Provider and Alert touched: stores write each object once per message
     (or per invocation: state/status_batch.py)."""
+    return _merged(outcomes, Outcome.subjects)
+
+
+def changes_by_pair(outcomes: list[Outcome]) -> list[Change]:
+    """One Change per (Alert, Provider) pair touched, key ``<alert>#<provider>`` (the
+    DynamoDB store writes pairs and merges them per Provider and Alert when read)."""
+    return _merged(outcomes, lambda outcome: [(PAIR, f"{outcome.alert}#{outcome.provider}")])
+
+
+def _merged(outcomes: list[Outcome], subjects_of) -> list[Change]:
     merged: dict[tuple[str, str], Change] = {}
     for outcome in outcomes:
-        for kind, key in outcome.subjects():
+        for kind, key in subjects_of(outcome):
             change = merged.setdefault((kind, key), Change(kind, key, outcome))
-            if (outcome.at, _RANK.get(outcome.outcome, 0)) >= (change.last.at, _RANK.get(change.last.outcome, 0)):
+            if (outcome.at, rank(outcome.outcome)) >= (change.last.at, rank(change.last.outcome)):
                 change.last = outcome  # at the same instant the worse outcome is the one to show
             if outcome.outcome == DELIVERED and _later(outcome, change.delivered):
                 change.delivered = outcome
@@ -169,6 +180,30 @@ def changes(outcomes: list[Outcome]) -> list[Change]:
                 change.error = outcome
             change.counts[(slot_of(outcome.at), outcome.outcome)] += 1
     return list(merged.values())
+
+
+def rank(outcome: str) -> int:
+    """At the same instant the worse outcome is the one to show."""
+    return _RANK.get(outcome, 0)
+
+
+def merge(into: ObjectStatus, other: ObjectStatus) -> ObjectStatus:
+    """``other``'s status added to ``into`` (a Provider's or Alert's from its (Alert,
+    Provider) pairs): the newest of each last-* group, counts summed."""
+    if other.last_at is not None and (into.last_at is None or (other.last_at, rank(other.last_outcome))
+                                      >= (into.last_at, rank(into.last_outcome))):
+        into.last_at, into.last_outcome, into.last_detail = other.last_at, other.last_outcome, other.last_detail
+        into.provider_type, into.provider = other.provider_type or into.provider_type, other.provider
+    if other.last_error_at is not None and (into.last_error_at is None or other.last_error_at >= into.last_error_at):
+        into.last_error_at, into.last_error = other.last_error_at, other.last_error
+    if other.delivered_at is not None and (into.delivered_at is None or other.delivered_at >= into.delivered_at):
+        into.delivered_at, into.delivered_object = other.delivered_at, other.delivered_object
+        into.delivered_reason = other.delivered_reason
+    into.provider_type = into.provider_type or other.provider_type
+    for mine, theirs in ((into.last_hour, other.last_hour), (into.last_day, other.last_day)):
+        for outcome, n in theirs.items():
+            mine[outcome] = mine.get(outcome, 0) + n
+    return into
 
 
 def _later(outcome: Outcome, than: Outcome | None) -> bool:

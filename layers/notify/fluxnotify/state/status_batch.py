@@ -2,8 +2,10 @@
 
 A batch's records (up to 10, concurrently) mostly touch the same Providers and Alerts:
 ``BatchedStatus`` keeps their outcomes in memory and ``flush`` merges them per Provider
-and Alert and writes each once (``DynamoStatus.write_change``: two plain UpdateItems), so
-a batch of 10 messages to 3 Providers costs 12 writes instead of 10 × 12.
+and Alert and writes each once (``write_change``) instead of once per message.
+
+(The DynamoDB store writes per (Alert, Provider) pair: one UpdateItem each, so a batch of
+10 messages to 3 Alerts costs 3 writes.)
 
 ``record`` also holds the outcomes of a record handed back to SQS (its deliveries happened:
 the dispatcher reports them before raising), so they are written with the rest. Outcomes
@@ -59,7 +61,8 @@ class BatchedStatus:
             outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return
-        futures = [self._pool.submit(self._write, change) for change in changes(outcomes)]
+        split = getattr(self.store, "changes", changes)  # the store's unit: pairs on DynamoDB
+        futures = [self._pool.submit(self._write, change) for change in split(outcomes)]
         late = wait(futures, timeout=timeout).not_done
         if late:
             logger.warning("delivery status writes not finished in time", extra={"writes": len(late)})
