@@ -89,8 +89,8 @@ class LocalStack:
             reset_database(database)
         self.db = SqliteDatabase(database, busy_timeout=RECEIVER_LOCK_TIMEOUT,
                                  autocheckpoint=Checkpointer.FALLBACK_PAGES)
-        self.checkpointer = Checkpointer(database)
         self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
+        self.checkpointer = Checkpointer(database)
         self.queue = SqliteQueue(self.db, "events")
         self.dead = SqliteQueue(self.db, "dead")
         settings = settings or Settings()
