@@ -87,8 +87,10 @@ class LocalStack:
             raise
         if reset_db:
             reset_database(database)
+        # Polling for the write lock: SQLite's busy handler would sleep 1, 2, 5 … ms on the event
+        # loop while the dispatcher process writes for a fraction of a millisecond.
         self.db = SqliteDatabase(database, busy_timeout=RECEIVER_LOCK_TIMEOUT,
-                                 autocheckpoint=Checkpointer.FALLBACK_PAGES)
+                                 autocheckpoint=Checkpointer.FALLBACK_PAGES, poll_lock=True)
         self.db.probe_write()  # read-only or locked: refuse to start rather than 503 every event
         self.checkpointer = Checkpointer(database)
         self.queue = SqliteQueue(self.db, "events")
