@@ -48,7 +48,7 @@ from common import (
 from report import ingest_met
 
 CONCURRENCY = (8, 32)
-DURATION = 4.0
+DURATION = 8.0  # seconds of load per run: long enough for a growing backlog to show
 TICKS = os.sysconf("SC_CLK_TCK")
 _OFFSETS = itertools.count(10**12, 10**10)  # each wrk run numbers its events from its own offset
 
