@@ -13,7 +13,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-TOP = 14
+TOP = 20
 
 
 def py_spy() -> str | None:

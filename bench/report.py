@@ -136,6 +136,9 @@ def ingest_met(m: dict) -> bool:
             and m.get("max_backlog_s", float("inf")) <= 2.0 and drained)
 
 
+_FRAMEWORK = ("(threading.py)", "(asyncio/base_events.py)", "(asyncio/events.py)")  # on every stack
+
+
 def ingest_profile(r: dict) -> list[str]:
     """py-spy's top functions in serve's two processes, when the concurrency-8 target was missed."""
     profile = next((m["profile"] for m in r.values() if isinstance(m, dict) and "profile" in m), None)
@@ -148,7 +151,8 @@ def ingest_profile(r: dict) -> list[str]:
         if "error" in p:
             out.append(f"- {process}: {p['error']}")
             continue
-        cumulative = ", ".join(f"`{name}` {pct:.0f} %" for name, pct in p["cumulative"] if pct < 95)
+        cumulative = ", ".join(f"`{name}` {pct:.0f} %" for name, pct in p["cumulative"]
+                               if not name.endswith(_FRAMEWORK))
         own = ", ".join(f"`{name}` {pct:.0f} %" for name, pct in p["self"])
         out += [f"- {process} ({p['samples']} samples): cumulative {cumulative}.", f"  Self: {own}."]
     return out
