@@ -30,8 +30,9 @@ def render(results: dict[str, dict], machine: dict) -> str:
 WHY_MISSED = {
     "ingest": (
         "Ingest (the CPU per event in row 4 and the py-spy profile above): every event costs the "
-        "receiver about 300–360 µs of CPU (HTTP on asyncio streams with one send() per answer, event "
-        "validation, the duplicate key, the group-committed SQLite writes), the dispatcher process "
+        "receiver about 300–360 µs of CPU (HTTP on asyncio streams, where the one send() per answer "
+        "is about 45 % of its samples on this VM, then event validation, the duplicate key and the "
+        "group-committed SQLite writes), the dispatcher process "
         "about 750–850 µs (over half of it urllib3/http.client sending to the sink, then planning, "
         "rendering and encoding, one ledger write per message), the sink about 75 µs and wrk about "
         "40 µs: about 1.2 ms per event, so two idle cores would carry at most about 1,700 events/s "
