@@ -1,4 +1,4 @@
-"""Ingest: accepted events/s and latency of `fluxnotify serve` under a C load generator.
+"""Ingest: accepted and delivered events/s, backlog and latency of `fluxnotify serve` under wrk.
 
 `fluxnotify serve` runs as a subprocess on 127.0.0.1 with one generic Provider
 pointing at the fast sink (bench/sink.py), duplicate suppression on (the default
@@ -7,11 +7,16 @@ wrk (Debian's package; bench installs it when absent and it can, else it falls b
 bench/loadgen.py) posts the sample Kustomization event in a closed loop at each
 concurrency level (bench/wrk_post.lua); each level is repeated and the medians of
 accepted (202) events/s and p50/p99 latency are reported. The stack delivers to the
-sink meanwhile, from its dispatcher process, as `serve` always does.
+sink meanwhile, from its dispatcher process, as `serve` always does; over the same run
+bench/backlog.py counts what was accepted (serve's dedup rows) and delivered (the sink's
+arrivals) every 100 ms: delivered/s, the largest backlog (in seconds of load) and the time
+to deliver everything after the load stops. Each run starts with an empty queue.
 
-Also reported: how the CPU time of the run split between serve's receiver process, its
-dispatcher process, the load generator and the sink (% of one core, over the run), and
-the peak resident memory of serve and its dispatcher together.
+Also reported: how the CPU time split between serve's receiver process, its dispatcher
+process and the sink (% of one core during the load; µs per accepted event over the load and
+the drain), the machine's load average before and after, the peak resident memory of serve
+and its dispatcher together, and, when the concurrency-8 target is missed, py-spy's profile
+of the receiver and the dispatcher during one more run (bench/pyspy.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from backlog import Backlog
 from common import (
     BENCH,
     HOST,
@@ -39,9 +45,10 @@ from common import (
     stop,
     wait_for_port,
 )
+from report import ingest_met
 
 CONCURRENCY = (8, 32)
-DURATION = 4.0
+DURATION = 8.0  # seconds of load per run: long enough for a growing backlog to show
 TICKS = os.sysconf("SC_CLK_TCK")
 _OFFSETS = itertools.count(10**12, 10**10)  # each wrk run numbers its events from its own offset
 
@@ -140,6 +147,14 @@ class Usage:
             self.peak_rss_mb = max(self.peak_rss_mb, sum(_rss_mb(p) for p in pids))
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's exited children (the load generator's runs)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
@@ -168,8 +183,9 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run(repeats: int = 3) -> dict:
+def run(repeats: int = 3, duration: float = DURATION) -> dict:
     results: dict[int, list[dict]] = {c: [] for c in CONCURRENCY}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="fluxnotify-bench-") as tmp:
         workdir = Path(tmp)
         body = workdir / "event.json"
@@ -179,14 +195,48 @@ def run(repeats: int = 3) -> dict:
         try:
             for _ in range(repeats):
                 for concurrency in CONCURRENCY:
-                    with Usage(serve.pid, {"sink": sink.pid}) as usage:
-                        outcome = load(port, body, concurrency)
-                    results[concurrency].append({**outcome, "cpu_percent": usage.split,
-                                                 "peak_rss_mb": usage.peak_rss_mb})
+                    results[concurrency].append(_one(serve.pid, sink, sink_port, workdir, port, body,
+                                                     concurrency, duration))
+            summary = {c: _medians(runs) for c, runs in results.items()}
+            if not ingest_met(summary[CONCURRENCY[0]]):
+                summary[CONCURRENCY[0]]["profile"] = _profile(serve.pid, port, body, CONCURRENCY[0])
         finally:
             stop(serve)
             stop(sink)
-    return {c: _medians(runs) for c, runs in results.items()}
+    for m in summary.values():
+        m["loadavg_before"], m["loadavg_after"] = load_before, os.getloadavg()
+    return summary
+
+
+def _one(serve_pid, sink, sink_port, workdir, port, body, concurrency, duration) -> dict:
+    """One measured run after a warm-up; the queue is drained before it starts."""
+    load(port, body, concurrency, duration=1.0, warmup=0)
+    with Backlog(workdir / "bench.db", sink_port) as backlog, Usage(serve_pid, {"sink": sink.pid}) as usage:
+        children = _children_cpu()
+        outcome = load(port, body, concurrency, duration=duration, warmup=0)
+        generator = _children_cpu() - children  # wrk (or loadgen.py), once it has exited
+    backlog.drain()
+    backlog.close()
+    # CPU per accepted event: over the load and the drain after it (the dispatcher's share comes late).
+    spent = {name: seconds - usage.cpu_before.get(name, 0.0) for name, seconds in usage.cpu().items()}
+    spent["load generator"] = generator
+    usage.split["load generator"] = round(100 * generator / usage.seconds, 1)
+    per_event = {name: round(1e6 * seconds / backlog.accepted) if backlog.accepted else None
+                 for name, seconds in spent.items()}
+    return {**outcome, **backlog.summary(), "cpu_percent": usage.split, "cpu_us_per_event": per_event,
+            "peak_rss_mb": usage.peak_rss_mb}
+
+
+def _profile(serve_pid: int, port: int, body: Path, concurrency: int, seconds: float = 3.0) -> dict:
+    """py-spy on the receiver and on the dispatcher process during one more run at `concurrency`."""
+    import pyspy
+
+    children = _children(serve_pid)
+    started = {"receiver": pyspy.start(serve_pid, seconds)}
+    if children:
+        started["dispatcher"] = pyspy.start(children[0], seconds)
+    load(port, body, concurrency, duration=seconds + 1, warmup=0)
+    return {name: pyspy.finish(handle) for name, handle in started.items()}
 
 
 def _medians(runs: list[dict]) -> dict:
@@ -195,8 +245,13 @@ def _medians(runs: list[dict]) -> dict:
         for status, n in r["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
     names = runs[0]["cpu_percent"]
+    drains = [r["drain_s"] for r in runs]
     return {
         "events_per_s": median([r["accepted_per_s"] for r in runs]),
+        "delivered_per_s": median([r["delivered_per_s"] for r in runs]),
+        "max_backlog": max(r["max_backlog"] for r in runs),
+        "max_backlog_s": max(r["max_backlog_s"] for r in runs),
+        "drain_s": None if None in drains else max(drains),
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
         "statuses": statuses,
@@ -204,11 +259,13 @@ def _medians(runs: list[dict]) -> dict:
         "runs": len(runs),
         "generator": runs[0]["generator"],
         "cpu_percent": {name: median([r["cpu_percent"][name] for r in runs]) for name in names},
+        "cpu_us_per_event": {name: median([r["cpu_us_per_event"][name] or 0 for r in runs]) for name in names},
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
 
 
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(run(1), indent=2))
+    print(json.dumps(run(1, float(sys.argv[1]) if len(sys.argv) > 1 else DURATION), indent=2))

@@ -82,7 +82,8 @@ def headline(name: str, result: dict) -> str:
         case "cold_start":
             return f"receiver {result['receiver_vs_boto3']:.2f}× boto3, dispatcher {result['dispatcher_vs_boto3']:.2f}×"
         case "ingest":
-            return ", ".join(f"c={c}: {r['events_per_s']:.0f}/s p99 {r['p99_ms']:.1f} ms" for c, r in result.items())
+            return ", ".join(f"c={c}: {r['events_per_s']:.0f} accepted/s, {r.get('delivered_per_s', 0):.0f} delivered/s, "
+                             f"backlog {r.get('max_backlog_s', 0):.1f} s, p99 {r['p99_ms']:.1f} ms" for c, r in result.items())
         case "dispatch":
             apprise = f"{result['fluxnotify_vs_apprise']:.1f}× apprise, " if "fluxnotify_vs_apprise" in result else ""
             return (f"{result['fluxnotify_per_s']:.0f}/s, {result['fluxnotify_vs_urllib3']:.2f}× urllib3, {apprise}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 SECRETS_MANAGER, SSM = "secretsmanager", "ssm"
 DEFAULT_MAX_BODY = 256 * 1024
+DEFAULT_MAX_BACKLOG = 10_000  # a few seconds of the local stack's top rate
 DEFAULT_MAX_ATTEMPTS = 9  # back-off 30 s … 900 s: retries span about an hour
 DEFAULT_RETRY_BASE = 30.0
 DEFAULT_LEDGER_TTL = 14 * 24 * 3600  # the DLQ's retention: a replayed dead letter still skips what was sent
@@ -41,6 +42,7 @@ class Settings:
     # receiver
     rate_limit_interval: float = 300.0  # duplicate window, seconds; 0 turns it off
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_backlog: int = DEFAULT_MAX_BACKLOG  # serve: events due in its queue at most, then 503; 0: no bound
     # delivery
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_base: float = DEFAULT_RETRY_BASE
@@ -83,6 +85,7 @@ class Settings:
             webhook_token_secret=env.get("WEBHOOK_TOKEN_SECRET", ""),
             rate_limit_interval=number("RATE_LIMIT_INTERVAL", defaults.rate_limit_interval),
             max_body_bytes=int(number("MAX_BODY_BYTES", defaults.max_body_bytes, int)),
+            max_backlog=int(number("MAX_BACKLOG", defaults.max_backlog, int)),
             max_attempts=int(number("MAX_ATTEMPTS", defaults.max_attempts, int)) or defaults.max_attempts,
             retry_base=number("RETRY_BASE_SECONDS", defaults.retry_base),
             ledger_ttl=int(number("LEDGER_TTL", defaults.ledger_ttl, int)),

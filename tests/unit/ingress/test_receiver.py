@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from fluxnotify.ingress.receiver import Receiver, rfc1123
+from fluxnotify.ingress.receiver import Pending, Receiver, rfc1123
 from fluxnotify.queue.sqlite import SqliteDatabase
 from fluxnotify.state.dedup import SqliteDedup
 from helpers import MemoryQueue
@@ -171,3 +171,26 @@ def test_an_accepted_event_logs_only_at_debug_a_refused_duplicate_at_info(queue,
     with caplog.at_level(logging.DEBUG, logger="fluxnotify"):
         assert receiver.handle("POST", "/", headers, body(message="another")).status == 202
     assert [r.getMessage() for r in caplog.records] == ["event queued"]
+
+
+def test_prepare_touches_no_store_and_commit_queues(queue, tmp_path):
+    """serve prepares a batch outside its write transaction and commits it inside (ops/local.py)."""
+    db = SqliteDatabase(str(tmp_path / "d.db"))
+    receiver = Receiver(queue, SqliteDedup(db, 300))
+    prepared = receiver.prepare("POST", "/", {"Content-Type": "application/json"}, body())
+    assert isinstance(prepared, Pending)
+    assert queue.bodies() == [] and db.execute("SELECT COUNT(*) FROM dedup")[0][0] == 0
+    answer = receiver.commit(prepared)
+    assert answer.status == 202 and json.loads(answer.body)["id"] == prepared.id
+    assert [m["id"] for m in queue.bodies()] == [prepared.id]
+    assert db.execute("SELECT COUNT(*) FROM dedup")[0][0] == 1
+    again = receiver.commit(receiver.prepare("POST", "/", {"Content-Type": "application/json"}, body()))
+    assert again.status == 429 and len(queue.bodies()) == 1
+
+
+def test_a_refusal_is_prepared_as_an_answer_and_committed_unchanged(queue):
+    receiver = Receiver(queue)
+    prepared = receiver.prepare("POST", "/", {"Content-Type": "application/json"}, b"{")
+    assert not isinstance(prepared, Pending) and prepared.status == 400
+    assert receiver.commit(prepared) is prepared
+    assert queue.bodies() == []

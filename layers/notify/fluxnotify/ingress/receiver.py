@@ -27,6 +27,7 @@ from fluxnotify.ingress.clusters import (
 from fluxnotify.ingress.forwarded import as_raw, is_forwarded
 from fluxnotify.metrics import Metrics, NullMetrics
 from fluxnotify.model.event import (
+    Event,
     EventError,
     clean_metadata,
     parse_event,
@@ -60,6 +61,17 @@ class HttpResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A valid event, serialised, waiting for ``Receiver.commit`` to queue it."""
+
+    key: str  # the duplicate key
+    message: str
+    id: str
+    event: Event
+    cluster: str
+
+
 def _error(status: int, message: str, field_name: str | None = None, **headers: str) -> HttpResponse:
     payload: dict[str, object] = {"error": message, "status": status}
     if field_name:
@@ -90,16 +102,13 @@ class Receiver:
         self.max_body = min(limit, QUEUE_MESSAGE_LIMIT // 2)
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
-        response = self._handle(method, path, headers, body)
-        # An accepted event adds no metric (and so no log line): AWS counts requests and queued
-        # messages for free (the dashboard reads those); refusals are ours to count.
-        if response.status == 429:
-            self.metrics.count("EventsDuplicate")
-        elif response.status != 202:
-            self.metrics.count("EventsRejected", {"Reason": REJECTION_REASONS.get(response.status, str(response.status))})
-        return response
+        return self.commit(self.prepare(method, path, headers, body))
 
-    def _handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    def prepare(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse | Pending:
+        """Everything but the store: a refusal, or the event ready to be queued by ``commit``.
+
+        The local stack prepares a batch of requests outside its write transaction and commits
+        them inside it, so the transaction holds the database lock only for the writes."""
         headers = {k.lower(): v for k, v in headers.items()}
         if method != "POST":  # methods are case-sensitive (RFC 9110): `post` is not POST
             return _error(405, f"method {method} not allowed: POST the event", Allow="POST")
@@ -122,6 +131,17 @@ class Receiver:
         if is_forwarded(headers, event):  # already processed by notification-controller
             event = as_raw(event)
         return self._accept(clean_metadata(event), cluster)
+
+    def commit(self, prepared: HttpResponse | Pending) -> HttpResponse:
+        """Record the duplicate key and queue the message (or pass a refusal on); count a refusal."""
+        response = prepared if isinstance(prepared, HttpResponse) else self._queue(prepared)
+        # An accepted event adds no metric (and so no log line): AWS counts requests and queued
+        # messages for free (the dashboard reads those); refusals are ours to count.
+        if response.status == 429:
+            self.metrics.count("EventsDuplicate")
+        elif response.status != 202:
+            self.metrics.count("EventsRejected", {"Reason": REJECTION_REASONS.get(response.status, str(response.status))})
+        return response
 
     def _authenticate(self, path_token: str, headers: dict[str, str], body: bytes) -> str | HttpResponse:
         """The cluster whose token the request carries (path or X-Signature), or a refusal."""
@@ -151,7 +171,7 @@ class Receiver:
             return None
         return parse_token_secret(value) if isinstance(value, str) else value
 
-    def _accept(self, event, cluster: str) -> HttpResponse:
+    def _accept(self, event, cluster: str) -> HttpResponse | Pending:
         # Serialise first: an event that cannot become a message is refused before its key exists.
         envelope = new_envelope(tag_cluster(strip_internal(event), cluster), cluster)
         try:
@@ -159,9 +179,13 @@ class Receiver:
             message.encode("utf-8")
         except UnicodeEncodeError as err:
             return _error(400, f"the event contains a lone surrogate ({err.object[err.start]!r}): send valid UTF-8")
+        return Pending(dedup_key(event, cluster), message, envelope.id, event, cluster)
+
+    def _queue(self, pending: Pending) -> HttpResponse:
+        event = pending.event
         try:
             # The key is recorded only together with the message (DedupStore.admit).
-            verdict = self.dedup.admit(dedup_key(event, cluster), lambda: self.queue.send(message))
+            verdict = self.dedup.admit(pending.key, lambda: self.queue.send(pending.message))
         except Exception as err:
             logger.error("could not queue the event: %s", _reason(err), extra={"object": _object(event)})
             return _error(503, "the event could not be queued; retry later")
@@ -172,8 +196,9 @@ class Receiver:
             return _error(429, f"duplicate event inside the rate-limit window (until {reset}); {WINDOW_HINT}",
                           **limit_headers, **{"Retry-After": reset})
         # Accepted events are counted by SQS (NumberOfMessagesSent) and in the access log: this line is for debugging.
-        logger.debug("event queued", extra={"object": _object(event), "message_id": envelope.id, "cluster": cluster})
-        body = json.dumps({"status": "queued", "id": envelope.id})
+        logger.debug("event queued", extra={"object": _object(event), "message_id": pending.id,
+                                            "cluster": pending.cluster})
+        body = json.dumps({"status": "queued", "id": pending.id})
         return HttpResponse(202, body, {"Content-Type": "application/json", **limit_headers})
 
 

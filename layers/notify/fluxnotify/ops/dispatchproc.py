@@ -216,30 +216,35 @@ def child_main(config_in, database, workers, settings, parent_pid, beat) -> None
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # serve reloads and sends the result
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # A plain list, not a threading.Event: a handler runs between two bytecodes of the main
+    # thread, which may hold the Event's lock just then (leaving stopping.wait()), and taking it
+    # again deadlocked the child, which then outlived serve.
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
 
     from fluxnotify.ops.logs import configure_logging
     from fluxnotify.ops.reload import LiveStore
     from fluxnotify.ops.workers import DispatchWorkers
+    from fluxnotify.queue.checkpoint import Checkpointer
     from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
     from fluxnotify.settings import Settings
 
     configure_logging("INFO")
     store = LiveStore((_read_config(config_in) or (0, []))[1])
     threading.Thread(target=_follow_config, args=(config_in, store, beat), name="config", daemon=True).start()
-    db = SqliteDatabase(database)
+    # serve checkpoints; the dispatcher polls for the write lock between the receiver's commits
+    db = SqliteDatabase(database, autocheckpoint=Checkpointer.FALLBACK_PAGES, poll_lock=True)
     pool = DispatchWorkers(store, SqliteQueue(db, "events"), SqliteQueue(db, "dead"), workers, Settings(**settings),
                            idle_poll=0.01).start()
     beat(b"ready")
     next_beat = time.monotonic() + BEAT
-    while not stopping.is_set() and os.getppid() == parent_pid:
+    while not stopping and os.getppid() == parent_pid:
         if not pool.alive():
             os._exit(3)  # a worker died after all: the supervisor starts a fresh process
         if time.monotonic() >= next_beat:
             beat(b"beat")
             next_beat = time.monotonic() + BEAT
-        stopping.wait(0.2)
+        time.sleep(0.2)
     pool.stop()
 
 

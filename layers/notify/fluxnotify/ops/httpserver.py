@@ -36,6 +36,7 @@ from fluxnotify.ops.httpwire import MAX_HEAD, BadRequest, keep_alive, linger, pa
 logger = logging.getLogger(__name__)
 
 BACKLOG = 1024  # Python's default of 5 made p99 0.9 s at 32 clients
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 @dataclass
@@ -196,19 +197,16 @@ class HttpServer:
 
     async def _write(self, writer: asyncio.StreamWriter, method: str, answer: Answer, close: bool) -> None:
         payload = answer.body.encode("utf-8")
-        try:
-            reason = HTTPStatus(answer.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [f"HTTP/1.1 {answer.status} {reason}"]
+        lines = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}"]
         lines += [f"{name}: {value}" for name, value in answer.headers.items()]
         lines.append(f"Content-Length: {len(payload)}")
         if close:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         writer.write(head if method == "HEAD" else head + payload)
-        async with asyncio.timeout(self.read_timeout):  # a client that never reads
-            await writer.drain()
+        if writer.transport.get_write_buffer_size():  # not all sent at once: wait, within limits
+            async with asyncio.timeout(self.read_timeout):  # a client that never reads
+                await writer.drain()
 
 
 def _guarded(route: Route, *args) -> Answer:

@@ -47,6 +47,9 @@ def add_parser(commands, files_help: str) -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit-interval", type=float, metavar="SECONDS",
                        default=float(os.environ.get("RATE_LIMIT_INTERVAL", "300")),
                        help="window in which a duplicate event gets 429 (env RATE_LIMIT_INTERVAL; 0: off)")
+    serve.add_argument("--max-backlog", type=int, metavar="EVENTS",
+                       help="events waiting for the dispatcher at most; beyond, new events get 503 with "
+                            "Retry-After (env MAX_BACKLOG, default 10000; 0: no bound)")
     serve.add_argument("--sink", metavar="HOST:PORT",
                        help="also run an endpoint that prints every notification it receives")
     serve.add_argument("--post", metavar="EVENT.json", action="append", default=[],
@@ -90,6 +93,8 @@ def run(args) -> int:
     except ValueError as err:
         return fail(str(err))
     # Flags over the environment; the dispatcher's child process gets the settings.
+    if args.max_backlog is not None:
+        settings = settings.but(max_backlog=args.max_backlog)
     settings = settings.but(rate_limit_interval=args.rate_limit_interval,
                             no_cross_namespace_refs=settings.no_cross_namespace_refs or args.no_cross_namespace_refs)
     try:

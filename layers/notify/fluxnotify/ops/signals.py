@@ -9,26 +9,27 @@ stop it in every case, without a traceback.
 from __future__ import annotations
 
 import signal
-import threading
+import time
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopSignals:
+    """The handler only records the signal: it runs between two bytecodes of the main thread,
+    and taking a lock there (a threading.Event's) that the main thread holds at that moment
+    deadlocks it (a second Ctrl-C while the first was being handled)."""
+
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
-        self._event = threading.Event()
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._handle)
 
     def _handle(self, signum, _frame) -> None:
         if self.received is None:
             self.received = signal.Signals(signum)
-        self._event.set()
 
     def wait(self) -> signal.Signals:
         """Block the main thread until SIGINT or SIGTERM; return which one arrived."""
-        while not self._event.wait(0.5):  # a timed wait lets the handler run promptly
-            pass
-        assert self.received is not None  # set before the event
+        while self.received is None:
+            time.sleep(0.2)  # the handler runs as soon as the sleep is interrupted
         return self.received

@@ -1,5 +1,13 @@
 """Dispatcher worker threads of the local stack: SQLite queue → Dispatcher → providers.
 
+Each worker takes up to BATCH messages at a time (one transaction), delivers them one after
+another (messages it has not started when half the visibility timeout has passed go back to
+the queue untouched, so a slow provider never lets a claim run out under a delivery), writes
+their delivery status in one transaction (``StatusPerBatch``) and deletes them in one: a few
+writes per batch instead of several per message, so the dispatcher holds the database's write
+lock briefly and seldom while the receiver commits events. A message handed out for the first
+time skips the ledger read (nothing can be in it yet), as on Lambda.
+
 A worker never dies of a store error (a lock held by another program, a full disk, the file
 gone): it logs the first failure of a streak, backs off (up to MAX_BACKOFF) and goes on, and
 logs again once the store works. Messages are deleted only after they were handled, so
@@ -12,16 +20,19 @@ import logging
 import threading
 import time
 
+from fluxnotify.delivery.batch import Deadline
 from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.delivery.stages import digests
 from fluxnotify.queue.sqlite import SqliteQueue
 from fluxnotify.settings import Settings
+from fluxnotify.state.status import Outcome, SafeRecorder, outcomes_of
 from fluxnotify.state.stores import Stores
 
 logger = logging.getLogger(__name__)
 
 MAX_RECEIVES = 5  # like the template's maxReceiveCount: then the message is dead-lettered
 MAX_BACKOFF = 2.0
+BATCH = 25  # messages a worker takes at once
 
 
 class DispatchWorkers:
@@ -34,6 +45,8 @@ class DispatchWorkers:
         settings = settings or Settings()
         self.visibility_timeout = settings.visibility_timeout
         stores = Stores.sqlite(queue.db)
+        assert isinstance(stores.status, SafeRecorder)  # SqliteStatus
+        self.status = stores.status = StatusPerBatch(stores.status)
         self.dispatcher = Dispatcher(store, queue, dead, settings, stores=stores)
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
@@ -98,10 +111,20 @@ class DispatchWorkers:
 
     def _poll(self) -> None:
         self._sweep()
-        messages = self.queue.receive(max_messages=10, visibility_timeout=self.visibility_timeout)
-        handled = [message.id for message in messages if self._process(message)]
+        claimed_at = time.monotonic()
+        messages = self.queue.receive(max_messages=BATCH, visibility_timeout=self.visibility_timeout)
+        handled: list[str] = []
+        untouched: list[str] = []
+        for message in messages:
+            if time.monotonic() - claimed_at > self.visibility_timeout / 2:
+                untouched.append(message.id)  # slow deliveries: give the rest back before their claim ends
+            elif self._process(message):
+                handled.append(message.id)
+        self.status.flush()
         # Delivered: the deletes must not be lost to a passing lock, or they are delivered again.
         self._until_done(lambda: self.queue.delete_many(handled))
+        if untouched:
+            self._until_done(lambda: self.queue.release(untouched))
         if not messages:
             next_in = self.queue.next_visible_in()
             wait = self.idle_poll if next_in is None else min(self.idle_poll, max(next_in, 0.005))
@@ -115,7 +138,7 @@ class DispatchWorkers:
             self._until_done(lambda: self._dead_letter(message.id, letter))
             return False
         try:
-            self.dispatcher.handle(message.body, message.id)
+            self.dispatcher.handle(message.body, message.id, Deadline(first_receipt=message.receive_count == 1))
         except Exception:
             # The follow-up could not be written: leave the message to reappear later.
             logger.exception("message handling failed; it will be retried", extra={"message_id": message.id})
@@ -127,3 +150,35 @@ class DispatchWorkers:
             if letter is not None:
                 self.dead.send(letter)
             self.queue.delete(message_id)
+
+
+class StatusPerBatch:
+    """The delivery status of a worker's batch, written in one transaction at ``flush``.
+
+    Status is a view (the status page): a write that fails is logged and counted by the store
+    (like SafeRecorder.record), never retried, and never holds a delivery up."""
+
+    def __init__(self, store: SafeRecorder):
+        self.store = store
+        self._outcomes: list[Outcome] = []
+        self._lock = threading.Lock()
+
+    def record(self, event, envelope, results) -> None:
+        try:
+            outcomes = outcomes_of(event, envelope, results)
+        except Exception as err:
+            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
+            return
+        with self._lock:
+            self._outcomes += outcomes
+
+    def flush(self, timeout: float | None = None) -> None:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        try:
+            self.store.write(outcomes)
+        except Exception as err:
+            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
+            self.store.metrics.count("StatusWriteFailed")

@@ -12,11 +12,16 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fluxnotify.queue import MAX_DELAY_SECONDS
+
+T = TypeVar("T")
+POLL = 0.0002  # seconds between tries for the write lock
+SQLITE_BUSY = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -49,12 +54,20 @@ class SqliteDatabase:
     into an unlinked file would be lost at the next start (DatabaseGone instead).
     """
 
-    def __init__(self, path: str, busy_timeout: float = 5.0):
+    def __init__(self, path: str, busy_timeout: float = 5.0, autocheckpoint: int | None = None,
+                 poll_lock: bool = False):
+        """``autocheckpoint``: WAL pages after which a commit checkpoints (SQLite's default 1000);
+        larger where a ``Checkpointer`` does it in the background. ``poll_lock``: wait for the
+        write lock by trying every POLL seconds (``_polling``), not with SQLite's busy handler."""
         self.path = path
+        self.busy_timeout = busy_timeout
+        self.poll_lock = poll_lock
         self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                           timeout=busy_timeout)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
+        if autocheckpoint is not None:
+            self.connection.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         self.connection.executescript(_SCHEMA)
         self._identity = _file_identity(path)
         self.lock = threading.RLock()
@@ -62,9 +75,38 @@ class SqliteDatabase:
 
     def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self.lock:
-            if not self.connection.in_transaction and not sql.lstrip().upper().startswith("SELECT"):
-                self.check_file()
-            return self.connection.execute(sql, params).fetchall()
+            if self.connection.in_transaction or sql.lstrip().upper().startswith("SELECT"):
+                return self.connection.execute(sql, params).fetchall()
+            self.check_file()
+            return self._polling(lambda: self.connection.execute(sql, params).fetchall())
+
+    def changes(self, sql: str, params: tuple = ()) -> int:
+        """A write; the number of rows it changed."""
+        with self.lock:
+            if self.connection.in_transaction:
+                return self.connection.execute(sql, params).rowcount
+            self.check_file()
+            return self._polling(lambda: self.connection.execute(sql, params).rowcount)
+
+    def _polling(self, write: Callable[[], T]) -> T:
+        """Run a statement that takes the write lock, trying again every POLL seconds while
+        another connection holds it (up to the busy timeout). SQLite's own busy handler sleeps
+        1, 2, 5, 10 … ms between tries and so seldom hits the short gaps between the group
+        commits of a busy receiver: the dispatcher's writes waited milliseconds each."""
+        if not self.poll_lock:
+            return write()
+        self.connection.execute("PRAGMA busy_timeout = 0")
+        try:
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
+                try:
+                    return write()
+                except sqlite3.OperationalError as err:
+                    if not _busy(err) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(POLL)
+        finally:
+            self.connection.execute(f"PRAGMA busy_timeout = {round(self.busy_timeout * 1000)}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -75,7 +117,7 @@ class SqliteDatabase:
                 yield from self._savepoint()
                 return
             self.check_file()
-            self.connection.execute("BEGIN IMMEDIATE")
+            self._polling(lambda: self.connection.execute("BEGIN IMMEDIATE"))
             try:
                 yield self.connection
             except BaseException:
@@ -106,6 +148,11 @@ class SqliteDatabase:
     def close(self) -> None:
         with self.lock:
             self.connection.close()
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)  # Python 3.11+
+    return code & 0xFF == SQLITE_BUSY if code is not None else "locked" in str(err)
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:
@@ -164,6 +211,15 @@ class SqliteQueue:
             )
             return cursor.rowcount
 
+    def release(self, message_ids: list[str]) -> None:
+        """Hand claimed messages back unhandled: visible now, their receipt not counted."""
+        rows = [(time.time(), message_id, self.name) for message_id in message_ids]
+        with self.db.transaction() as connection:
+            connection.executemany("UPDATE messages SET visible_at = ?, receive_count = MAX(receive_count - 1, 0)"
+                                   " WHERE id = ? AND queue = ?", rows)
+        with self.db.changed:
+            self.db.changed.notify_all()
+
     def delete(self, message_id: str) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
@@ -180,6 +236,11 @@ class SqliteQueue:
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.name,))[0][0]
+
+    def due(self) -> int:
+        """Messages visible now: waiting to be taken (not delayed, not being handled)."""
+        return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue = ? AND visible_at <= ?",
+                               (self.name, time.time()))[0][0]
 
     def next_visible_in(self) -> float | None:
         row = self.db.execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (self.name,))
