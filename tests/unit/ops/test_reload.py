@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from serveproc import alert, provider
@@ -57,3 +58,29 @@ def test_the_watcher_reloads_a_change_once_it_held_still(tmp_path, monkeypatch):
         assert said[1].startswith("configuration reloaded (SIGHUP)")
     finally:
         config.stop()
+
+
+def test_a_second_sighup_inside_the_first_handler_does_not_deadlock(tmp_path):
+    """Signal handlers run in the main thread between bytecodes: a SIGHUP arriving while the
+    previous handler is inside Event.set() (holding its non-reentrant lock) must not set again."""
+    config, _ = live(tmp_path, "")
+
+    class LockProbe:  # stands in for the Event: set() holds a lock, as threading.Event's does
+        def __init__(self):
+            self.lock, self.sets = threading.Lock(), 0
+
+        def set(self):
+            assert self.lock.acquire(timeout=1), "the second handler waited on the first's lock"
+            try:
+                self.sets += 1
+                if self.sets == 1:
+                    config.request()  # the second SIGHUP lands here
+            finally:
+                self.lock.release()
+
+    probe = LockProbe()
+    config._wake = probe
+    config.request()
+    assert probe.sets == 1
+    config.request()  # later SIGHUPs still reach the watcher
+    assert probe.sets == 2

@@ -146,6 +146,7 @@ class LiveConfig:
         self.current = load(paths, self._stdin)
         self.on_change: Callable[[Loaded], None] = lambda loaded: None
         self._wake = threading.Event()
+        self._requesting = False  # a SIGHUP handler is inside _wake.set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -161,8 +162,17 @@ class LiveConfig:
             self._thread.join(timeout=5)
 
     def request(self) -> None:
-        """Reload now (SIGHUP); safe to call from a signal handler."""
-        self._wake.set()
+        """Reload now (SIGHUP); safe to call from a signal handler. A second SIGHUP that lands
+        while the first handler is inside ``set()`` (which holds the Event's lock) returns at
+        once: the reload is requested already, and ``set()`` again would wait on that lock
+        forever in the same thread."""
+        if self._requesting:
+            return
+        self._requesting = True
+        try:
+            self._wake.set()
+        finally:
+            self._requesting = False
 
     def reload(self, why: str) -> bool:
         """Load the files again; True when the new configuration replaced the running one."""
