@@ -8,21 +8,18 @@ import http.client
 import json
 
 import pytest
+from serveproc import event as serve_event
+from serveproc import provider
 
 from fluxnotify.ops.cli import _parser
 from fluxnotify.ops.local import LocalStack
 from fluxnotify.settings import DEFAULT_MAX_BACKLOG, Settings
 
-CONFIG = ("apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\n"
-          "metadata: {name: p, namespace: flux-system}\nspec: {type: generic, address: http://127.0.0.1:9/}\n")
+CONFIG = provider("p", "http://127.0.0.1:9/")
 
 
 def event(i: int) -> bytes:
-    return json.dumps({
-        "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"},
-        "severity": "info", "timestamp": "2026-11-25T10:00:00Z", "message": f"applied {i}", "reason": "Ok",
-        "reportingController": "kustomize-controller",
-    }).encode()
+    return serve_event(message=f"applied {i}")  # distinct: never a duplicate
 
 
 @pytest.fixture
