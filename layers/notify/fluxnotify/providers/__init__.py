@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 from fluxnotify.config import options
 from fluxnotify.config.hints import nearest
@@ -165,9 +166,15 @@ def encode(event: Event, cfg: ProviderConfig) -> list[Request]:
     return get(cfg.type).encode(event, cfg)
 
 
+_CUSTOM_DELIVER: dict[str, Any] = {}  # type → the module's own deliver(), or None
+
+
 def deliver(event: Event, cfg: ProviderConfig, transport: Transport) -> None:
     module = get(cfg.type)
-    custom = getattr(module, "deliver", None)
+    try:
+        custom = _CUSTOM_DELIVER[cfg.type]
+    except KeyError:  # once per type: a missing attribute raises inside getattr, costly per delivery
+        custom = _CUSTOM_DELIVER[cfg.type] = getattr(module, "deliver", None)
     if custom is not None:
         custom(event, cfg, transport)
     else:

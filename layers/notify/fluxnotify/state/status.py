@@ -172,17 +172,18 @@ def changes_by_pair(outcomes: list[Outcome]) -> list[Change]:
 def _merged(outcomes: list[Outcome], subjects_of) -> list[Change]:
     merged: dict[tuple[str, str], Change] = {}
     for outcome in outcomes:
-        for kind, key in subjects_of(outcome):
-            change = merged.get((kind, key))
+        place, counted = (outcome.at, rank(outcome.outcome)), (slot_of(outcome.at), outcome.outcome)
+        for subject in subjects_of(outcome):
+            change = merged.get(subject)
             if change is None:  # a Change (and its Counter) only for a new subject
-                change = merged[(kind, key)] = Change(kind, key, outcome)
-            if (outcome.at, rank(outcome.outcome)) >= (change.last.at, rank(change.last.outcome)):
+                change = merged[subject] = Change(subject[0], subject[1], outcome)
+            if place >= (change.last.at, rank(change.last.outcome)):
                 change.last = outcome  # at the same instant the worse outcome is the one to show
             if outcome.outcome == DELIVERED and _later(outcome, change.delivered):
                 change.delivered = outcome
             if outcome.outcome in FAILURES and _later(outcome, change.error):
                 change.error = outcome
-            change.counts[(slot_of(outcome.at), outcome.outcome)] += 1
+            change.counts[counted] += 1
     return list(merged.values())
 
 
