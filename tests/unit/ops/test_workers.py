@@ -11,9 +11,10 @@ import time
 from fluxnotify.config.files import FileStore
 from fluxnotify.model.event import parse_event
 from fluxnotify.model.manifests import load_yaml
-from fluxnotify.ops.workers import BATCH, DispatchWorkers, StatusPerBatch
+from fluxnotify.ops.workers import BATCH, DispatchWorkers
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
 from fluxnotify.settings import Settings
+from fluxnotify.state.status_batch import BatchedStatus
 
 
 class FlakyQueue(SqliteQueue):
@@ -129,7 +130,7 @@ def test_a_failing_status_write_is_logged_and_counted_never_raised(caplog):
             raise sqlite3.OperationalError("disk I/O error")
 
     store = Broken()
-    status = StatusPerBatch(store)  # type: ignore[arg-type]
+    status = BatchedStatus(store, store.metrics, whole=True)  # as the workers build it
     event = parse_event(json.dumps(json.loads(envelope(1))["event"]).encode())
     result = type("R", (), {"target": "ns/a", "provider": "ns/p", "provider_type": "generic", "outcome": "delivered",
                             "detail": ""})()

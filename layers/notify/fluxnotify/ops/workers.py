@@ -3,7 +3,7 @@
 Each worker takes up to BATCH messages at a time (one transaction), delivers them one after
 another (messages it has not started when half the visibility timeout has passed go back to
 the queue untouched, so a slow provider never lets a claim run out under a delivery), writes
-their delivery status in one transaction (``StatusPerBatch``) and deletes them in one: a few
+their delivery status in one transaction (``BatchedStatus(whole=True)``) and deletes them in one: a few
 writes per batch instead of several per message, so the dispatcher holds the database's write
 lock briefly and seldom while the receiver commits events. A message handed out for the first
 time skips the ledger read (nothing can be in it yet), as on Lambda.
@@ -25,7 +25,8 @@ from fluxnotify.delivery.dispatcher import Dispatcher
 from fluxnotify.delivery.stages import digests
 from fluxnotify.queue.sqlite import SqliteQueue
 from fluxnotify.settings import Settings
-from fluxnotify.state.status import Outcome, SafeRecorder, outcomes_of
+from fluxnotify.state.status import SafeRecorder
+from fluxnotify.state.status_batch import BatchedStatus
 from fluxnotify.state.stores import Stores
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,8 @@ class DispatchWorkers:
         settings = settings or Settings()
         self.visibility_timeout = settings.visibility_timeout
         stores = Stores.sqlite(queue.db)
-        assert isinstance(stores.status, SafeRecorder)  # SqliteStatus
-        self.status = stores.status = StatusPerBatch(stores.status)
+        assert isinstance(stores.status, SafeRecorder)  # SqliteStatus: a batch in one transaction
+        self.status = stores.status = BatchedStatus(stores.status, stores.status.metrics, whole=True)
         self.dispatcher = Dispatcher(store, queue, dead, settings, stores=stores)
         # In-process, a send wakes the workers at once; another process can only poll.
         self.idle_poll = idle_poll
@@ -151,34 +152,3 @@ class DispatchWorkers:
                 self.dead.send(letter)
             self.queue.delete(message_id)
 
-
-class StatusPerBatch:
-    """The delivery status of a worker's batch, written in one transaction at ``flush``.
-
-    Status is a view (the status page): a write that fails is logged and counted by the store
-    (like SafeRecorder.record), never retried, and never holds a delivery up."""
-
-    def __init__(self, store: SafeRecorder):
-        self.store = store
-        self._outcomes: list[Outcome] = []
-        self._lock = threading.Lock()
-
-    def record(self, event, envelope, results) -> None:
-        try:
-            outcomes = outcomes_of(event, envelope, results)
-        except Exception as err:
-            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
-            return
-        with self._lock:
-            self._outcomes += outcomes
-
-    def flush(self, timeout: float | None = None) -> None:
-        with self._lock:
-            outcomes, self._outcomes = self._outcomes, []
-        if not outcomes:
-            return
-        try:
-            self.store.write(outcomes)
-        except Exception as err:
-            logger.warning("delivery status not recorded", extra={"error": f"{type(err).__name__}: {err}"})
-            self.store.metrics.count("StatusWriteFailed")

@@ -31,10 +31,13 @@ WRITERS = 4  # concurrent UpdateItems at a flush
 
 
 class BatchedStatus:
-    def __init__(self, store: Any, metrics: Metrics | None = None):
-        """``store``: a DynamoStatus (anything with ``write_change(change)``)."""
+    def __init__(self, store: Any, metrics: Metrics | None = None, whole: bool = False):
+        """``store``: a DynamoStatus (anything with ``write_change(change)``); with ``whole``,
+        a store whose ``write(outcomes)`` takes a batch at once (SqliteStatus: one
+        transaction; the local stack's dispatcher workers)."""
         self.store = store
         self.metrics = metrics or NullMetrics()
+        self.whole = whole
         self._outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="status")
@@ -61,12 +64,21 @@ class BatchedStatus:
             outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return
+        if self.whole:
+            self._write_all(outcomes)
+            return
         split = getattr(self.store, "changes", changes)  # the store's unit: pairs on DynamoDB
         futures = [self._pool.submit(self._write, change) for change in split(outcomes)]
         late = wait(futures, timeout=timeout).not_done
         if late:
             logger.warning("delivery status writes not finished in time", extra={"writes": len(late)})
             self.metrics.count("StatusWriteFailed", value=len(late))
+
+    def _write_all(self, outcomes: list[Outcome]) -> None:
+        try:
+            self.store.write(outcomes)
+        except Exception as err:
+            self._failed(f"{type(err).__name__}: {err}")
 
     def _write(self, change: Change) -> None:
         try:
