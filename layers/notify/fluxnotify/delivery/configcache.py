@@ -21,6 +21,12 @@ from fluxnotify.config.options import ConfigError, ProviderConfig
 from fluxnotify.model.manifests import Alert, Provider
 
 
+def naming(config: ProviderConfig, alert: Alert) -> ProviderConfig:
+    """The config as an Alert's deliveries use it: naming the Alert (ProviderConfig.alert)."""
+    meta = alert.metadata
+    return replace(config, alert=(meta.namespace, meta.name, meta.effective_uid))
+
+
 class ResolvedConfigs:
     def __init__(self, store: Any):
         self.store = store
@@ -34,9 +40,7 @@ class ResolvedConfigs:
         key = (id(provider), id(alert))
         entry = self._per_alert.get(key)
         if entry is None or entry[0] is not provider or entry[1] is not alert:  # ids are reused
-            meta = alert.metadata
-            entry = (provider, alert, replace(config, alert=(meta.namespace, meta.name, meta.effective_uid)))
-            self._per_alert[key] = entry
+            entry = self._per_alert[key] = (provider, alert, naming(config, alert))
         return entry[2]
 
     def get(self, provider: Provider) -> ProviderConfig:

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from fluxnotify import providers
 from fluxnotify.config.options import ConfigError, ProviderConfig, SecretLookup
-from fluxnotify.delivery.configcache import ResolvedConfigs
+from fluxnotify.delivery.configcache import ResolvedConfigs, naming
 from fluxnotify.delivery.plan import Context, Planned, Stage
 from fluxnotify.delivery.routing import combine_metadata, commit_status_id, drop_reason, mismatch
 from fluxnotify.delivery.stages.digests import DigestStage
@@ -110,8 +110,7 @@ class Planner:
             config = self.configs.get(provider) if self.configs is not None else providers.resolve(provider,
                                                                                                   self.get_secret)
             if alert is not None:
-                meta = alert.metadata
-                config = replace(config, alert=(meta.namespace, meta.name, meta.effective_uid))
+                config = naming(config, alert)
         if caps.commit_status:
             config = replace(config, commit_status=commit_status_id(event, provider, alert))
         return config

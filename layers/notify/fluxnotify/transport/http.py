@@ -163,8 +163,9 @@ class Transport:
         """One attempt. Returns any HTTP answer; raises DeliveryError for transport failures."""
         try:
             proxy = proxy or _environment_proxy(request.url, self._env_proxies)
-            options: dict[str, Any] = {"body": request.body or None, "headers": wire_headers(request.headers), "redirect": False,
-                       "retries": False, "timeout": self._timeout(timeout), "assert_same_host": False}
+            options: dict[str, Any] = {"body": request.body or None, "headers": wire_headers(request.headers),
+                                       "redirect": False, "retries": False, "timeout": self._timeout(timeout),
+                                       "assert_same_host": False}
             route = None if proxy else self._route(request.url, tls)
             if route is None:
                 answer = self._manager(proxy, tls).urlopen(request.method, request.url, **options)
