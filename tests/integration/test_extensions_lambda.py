@@ -11,6 +11,7 @@ import time
 import boto3
 import pytest
 from moto import mock_aws
+from statetable import create_state_table
 from test_lambda_pipeline import Context, api_event, load_handler
 
 TOKEN = "lambda-ext-token-0123456789"
@@ -62,9 +63,7 @@ def aws(monkeypatch, sink):
         queue = sqs.create_queue(QueueName="events")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(dynamodb)  # as template.yaml defines it
         secrets = boto3.client("secretsmanager")
         token_arn = secrets.create_secret(Name="webhook-token", SecretString=TOKEN)["ARN"]
         secrets.create_secret(Name="fluxnotify/flux-system/slack-token", SecretString=json.dumps({"token": SLACK_TOKEN}))

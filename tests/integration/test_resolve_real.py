@@ -15,6 +15,7 @@ import boto3
 import pytest
 from exthelpers import Harness
 from moto import mock_aws
+from statetable import create_state_table
 from test_alertmanager_real import BINARY, Server, start
 from test_extensions_lambda import records
 from test_extensions_serve import query, stop, wait_until
@@ -142,9 +143,7 @@ def aws(monkeypatch, sink):
         queue = sqs.create_queue(QueueName="events")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(dynamodb)  # as template.yaml defines it
         secrets = boto3.client("secretsmanager")
         token_arn = secrets.create_secret(Name="webhook-token", SecretString=TOKEN)["ARN"]
         secrets.create_secret(Name="fluxnotify/flux-system/genie", SecretString=json.dumps({"token": GENIE_KEY}))

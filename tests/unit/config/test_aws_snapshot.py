@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
+from statetable import create_state_table
 
 from fluxnotify.config.aws import AwsStore
 from fluxnotify.config.snapshot import version_parameter
@@ -190,9 +191,7 @@ def test_a_thousand_events_cost_a_handful_of_config_calls(aws, sink):
     from fluxnotify.state.stores import Stores
 
     dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    create_state_table(dynamodb)  # as template.yaml defines it
     calls = Calls().attach(ssm, secrets, dynamodb)
     store = AwsStore(PREFIX, "fluxnotify", ttl=3600, ssm=ssm, secrets=secrets)  # no refresh falls due
     dispatcher = Dispatcher(store, Queue(), Queue(), stores=Stores.memory(ledger=DynamoLedger("state", dynamodb)))

@@ -14,6 +14,7 @@ import threading
 import boto3
 import pytest
 from moto import mock_aws
+from statetable import create_state_table
 
 from fluxnotify.ingress.receiver import Receiver
 from fluxnotify.queue.sqlite import SqliteDatabase, SqliteQueue
@@ -97,9 +98,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         dynamo = boto3.client("dynamodb")
-        dynamo.create_table(TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            BillingMode="PAY_PER_REQUEST")
+        create_state_table(dynamo)  # as template.yaml defines it
         sqs = boto3.client("sqs")
         url = sqs.create_queue(QueueName="events")["QueueUrl"]
         yield dynamo, sqs, url

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from exthelpers import Harness, event, generic_manifests
 from moto import mock_aws
+from statetable import create_state_table
 
 from fluxnotify.delivery.stages import digests
 from fluxnotify.delivery.stages.digests import cut_lines, event_line
@@ -193,9 +194,7 @@ def test_digest_state_in_dynamodb_uses_its_prefix(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         client = boto3.client("dynamodb")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        create_state_table(client)  # as template.yaml defines it
         store = DynamoDigests("state", client)
         window = store.add(entry("m1"), now=time.time())
         marker = "digest#seen#" + hashlib.sha256(b"ns/a|ns/p\0m1").hexdigest()[:32]

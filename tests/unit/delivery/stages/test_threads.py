@@ -146,14 +146,13 @@ def test_a_failed_parent_post_lets_the_next_event_claim(slack_api):
 def test_dynamodb_claim_is_conditional():
     import boto3
     from moto import mock_aws
+    from statetable import create_state_table
 
     from fluxnotify.state.threads import DynamoThreads
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(TableName="state", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        create_state_table(client)  # as template.yaml defines it
         store = DynamoThreads("state", client)
         assert store.claim("k", now=1000.0) is True
         assert store.claim("k", now=1001.0) is False
